@@ -1,0 +1,181 @@
+package materials
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// KMSAPI is the part of *kms.Client a KMSKeyring uses.
+type KMSAPI interface {
+	GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, optFns ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
+	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
+}
+
+// KMSOptions configures a KMSKeyring.
+type KMSOptions struct {
+	// GrantTokens are passed on every KMS call.
+	GrantTokens []string
+	// AllowedKeys limits a discovery keyring to these key ARNs. Empty
+	// means any key the caller's credentials may use.
+	AllowedKeys []string
+}
+
+// KMSKeyring wraps data keys with AWS KMS ("kms+context").
+type KMSKeyring struct {
+	client    KMSAPI
+	keyID     string // "" for discovery
+	discovery bool
+	opts      KMSOptions
+}
+
+// NewKMS returns a keyring that generates and decrypts data keys under one
+// KMS key, given as key ID, key ARN, alias name ("alias/app") or alias ARN.
+// The identifier is recorded in each object's encryption context as
+// kms_cmk_id, which AWS's clients leave out of context comparisons.
+func NewKMS(client KMSAPI, keyID string, optFns ...func(*KMSOptions)) *KMSKeyring {
+	k := &KMSKeyring{client: client, keyID: keyID}
+	for _, fn := range optFns {
+		fn(&k.opts)
+	}
+	return k
+}
+
+// NewKMSDiscovery returns a decrypt-only keyring that asks KMS to decrypt
+// with whichever key the encrypted data key names. With AllowedKeys set, a
+// data key from any other key is refused and its plaintext discarded.
+func NewKMSDiscovery(client KMSAPI, optFns ...func(*KMSOptions)) *KMSKeyring {
+	k := NewKMS(client, "", optFns...)
+	k.discovery = true
+	return k
+}
+
+// KeyID returns the configured key identifier, or "" for discovery.
+func (k *KMSKeyring) KeyID() string { return k.keyID }
+
+func (k *KMSKeyring) ref() string {
+	if k.discovery {
+		return "kms discovery"
+	}
+	return k.keyID
+}
+
+func kmsReserved(key string) bool {
+	return key == metadata.ContextContentAlg || key == metadata.ContextKMSKeyID
+}
+
+// GenerateDataKey calls KMS GenerateDataKey with the caller's encryption
+// context plus aws:x-amz-cek-alg and kms_cmk_id.
+func (k *KMSKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest) (*DataKey, error) {
+	if k.discovery {
+		return nil, &KeyError{KeyRef: k.ref(), Err: ErrDecryptOnly}
+	}
+	if err := checkContentAlg(req.ContentAlg); err != nil {
+		return nil, err
+	}
+	for key := range req.Context {
+		if kmsReserved(key) {
+			return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("encryption context key %q is reserved", key)}
+		}
+	}
+	ec := maps.Clone(req.Context)
+	if ec == nil {
+		ec = map[string]string{}
+	}
+	ec[metadata.ContextContentAlg] = req.ContentAlg
+	ec[metadata.ContextKMSKeyID] = k.keyID
+	out, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
+		KeyId:             &k.keyID,
+		KeySpec:           types.DataKeySpecAes256,
+		EncryptionContext: ec,
+		GrantTokens:       k.opts.GrantTokens,
+	})
+	if err != nil {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("KMS GenerateDataKey: %w", err)}
+	}
+	if len(out.Plaintext) != DataKeySize || len(out.CiphertextBlob) == 0 {
+		clear(out.Plaintext)
+		return nil, &KeyError{KeyRef: k.ref(), Err: errors.New("KMS GenerateDataKey returned a malformed key")}
+	}
+	ref := k.keyID
+	if out.KeyId != nil {
+		ref = *out.KeyId
+	}
+	return &DataKey{
+		Plaintext:   out.Plaintext,
+		Encrypted:   out.CiphertextBlob,
+		WrapAlg:     metadata.WrapKMSContext,
+		Description: ec,
+		KeyRef:      ref,
+	}, nil
+}
+
+// DecryptDataKey checks the stored encryption context against the
+// request before calling KMS, then calls KMS Decrypt with it.
+func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
+	switch req.WrapAlg {
+	case metadata.WrapKMSContext:
+		// The context must name the content algorithm the key was made
+		// for: otherwise a key could be moved to a weaker cipher.
+		got, ok := req.Description[metadata.ContextContentAlg]
+		if !ok {
+			return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: encryption context lacks %s", ErrIncorrectKey, metadata.ContextContentAlg)}
+		}
+		if got != req.ContentAlg {
+			return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: encryption context says %s %q but the object's content algorithm is %q",
+				ErrIncorrectKey, metadata.ContextContentAlg, got, req.ContentAlg)}
+		}
+	case metadata.WrapKMS:
+		// Legacy: the whole material description is the context.
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedWrap, req.WrapAlg)
+	}
+	if err := checkContext(req.Description, req.Context, kmsReserved); err != nil {
+		return nil, &KeyError{KeyRef: k.ref(), Err: err}
+	}
+	in := &kms.DecryptInput{
+		CiphertextBlob:    req.EncryptedKey,
+		EncryptionContext: req.Description,
+		GrantTokens:       k.opts.GrantTokens,
+	}
+	if !k.discovery {
+		in.KeyId = &k.keyID
+	}
+	out, err := k.client.Decrypt(ctx, in)
+	if err != nil {
+		var incorrect *types.IncorrectKeyException
+		var invalid *types.InvalidCiphertextException
+		if errors.As(err, &incorrect) || errors.As(err, &invalid) {
+			err = fmt.Errorf("%w: KMS Decrypt: %w", ErrIncorrectKey, err)
+		} else {
+			err = fmt.Errorf("KMS Decrypt: %w", err)
+		}
+		return nil, &KeyError{KeyRef: k.ref(), Err: err}
+	}
+	ref := k.keyID
+	if out.KeyId != nil {
+		ref = *out.KeyId
+	}
+	if len(out.Plaintext) != DataKeySize {
+		clear(out.Plaintext)
+		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("%w: KMS returned a %d-byte data key", ErrIncorrectKey, len(out.Plaintext))}
+	}
+	if k.discovery && len(k.opts.AllowedKeys) > 0 && !slices.Contains(k.opts.AllowedKeys, ref) {
+		clear(out.Plaintext)
+		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("%w: KMS key is not in the allowed list", ErrIncorrectKey)}
+	}
+	return &DataKey{
+		Plaintext:   out.Plaintext,
+		Encrypted:   req.EncryptedKey,
+		WrapAlg:     req.WrapAlg,
+		Description: req.Description,
+		KeyRef:      ref,
+	}, nil
+}

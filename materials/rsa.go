@@ -1,0 +1,158 @@
+package materials
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"maps"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// RSAKeyring wraps data keys with a raw RSA key pair ("RSA-OAEP-SHA1":
+// RSAES-OAEP with SHA-1 and MGF1-SHA-1 over a length byte, the data key
+// and the content algorithm's name).
+type RSAKeyring struct {
+	pub  *rsa.PublicKey
+	priv *rsa.PrivateKey // nil for an encrypt-only keyring
+	rawDescription
+}
+
+// MinRSABits is the smallest RSA modulus NewRSA accepts.
+const MinRSABits = 2048
+
+// NewRSA returns a keyring that encrypts and decrypts with an RSA key pair.
+func NewRSA(priv *rsa.PrivateKey, optFns ...func(*RawOptions)) (*RSAKeyring, error) {
+	if err := priv.Validate(); err != nil {
+		return nil, fmt.Errorf("materials: RSA private key: %w", err)
+	}
+	k, err := NewRSAPublic(&priv.PublicKey, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	k.priv = priv
+	return k, nil
+}
+
+// NewRSAPublic returns an encrypt-only keyring for an RSA public key:
+// enough to write objects that only the private key's holder can read.
+func NewRSAPublic(pub *rsa.PublicKey, optFns ...func(*RawOptions)) (*RSAKeyring, error) {
+	if pub.N.BitLen() < MinRSABits {
+		return nil, fmt.Errorf("materials: RSA key has %d bits, at least %d are needed", pub.N.BitLen(), MinRSABits)
+	}
+	id, err := RSAKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &RSAKeyring{pub: pub, rawDescription: newRawDescription(id, optFns)}, nil
+}
+
+// RSAKeyID returns the fingerprint that names an RSA key pair: "rsa:" and
+// the first 16 hex digits of the SHA-256 of its public key (PKIX DER).
+func RSAKeyID(pub *rsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("materials: RSA public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	return "rsa:" + hex.EncodeToString(sum[:8]), nil
+}
+
+// KeyRef returns the key's fingerprint.
+func (k *RSAKeyring) KeyRef() string { return k.id }
+
+// Description returns the material description the keyring records.
+func (k *RSAKeyring) Description() map[string]string { return maps.Clone(k.desc) }
+
+// GenerateDataKey makes a random data key and encrypts it to the public key.
+func (k *RSAKeyring) GenerateDataKey(_ context.Context, req *EncryptionRequest) (*DataKey, error) {
+	if err := checkContentAlg(req.ContentAlg); err != nil {
+		return nil, err
+	}
+	desc, err := k.forWrite(req.Context)
+	if err != nil {
+		return nil, err
+	}
+	pdk := newDataKey()
+	pseudo := make([]byte, 0, 1+DataKeySize+len(req.ContentAlg))
+	pseudo = append(pseudo, DataKeySize)
+	pseudo = append(pseudo, pdk...)
+	pseudo = append(pseudo, req.ContentAlg...)
+	edk, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, k.pub, pseudo, nil)
+	clear(pseudo)
+	if err != nil {
+		clear(pdk)
+		return nil, &KeyError{KeyRef: k.id, Err: fmt.Errorf("RSA-OAEP: %w", err)}
+	}
+	return &DataKey{Plaintext: pdk, Encrypted: edk, WrapAlg: metadata.WrapRSAOAEP, Description: desc, KeyRef: k.id}, nil
+}
+
+// DecryptDataKey decrypts an "RSA-OAEP-SHA1" wrapped key, or a legacy
+// "RSA/ECB/OAEPWithSHA-256AndMGF1Padding" or V1 "RSA" (PKCS #1 v1.5) one.
+func (k *RSAKeyring) DecryptDataKey(_ context.Context, req *DecryptionRequest) (*DataKey, error) {
+	switch req.WrapAlg {
+	case metadata.WrapRSAOAEP, metadata.WrapRSAOAEPSHA256, metadata.WrapRSAPKCS1:
+	default:
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedWrap, req.WrapAlg)
+	}
+	if k.priv == nil {
+		return nil, &KeyError{KeyRef: k.id, Err: ErrEncryptOnly}
+	}
+	if err := k.check(req); err != nil {
+		return nil, err
+	}
+	if len(req.EncryptedKey) != k.pub.Size() {
+		return nil, &KeyError{KeyRef: k.id, Err: fmt.Errorf("%w: RSA wrapped key is %d bytes, the key's modulus %d", ErrIncorrectKey, len(req.EncryptedKey), k.pub.Size())}
+	}
+	var (
+		pdk []byte
+		err error
+	)
+	switch req.WrapAlg {
+	case metadata.WrapRSAOAEP:
+		pdk, err = k.openOAEP(req)
+	case metadata.WrapRSAOAEPSHA256:
+		// SunJCE's default for this name: SHA-256 label hash, MGF1-SHA-1.
+		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.OAEPOptions{Hash: crypto.SHA256, MGFHash: crypto.SHA1})
+	case metadata.WrapRSAPKCS1:
+		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.PKCS1v15DecryptOptions{})
+	}
+	if err == nil && len(pdk) != DataKeySize {
+		clear(pdk)
+		err = fmt.Errorf("unwrapped a %d-byte key", len(pdk))
+	}
+	if err != nil {
+		return nil, &KeyError{KeyRef: k.id, Err: fmt.Errorf("%w: %s: %v", ErrIncorrectKey, req.WrapAlg, err)}
+	}
+	return &DataKey{Plaintext: pdk, Encrypted: req.EncryptedKey, WrapAlg: req.WrapAlg, Description: req.Description, KeyRef: k.id}, nil
+}
+
+// openOAEP decrypts and checks the pseudo data key: a length byte, the
+// key, then the content algorithm's name, compared in constant time.
+func (k *RSAKeyring) openOAEP(req *DecryptionRequest) ([]byte, error) {
+	pseudo, err := k.priv.Decrypt(nil, req.EncryptedKey, &rsa.OAEPOptions{Hash: crypto.SHA1})
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pseudo)
+	if len(pseudo) < 1+DataKeySize || pseudo[0] != DataKeySize {
+		return nil, fmt.Errorf("malformed pseudo data key")
+	}
+	suffix := pseudo[1+DataKeySize:]
+	for _, want := range contentAlgBindings(req.ContentAlg) {
+		if subtle.ConstantTimeCompare(suffix, []byte(want)) == 1 {
+			return append([]byte(nil), pseudo[1:1+DataKeySize]...), nil
+		}
+	}
+	return nil, fmt.Errorf("the wrapped key is bound to another content algorithm than %s", req.ContentAlg)
+}
+
+// claimsRequest reports whether the stored description names this key.
+func (k *RSAKeyring) claimsRequest(req *DecryptionRequest) bool { return k.claims(req.Description) }
