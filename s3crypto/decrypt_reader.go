@@ -1,0 +1,324 @@
+package s3crypto
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// ErrBadPadding means a legacy AES-CBC object's padding is invalid: it was
+// altered or truncated, or decrypted with the wrong key.
+var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or truncated, or wrong key)")
+
+// OpenVerified reads the whole stored object from body (stored bytes long)
+// and authenticates it before returning anything: it returns the
+// plaintext as a reader and its size. Objects up to
+// Options.MemoryBufferSize are checked in memory; larger ones are spooled,
+// as ciphertext, to an unlinked temporary file that the returned reader
+// decrypts from; close it to release the file. body is closed.
+//
+// Legacy AES-CBC objects cannot be authenticated; their padding is checked
+// before anything is returned.
+func (d *Decryption) OpenVerified(body io.ReadCloser, stored int64) (io.ReadCloser, int64, error) {
+	defer body.Close()
+	if d.gcm != nil {
+		ctLen, err := plaintextSize(stored)
+		if err != nil {
+			return nil, 0, err
+		}
+		if stored <= d.opts.MemoryBufferSize {
+			return d.gcmInMemory(body, stored)
+		}
+		return d.gcmSpooled(body, ctLen)
+	}
+	if stored == 0 || stored%aesgcm.BlockSize != 0 {
+		return nil, 0, fmt.Errorf("%w: %d bytes is not a whole number of AES blocks", ErrBadPadding, stored)
+	}
+	if stored <= d.opts.MemoryBufferSize {
+		return d.cbcInMemory(body, stored)
+	}
+	return d.cbcSpooled(body, stored)
+}
+
+func readExactly(r io.Reader, n int64) ([]byte, error) {
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
+	}
+	return buf, nil
+}
+
+func (d *Decryption) gcmInMemory(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
+	buf, err := readExactly(body, stored)
+	if err != nil {
+		return nil, 0, err
+	}
+	pt, err := d.gcm.gcm.Open(buf[:0], buf, d.gcm.aad)
+	if err != nil {
+		return nil, 0, ErrAuthentication
+	}
+	return io.NopCloser(bytes.NewReader(pt)), int64(len(pt)), nil
+}
+
+// spool makes an unlinked temporary file for ciphertext.
+func (d *Decryption) spool() (*os.File, error) {
+	f, err := os.CreateTemp(d.tempDir(), "s3c-spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: spool file for a large object: %w", err)
+	}
+	os.Remove(f.Name()) // unlinked: nothing is left behind, whatever happens
+	return f, nil
+}
+
+func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int64, error) {
+	f, err := d.spool()
+	if err != nil {
+		return nil, 0, err
+	}
+	h := d.gcm.gcm.NewHash()
+	buf := make([]byte, chunkSize)
+	for left := ctLen; left > 0; {
+		n := min(int64(len(buf)), left)
+		if _, err := io.ReadFull(body, buf[:n]); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
+		}
+		h.Write(buf[:n])
+		if _, err := f.Write(buf[:n]); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("s3crypto: spooling object body: %w", err)
+		}
+		left -= n
+	}
+	var tag [aesgcm.TagSize]byte
+	if _, err := io.ReadFull(body, tag[:]); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
+	}
+	if !h.Verify(d.gcm.aad, tag[:]) {
+		f.Close()
+		return nil, 0, ErrAuthentication
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return &ctrFileReader{f: f, ctr: d.gcm.gcm.NewCTR(0), left: ctLen}, ctLen, nil
+}
+
+// ctrFileReader decrypts authenticated ciphertext from a spool file.
+type ctrFileReader struct {
+	f    *os.File
+	ctr  cipher.Stream
+	left int64
+}
+
+func (r *ctrFileReader) Read(p []byte) (int, error) {
+	if r.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > r.left {
+		p = p[:r.left]
+	}
+	n, err := r.f.Read(p)
+	r.ctr.XORKeyStream(p[:n], p[:n])
+	r.left -= int64(n)
+	if err == io.EOF && r.left > 0 {
+		err = io.ErrUnexpectedEOF
+	} else if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *ctrFileReader) Close() error { return r.f.Close() }
+
+// unpad checks PKCS #7 padding of the final block in constant time and
+// returns its length.
+func unpad(last []byte) (int, error) {
+	p := int(last[len(last)-1])
+	good := subtle.ConstantTimeLessOrEq(1, p) & subtle.ConstantTimeLessOrEq(p, aesgcm.BlockSize)
+	for i := 0; i < aesgcm.BlockSize; i++ {
+		inPad := subtle.ConstantTimeLessOrEq(aesgcm.BlockSize-p, i)
+		good &= subtle.ConstantTimeSelect(inPad, subtle.ConstantTimeByteEq(last[i], byte(p)), 1)
+	}
+	if good != 1 {
+		return 0, ErrBadPadding
+	}
+	return p, nil
+}
+
+func (d *Decryption) cbcInMemory(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
+	buf, err := readExactly(body, stored)
+	if err != nil {
+		return nil, 0, err
+	}
+	cipher.NewCBCDecrypter(d.cbc, d.env.IV).CryptBlocks(buf, buf)
+	p, err := unpad(buf[len(buf)-aesgcm.BlockSize:])
+	if err != nil {
+		clear(buf)
+		return nil, 0, err
+	}
+	pt := buf[:len(buf)-p]
+	return io.NopCloser(bytes.NewReader(pt)), int64(len(pt)), nil
+}
+
+func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
+	f, err := d.spool()
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.CopyN(f, body, stored)
+	if err != nil || n != stored {
+		f.Close()
+		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
+	}
+	// The last block, chained to the one before it, gives the padding.
+	var tail [2 * aesgcm.BlockSize]byte
+	if _, err := f.ReadAt(tail[:], stored-int64(len(tail))); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	var last [aesgcm.BlockSize]byte
+	cipher.NewCBCDecrypter(d.cbc, tail[:aesgcm.BlockSize]).CryptBlocks(last[:], tail[aesgcm.BlockSize:])
+	p, err := unpad(last[:])
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	size := stored - int64(p)
+	r := &cbcReader{src: f, closer: f, mode: cipher.NewCBCDecrypter(d.cbc, d.env.IV), left: size, stored: stored}
+	return r, size, nil
+}
+
+// cbcReader decrypts AES-CBC block by block, returning at most left bytes.
+type cbcReader struct {
+	src    io.Reader
+	closer io.Closer
+	mode   cipher.BlockMode
+	buf    []byte
+	out    []byte
+	left   int64 // plaintext bytes still to return; -1: find out from the padding
+	stored int64 // ciphertext bytes still to read
+	err    error
+}
+
+func (r *cbcReader) Read(p []byte) (int, error) {
+	for len(r.out) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.left == 0 || r.stored == 0 {
+			return 0, io.EOF
+		}
+		if r.buf == nil {
+			r.buf = make([]byte, 64<<10)
+		}
+		n := min(int64(len(r.buf)), r.stored)
+		if _, err := io.ReadFull(r.src, r.buf[:n]); err != nil {
+			r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+			return 0, r.err
+		}
+		r.stored -= n
+		r.mode.CryptBlocks(r.buf[:n], r.buf[:n])
+		out := r.buf[:n]
+		if r.stored == 0 && r.left < 0 {
+			p, err := unpad(out[len(out)-aesgcm.BlockSize:])
+			if err != nil {
+				r.err = err
+				return 0, err
+			}
+			out = out[:len(out)-p]
+		}
+		if r.left >= 0 && int64(len(out)) > r.left {
+			out = out[:r.left]
+		}
+		r.out = out
+	}
+	n := copy(p, r.out)
+	r.out = r.out[n:]
+	if r.left > 0 {
+		r.left -= int64(n)
+	}
+	return n, nil
+}
+
+func (r *cbcReader) Close() error { return r.closer.Close() }
+
+// OpenStream returns the plaintext of body as it is decrypted, before the
+// object is authenticated: the final Read reports ErrAuthentication (or
+// ErrBadPadding) if the object was altered. See WithUnauthenticatedStream.
+// Closing the reader closes body.
+func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser, error) {
+	if d.gcm != nil {
+		ctLen, err := plaintextSize(stored)
+		if err != nil {
+			body.Close()
+			return nil, err
+		}
+		return &gcmStreamReader{
+			body: body, ct: io.LimitReader(body, ctLen), left: ctLen,
+			stream: d.gcm.gcm.NewStream(0), aad: d.gcm.aad,
+			buf: make([]byte, min(ctLen, chunkSize)),
+		}, nil
+	}
+	if stored == 0 || stored%aesgcm.BlockSize != 0 {
+		body.Close()
+		return nil, fmt.Errorf("%w: %d bytes is not a whole number of AES blocks", ErrBadPadding, stored)
+	}
+	return &cbcReader{src: body, closer: body, mode: cipher.NewCBCDecrypter(d.cbc, d.env.IV), left: -1, stored: stored}, nil
+}
+
+// gcmStreamReader decrypts as it reads and checks the tag at the end.
+type gcmStreamReader struct {
+	body   io.ReadCloser
+	ct     io.Reader
+	left   int64
+	stream *aesgcm.Stream
+	aad    []byte
+	buf    []byte
+	out    []byte
+	err    error
+}
+
+func (r *gcmStreamReader) Read(p []byte) (int, error) {
+	for len(r.out) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.left == 0 {
+			var tag [aesgcm.TagSize]byte
+			if _, err := io.ReadFull(r.body, tag[:]); err != nil {
+				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+			} else if !r.stream.Hash().Verify(r.aad, tag[:]) {
+				r.err = ErrAuthentication
+			} else {
+				r.err = io.EOF
+			}
+			continue
+		}
+		n := min(int64(len(r.buf)), r.left)
+		if _, err := io.ReadFull(r.ct, r.buf[:n]); err != nil {
+			r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+			continue
+		}
+		r.left -= n
+		r.stream.Open(r.buf[:n], r.buf[:n])
+		r.out = r.buf[:n]
+	}
+	n := copy(p, r.out)
+	r.out = r.out[n:]
+	return n, nil
+}
+
+func (r *gcmStreamReader) Close() error { return r.body.Close() }

@@ -1,0 +1,104 @@
+package s3crypto
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
+)
+
+// Encryption is the content-encryption state of one new object: a fresh
+// data key from the keyring, the content cipher derived from it, and the
+// envelope that lets a reader recover it. Use it for exactly one object.
+//
+// Client.PutObject uses it; it is exported for callers that move the
+// bytes themselves (see NewReader, and Uploader for multipart).
+type Encryption struct {
+	env    *metadata.Envelope
+	cipher *contentCipher
+	keyRef string
+}
+
+// NewEncryption asks the keyring for a new data key bound to ec (the
+// encryption context or material-description pairs; may be nil) and
+// prepares the content cipher. opts must have passed through New, or be
+// filled in the same way by NewOptions.
+func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*Encryption, error) {
+	if err := opts.resolve(); err != nil {
+		return nil, err
+	}
+	alg := opts.contentAlg()
+	dk, err := opts.Keyring.GenerateDataKey(ctx, &materials.EncryptionRequest{ContentAlg: alg, Context: ec})
+	if err != nil {
+		return nil, err
+	}
+	defer dk.Zero()
+	if len(dk.Plaintext) != materials.DataKeySize {
+		return nil, fmt.Errorf("s3crypto: keyring returned a %d-byte data key", len(dk.Plaintext))
+	}
+	if metadata.IsLegacyWrap(dk.WrapAlg) {
+		return nil, fmt.Errorf("s3crypto: keyring used legacy wrap %q for a new object", dk.WrapAlg)
+	}
+	env := &metadata.Envelope{
+		Format:          opts.Format,
+		ContentAlg:      alg,
+		WrapAlg:         dk.WrapAlg,
+		EncryptedKey:    dk.Encrypted,
+		Description:     dk.Description,
+		PlaintextLength: -1,
+	}
+	e := &Encryption{env: env, keyRef: dk.KeyRef}
+	if env.Format == metadata.V3 {
+		env.MessageID = newMessageID()
+		commitment, key, err := deriveV3(dk.Plaintext, env.MessageID)
+		if err != nil {
+			return nil, err
+		}
+		defer clear(key)
+		env.Commitment = commitment
+		gcm, err := aesgcm.New(key, v3Nonce)
+		if err != nil {
+			return nil, err
+		}
+		e.cipher = &contentCipher{gcm: gcm, aad: v3AAD}
+	} else {
+		env.IV = make([]byte, aesgcm.NonceSize)
+		rand.Read(env.IV)
+		if e.cipher, err = newV2Cipher(dk.Plaintext, env); err != nil {
+			return nil, err
+		}
+	}
+	if err := env.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Envelope returns the object's envelope, recording plaintextSize (pass -1
+// if unknown) where the format has room for it.
+func (e *Encryption) Envelope(plaintextSize int64) *metadata.Envelope {
+	env := *e.env
+	if env.Format != metadata.V3 {
+		env.PlaintextLength = plaintextSize
+	}
+	return &env
+}
+
+// KeyRef names the master key that wrapped the data key.
+func (e *Encryption) KeyRef() string { return e.keyRef }
+
+// CiphertextSize returns the stored size of a plaintext of n bytes.
+func CiphertextSize(n int64) int64 { return n + aesgcm.TagSize }
+
+func checkSize(n int64) error {
+	if n > aesgcm.MaxPlaintextSize {
+		return fmt.Errorf("%w (this one is %d)", ErrTooLarge, n)
+	}
+	return nil
+}
+
+var errReadOnce = errors.New("s3crypto: ciphertext reader already used")

@@ -1,0 +1,234 @@
+package s3crypto
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// chunkSize is how much plaintext the encrypting reader seals per step.
+const chunkSize = 1 << 20
+
+// EncryptReader turns a plaintext stream into the object body: AES-GCM
+// ciphertext followed by the 16-byte tag. Memory use is one chunk
+// (1 MiB), whatever the object's size.
+//
+// If the plaintext source is an io.Seeker and its size is known, the
+// EncryptReader is an io.Seeker too, so an SDK may rewind it to sign,
+// checksum or retry a request. A second pass encrypts under the same key
+// and nonce, which is only safe for identical plaintext; so every chunk of
+// a repeated pass is compared, through the running GHASH state (a
+// universal hash keyed by the secret GCM key), with the first pass before
+// any of it is released. A source that changed fails with
+// ErrSourceChanged and nothing of the differing chunk leaves.
+type EncryptReader struct {
+	c      *contentCipher
+	src    io.Reader
+	seeker io.Seeker // nil: not rewindable
+	start  int64     // the source's offset at the start of the plaintext
+	size   int64     // plaintext size, -1 if unknown
+
+	stream  *aesgcm.Stream
+	buf     []byte
+	out     []byte // ciphertext not yet returned
+	read    int64  // plaintext bytes taken from src in this pass
+	emitted int64  // ciphertext bytes returned in this pass
+	pos     int64  // position requested through Seek
+	done    bool
+	err     error
+
+	states [][16]byte // hash state after each chunk, if rewindable
+	chunk  int        // chunks sealed in this pass
+	seen   int        // chunks sealed in the furthest pass
+	verify []verifier // plaintext checksums the caller gave, checked at EOF
+}
+
+// verifier checks the whole plaintext against a checksum at the end.
+type verifier struct {
+	name string
+	h    hash.Hash
+	want []byte
+}
+
+// NewReader returns the encrypted body for plaintext of size bytes (-1 if
+// unknown). The reader must be consumed once in full, or rewound to its
+// start only; see EncryptReader.
+func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader, error) {
+	if err := checkSize(size); err != nil {
+		return nil, err
+	}
+	r := &EncryptReader{c: e.cipher, src: plaintext, size: size}
+	if s, ok := plaintext.(io.Seeker); ok && size >= 0 {
+		start, err := s.Seek(0, io.SeekCurrent)
+		if err == nil {
+			r.seeker, r.start = s, start
+		}
+	}
+	n := int64(chunkSize)
+	if size >= 0 && size < n {
+		n = size
+	}
+	r.buf = make([]byte, 0, n+aesgcm.TagSize)
+	r.stream = r.c.gcm.NewStream(0)
+	return r, nil
+}
+
+// Size returns the ciphertext size, or -1 if the plaintext size is unknown.
+func (r *EncryptReader) Size() int64 {
+	if r.size < 0 {
+		return -1
+	}
+	return CiphertextSize(r.size)
+}
+
+func (r *EncryptReader) addVerifier(name string, h hash.Hash, want []byte) {
+	r.verify = append(r.verify, verifier{name, h, want})
+}
+
+// Read implements io.Reader.
+func (r *EncryptReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.pos != r.emitted {
+		if err := r.reposition(); err != nil {
+			return 0, err
+		}
+		if r.pos != r.emitted { // at the end
+			return 0, io.EOF
+		}
+	}
+	for len(r.out) == 0 {
+		if r.done {
+			return 0, io.EOF
+		}
+		if err := r.next(); err != nil {
+			r.err = err
+			r.out = nil
+			return 0, err
+		}
+	}
+	n := copy(p, r.out)
+	r.out = r.out[n:]
+	r.emitted += int64(n)
+	r.pos = r.emitted
+	return n, nil
+}
+
+// next seals the next chunk into r.out.
+func (r *EncryptReader) next() error {
+	want := int64(cap(r.buf) - aesgcm.TagSize)
+	if r.size >= 0 && r.size-r.read < want {
+		want = r.size - r.read
+	}
+	buf := r.buf[:want]
+	n, err := io.ReadFull(r.src, buf)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if r.size >= 0 {
+			return fmt.Errorf("s3crypto: request body ended after %d bytes, ContentLength is %d", r.read+int64(n), r.size)
+		}
+		r.done = true
+	case err != nil:
+		return err
+	case r.size >= 0 && r.read+int64(n) == r.size:
+		r.done = true
+		if err := r.checkNoMore(); err != nil {
+			return err
+		}
+	}
+	buf = buf[:n]
+	r.read += int64(n)
+	fresh := r.chunk == r.seen // no earlier pass got this far
+	if fresh {
+		for _, v := range r.verify {
+			v.h.Write(buf)
+		}
+	}
+	out := r.stream.Seal(r.buf[:0], buf)
+	state := r.stream.Hash().State()
+	switch {
+	case !fresh:
+		if subtle.ConstantTimeCompare(state[:], r.states[r.chunk][:]) != 1 {
+			clear(r.buf[:cap(r.buf)])
+			return ErrSourceChanged
+		}
+	case r.seeker != nil:
+		r.states = append(r.states, state)
+	}
+	r.chunk++
+	r.seen = max(r.seen, r.chunk)
+	if r.done {
+		if fresh {
+			for _, v := range r.verify {
+				if subtle.ConstantTimeCompare(v.h.Sum(nil), v.want) != 1 {
+					clear(r.buf[:cap(r.buf)])
+					return &ChecksumError{Algorithm: v.name}
+				}
+			}
+		}
+		tag := r.stream.Hash().Sum(r.c.aad)
+		out = append(out, tag[:]...)
+	}
+	r.out = out
+	return nil
+}
+
+// checkNoMore fails if the source has bytes past the declared size, as
+// net/http does for a body longer than its ContentLength.
+func (r *EncryptReader) checkNoMore() error {
+	var b [1]byte
+	n, err := io.ReadFull(r.src, b[:])
+	if n > 0 {
+		return fmt.Errorf("s3crypto: request body is longer than ContentLength %d", r.size)
+	}
+	if err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// Seek implements io.Seeker for rewindable readers. Any position may be
+// set (SDKs seek to the end to learn the length), but reading resumes only
+// from where the last read stopped, from the start, or at the end.
+func (r *EncryptReader) Seek(offset int64, whence int) (int64, error) {
+	if r.seeker == nil {
+		return 0, errors.New("s3crypto: encrypted body is not seekable: the plaintext source is not an io.Seeker of known size")
+	}
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = r.pos + offset
+	case io.SeekEnd:
+		abs = r.Size() + offset
+	default:
+		return 0, errors.New("s3crypto: invalid whence")
+	}
+	if abs < 0 {
+		return 0, errors.New("s3crypto: negative position")
+	}
+	r.pos = abs
+	return abs, nil
+}
+
+// reposition makes a read at r.pos possible, rewinding to the start.
+func (r *EncryptReader) reposition() error {
+	switch {
+	case r.pos >= r.Size():
+		return nil
+	case r.pos != 0:
+		return fmt.Errorf("s3crypto: encrypted body can only be re-read from its start, not from byte %d", r.pos)
+	}
+	if _, err := r.seeker.Seek(r.start, io.SeekStart); err != nil {
+		return err
+	}
+	r.stream = r.c.gcm.NewStream(0)
+	r.out, r.read, r.emitted, r.chunk, r.done = nil, 0, 0, 0, false
+	return nil
+}

@@ -1,0 +1,108 @@
+package s3crypto
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
+)
+
+var (
+	// ErrAuthentication means the object's ciphertext or tag failed
+	// AES-GCM authentication: it was altered or truncated, or the envelope
+	// does not belong to it.
+	ErrAuthentication = errors.New("ciphertext failed authentication (object altered or truncated)")
+
+	// ErrCommitmentMismatch means a V3 object's key commitment does not
+	// match its data key: the envelope was altered, or the encrypted key
+	// in an instruction file belongs to another object.
+	ErrCommitmentMismatch = errors.New("derived key commitment does not match the one stored with the object")
+
+	// ErrNotEncrypted means the object has no envelope in its metadata and
+	// no instruction file.
+	ErrNotEncrypted = errors.New("object is not client-side encrypted: no envelope in its metadata and no instruction file")
+
+	// ErrSourceChanged means the body of a PutObject gave different bytes
+	// when the SDK rewound and re-read it. Encrypting them under the same
+	// key and nonce would break AES-GCM, so nothing more was sent.
+	ErrSourceChanged = errors.New("request body changed when re-read for a retry; upload stopped")
+
+	// ErrRangeNotAllowed means GetObject was asked for a byte range (or a
+	// part number) without WithUnauthenticatedRange: a range of an AES-GCM
+	// object cannot be authenticated.
+	ErrRangeNotAllowed = errors.New("ranged GET of an encrypted object cannot be authenticated; use WithUnauthenticatedRange to allow it")
+
+	// ErrTooLarge means the plaintext exceeds what AES-GCM may encrypt
+	// under one key and nonce, 2^36 − 32 bytes.
+	ErrTooLarge = errors.New("object too large for AES-GCM: at most 68719476704 bytes")
+)
+
+// PolicyError means the commitment policy or the legacy settings forbid
+// decrypting an object of this format or algorithm. It is raised before
+// any key is unwrapped.
+type PolicyError struct {
+	Format  metadata.Format
+	Content string // content algorithm
+	Wrap    string // wrapping algorithm
+	Reason  string
+}
+
+func (e *PolicyError) Error() string {
+	return fmt.Sprintf("%s object (content %s, wrap %s) refused: %s", e.Format, e.Content, e.Wrap, e.Reason)
+}
+
+// ChecksumError means the plaintext did not match a checksum the caller
+// gave on PutObject (Content-MD5 or x-amz-checksum-*). The upload was
+// stopped before the object was complete.
+type ChecksumError struct {
+	Algorithm string
+}
+
+func (e *ChecksumError) Error() string {
+	return "plaintext does not match the " + e.Algorithm + " given with the request; upload stopped"
+}
+
+// ObjectError reports a failure on one object, naming it and the master
+// key involved. It never contains key material.
+type ObjectError struct {
+	Op     string // "PutObject", "GetObject", …
+	Bucket string
+	Key    string
+	KeyRef string // the master key: a KMS key ID or ARN, or a raw key's id; may be empty
+	Err    error
+}
+
+func (e *ObjectError) Error() string {
+	var b strings.Builder
+	b.WriteString("s3crypto: ")
+	b.WriteString(e.Op)
+	b.WriteString(" s3://")
+	b.WriteString(e.Bucket)
+	b.WriteByte('/')
+	b.WriteString(e.Key)
+	if e.KeyRef != "" {
+		b.WriteString(" (key ")
+		b.WriteString(e.KeyRef)
+		b.WriteByte(')')
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// IsIntegrityError reports whether err means the object cannot be
+// trusted, as opposed to a configuration or transport problem: failed
+// authentication, key commitment mismatch, a data key no configured master
+// key opens, or a malformed envelope.
+func IsIntegrityError(err error) bool {
+	var fe *metadata.FormatError
+	return errors.Is(err, ErrAuthentication) ||
+		errors.Is(err, ErrCommitmentMismatch) ||
+		errors.Is(err, materials.ErrIncorrectKey) ||
+		errors.As(err, &fe)
+}

@@ -1,0 +1,169 @@
+package s3crypto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// GetObject fetches an object and decrypts it. By default the whole
+// object is authenticated before GetObject returns, so Body yields only
+// verified plaintext (see Options.MemoryBufferSize for where it is held
+// meanwhile); WithUnauthenticatedStream trades that for streaming.
+// ContentLength is the plaintext size; Metadata is the caller's own, the
+// envelope removed; GetObjectInfo(out.ResultMetadata) describes the
+// encryption. ETag and checksums remain those of the stored ciphertext.
+//
+// The envelope is checked against the commitment policy before any key is
+// unwrapped, and the encryption context against WithEncryptionContext.
+// Range and PartNumber are refused unless WithUnauthenticatedRange is given.
+func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	call := collectCallOptions(c.Client.Options(), optFns)
+	fail := func(ref string, err error) error {
+		return &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	if in.Range != nil || in.PartNumber != nil {
+		if !call.unauthenticatedRange {
+			return nil, fail("", ErrRangeNotAllowed)
+		}
+		return c.getRange(ctx, in, call, optFns)
+	}
+	out, err := c.Client.GetObject(ctx, in, optFns...)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, optFns)
+	if err != nil {
+		out.Body.Close()
+		return nil, fail("", err)
+	}
+	if out.ContentLength == nil {
+		out.Body.Close()
+		return nil, fail(RecordedKeyRef(env), errors.New("S3 did not report the object's size"))
+	}
+	stored := *out.ContentLength
+	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	if err != nil {
+		out.Body.Close()
+		return nil, fail(RecordedKeyRef(env), err)
+	}
+	var size int64
+	if call.unauthenticatedStream {
+		out.Body, err = dec.OpenStream(out.Body, stored)
+		size = dec.PlaintextSize(stored)
+	} else {
+		out.Body, size, err = dec.OpenVerified(out.Body, stored)
+	}
+	if err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	out.ContentLength = nil
+	if size >= 0 {
+		out.ContentLength = aws.Int64(size)
+	}
+	out.Metadata = userMetadata(out.Metadata)
+	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored})
+	return out, nil
+}
+
+// HeadObject returns an object's metadata with ContentLength as the
+// plaintext size and the envelope removed from Metadata;
+// GetObjectInfo(out.ResultMetadata) describes the encryption. It unwraps
+// no key. An object that is not encrypted is returned as S3 describes it,
+// without ObjectInfo.
+func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	fail := func(err error) error {
+		return &ObjectError{Op: "HeadObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	out, err := c.Client.HeadObject(ctx, in, optFns...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	sse := sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sse, out.Metadata, optFns)
+	if errors.Is(err, ErrNotEncrypted) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fail(err)
+	}
+	stored := aws.ToInt64(out.ContentLength)
+	size := env.PlaintextLength
+	if env.ContentAlg != metadata.ContentAESCBC {
+		if size, err = plaintextSize(stored); err != nil {
+			size = -1
+		}
+	}
+	out.ContentLength = nil
+	if size >= 0 {
+		out.ContentLength = aws.Int64(size)
+	}
+	out.Metadata = userMetadata(out.Metadata)
+	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: RecordedKeyRef(env), PlaintextSize: size, StoredSize: stored})
+	return out, nil
+}
+
+// sseFields are the request fields an instruction-file GET must repeat.
+type sseFields struct {
+	alg, key, keyMD5, owner *string
+	payer                   types.RequestPayer
+}
+
+func sseOf(in *s3.GetObjectInput) sseFields {
+	return sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}
+}
+
+// loadEnvelope decodes the envelope from the object's metadata or, when
+// it is not there, from its instruction file, fetched through the same
+// client.
+func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*metadata.Envelope, error) {
+	env, err := metadata.Decode(meta)
+	if !errors.Is(err, metadata.ErrNoEnvelope) {
+		return env, err
+	}
+	instKey := aws.ToString(key) + c.opts.InstructionFileSuffix
+	out, ierr := c.Client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: bucket, Key: &instKey,
+		SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
+		ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
+	}, optFns...)
+	if ierr != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(ierr, &nsk) {
+			if err != metadata.ErrNoEnvelope { // the metadata promised an instruction file
+				return nil, fmt.Errorf("%w; instruction file %s not found", err, instKey)
+			}
+			return nil, ErrNotEncrypted
+		}
+		return nil, fmt.Errorf("fetching instruction file %s: %w", instKey, ierr)
+	}
+	defer out.Body.Close()
+	file, err := io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading instruction file %s: %w", instKey, err)
+	}
+	return metadata.DecodeInstructionFile(meta, file)
+}
+
+// userMetadata is the object's metadata without the envelope.
+func userMetadata(meta map[string]string) map[string]string {
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		if !metadata.IsReservedKey(k) {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// getRange serves a ranged GET; see range.go.
+func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callOptions, optFns []func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	return nil, &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: errors.New("ranged GET is not implemented yet")}
+}

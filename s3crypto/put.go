@@ -1,0 +1,255 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"hash/crc64"
+	"io"
+	"maps"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// PutObject encrypts in.Body under a fresh data key and stores it with
+// its envelope, in the object's metadata or, if asked or if it would not
+// fit, in <key>.instruction. The caller's metadata is kept. The plaintext
+// size comes from in.ContentLength, or from the body if it is an
+// io.Seeker; the request's ContentLength and checksums then describe the
+// ciphertext. Checksums the caller gave for the plaintext (ContentMD5,
+// Checksum*) are verified against it while encrypting, and the upload is
+// stopped on a mismatch.
+//
+// A body that is an io.Seeker stays rewindable for the SDK's signing,
+// checksums and retries; see EncryptReader. Other bodies are sent in one
+// pass, which over plain http needs an unsigned payload and no request
+// checksum: PutObject sets both for such calls.
+func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	call := collectCallOptions(c.Client.Options(), optFns)
+	fail := func(ref string, err error) error {
+		return &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	for k := range in.Metadata {
+		if metadata.IsReservedKey(k) {
+			return nil, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+		}
+	}
+	size, err := plaintextBodySize(in)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	if err := checkSize(size); err != nil {
+		return nil, fail("", err)
+	}
+	var ec map[string]string
+	if call.hasContext {
+		ec = call.context
+	}
+	enc, err := NewEncryption(ctx, &c.opts, ec)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	var src io.Reader = in.Body
+	if src == nil {
+		src = bytes.NewReader(nil)
+		size = 0
+	}
+	body, err := enc.NewReader(src, size)
+	if err != nil {
+		return nil, fail(enc.KeyRef(), err)
+	}
+
+	input := *in
+	input.Body = body
+	input.ContentLength = nil
+	if size >= 0 {
+		input.ContentLength = aws.Int64(CiphertextSize(size))
+	}
+	if err := moveChecksums(&input, body); err != nil {
+		return nil, fail(enc.KeyRef(), err)
+	}
+	objMeta, instruction, err := c.placeEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
+	if err != nil {
+		return nil, fail(enc.KeyRef(), err)
+	}
+	input.Metadata = objMeta
+
+	callOpts := optFns
+	if body.seeker == nil && plainHTTP(c.Client.Options(), optFns) {
+		// The SDK cannot read a one-pass body twice (payload hash,
+		// checksum) over plain http; GCM authenticates the content.
+		input.ChecksumAlgorithm = ""
+		callOpts = append(callOpts, oneShotBody)
+	}
+	out, err := c.Client.PutObject(ctx, &input, callOpts...)
+	if err != nil {
+		if body.err != nil {
+			err = body.err // ours is the clearer cause
+		}
+		return nil, fail(enc.KeyRef(), err)
+	}
+	if instruction != nil {
+		if err := c.putInstructionFile(ctx, in, instruction, optFns); err != nil {
+			// The object is useless without its envelope: take it away again.
+			c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: in.Bucket, Key: in.Key, ExpectedBucketOwner: in.ExpectedBucketOwner}, optFns...)
+			return nil, fail(enc.KeyRef(), fmt.Errorf("storing the instruction file: %w", err))
+		}
+	}
+	return out, nil
+}
+
+// plaintextBodySize is in.ContentLength, else a seekable body's remaining
+// length, else -1.
+func plaintextBodySize(in *s3.PutObjectInput) (int64, error) {
+	if in.ContentLength != nil {
+		if *in.ContentLength < 0 {
+			return 0, errors.New("negative ContentLength")
+		}
+		return *in.ContentLength, nil
+	}
+	if in.Body == nil {
+		return 0, nil
+	}
+	s, ok := in.Body.(io.Seeker)
+	if !ok {
+		return -1, nil
+	}
+	cur, err := s.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1, nil
+	}
+	end, err := s.Seek(0, io.SeekEnd)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := s.Seek(cur, io.SeekStart); err != nil {
+		return 0, err
+	}
+	return end - cur, nil
+}
+
+// placeEnvelope returns the object's metadata and, when the envelope goes
+// to an instruction file, that file's body.
+func (c *Client) placeEnvelope(env *metadata.Envelope, user map[string]string, forceInstruction bool) (map[string]string, []byte, error) {
+	if !c.opts.InstructionFile && !forceInstruction {
+		m, err := env.Metadata()
+		if err != nil {
+			return nil, nil, err
+		}
+		merged := mergeMetadata(user, m)
+		if metadataSize(merged) <= c.opts.MaxMetadataSize {
+			return merged, nil, nil
+		}
+	}
+	obj, file, err := env.InstructionFile()
+	if err != nil {
+		return nil, nil, err
+	}
+	merged := mergeMetadata(user, obj)
+	if n := metadataSize(merged); n > c.opts.MaxMetadataSize {
+		return nil, nil, fmt.Errorf("user metadata is %d bytes, more than S3's limit of %d", n, c.opts.MaxMetadataSize)
+	}
+	return merged, file, nil
+}
+
+func mergeMetadata(user, env map[string]string) map[string]string {
+	m := maps.Clone(user)
+	if m == nil {
+		m = map[string]string{}
+	}
+	maps.Copy(m, env)
+	return m
+}
+
+// metadataSize counts user metadata as S3 does, conservatively: the
+// bytes of every key with its x-amz-meta- prefix, and of every value.
+func metadataSize(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len("x-amz-meta-") + len(k) + len(v)
+	}
+	return n
+}
+
+func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, file []byte, optFns []func(*s3.Options)) error {
+	_, err := c.Client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:               in.Bucket,
+		Key:                  aws.String(aws.ToString(in.Key) + c.opts.InstructionFileSuffix),
+		Body:                 bytes.NewReader(file),
+		ContentLength:        aws.Int64(int64(len(file))),
+		ContentType:          aws.String("application/json"),
+		Metadata:             map[string]string{metadata.KeyInstructionFileMarker: ""},
+		ExpectedBucketOwner:  in.ExpectedBucketOwner,
+		RequestPayer:         in.RequestPayer,
+		ACL:                  in.ACL,
+		ServerSideEncryption: in.ServerSideEncryption,
+		SSEKMSKeyId:          in.SSEKMSKeyId,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm,
+		SSECustomerKey:       in.SSECustomerKey,
+		SSECustomerKeyMD5:    in.SSECustomerKeyMD5,
+		StorageClass:         in.StorageClass,
+	}, optFns...)
+	return err
+}
+
+// moveChecksums turns checksums of the plaintext into checks the reader
+// makes, and asks the SDK for a checksum of the ciphertext instead.
+func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
+	add := func(name string, value *string, h hash.Hash, alg types.ChecksumAlgorithm) error {
+		if value == nil {
+			return nil
+		}
+		want, err := base64.StdEncoding.DecodeString(*value)
+		if err != nil || len(want) != h.Size() {
+			return fmt.Errorf("%s is not a base64 %d-byte checksum", name, h.Size())
+		}
+		r.addVerifier(name, h, want)
+		if alg != "" && in.ChecksumAlgorithm == "" {
+			in.ChecksumAlgorithm = alg
+		}
+		return nil
+	}
+	crc64nvme := crc64.MakeTable(0x9a6c9329ac4bc9b5)
+	errs := []error{
+		add("Content-MD5", in.ContentMD5, md5.New(), ""),
+		add("x-amz-checksum-crc32", in.ChecksumCRC32, crc32.NewIEEE(), types.ChecksumAlgorithmCrc32),
+		add("x-amz-checksum-crc32c", in.ChecksumCRC32C, crc32.New(crc32.MakeTable(crc32.Castagnoli)), types.ChecksumAlgorithmCrc32c),
+		add("x-amz-checksum-crc64nvme", in.ChecksumCRC64NVME, crc64.New(crc64nvme), types.ChecksumAlgorithmCrc64nvme),
+		add("x-amz-checksum-sha1", in.ChecksumSHA1, sha1.New(), types.ChecksumAlgorithmSha1),
+		add("x-amz-checksum-sha256", in.ChecksumSHA256, sha256.New(), types.ChecksumAlgorithmSha256),
+	}
+	in.ContentMD5, in.ChecksumCRC32, in.ChecksumCRC32C, in.ChecksumCRC64NVME, in.ChecksumSHA1, in.ChecksumSHA256 = nil, nil, nil, nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// oneShotBody configures a call whose body cannot be rewound over plain
+// http: an unsigned payload and no request checksum, so the SDK reads the
+// body once, as it sends it.
+func oneShotBody(o *s3.Options) {
+	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+// plainHTTP reports whether a call with these options goes over http.
+func plainHTTP(o s3.Options, optFns []func(*s3.Options)) bool {
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.EndpointOptions.DisableHTTPS {
+		return true
+	}
+	return o.BaseEndpoint != nil && strings.HasPrefix(strings.ToLower(*o.BaseEndpoint), "http://")
+}

@@ -1,0 +1,103 @@
+package s3crypto
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha512"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/metadata"
+)
+
+// Suite 0x0073 (format V3): key-committing AES-256-GCM. The data key and a
+// random 28-byte message ID give, through HKDF-SHA512, a 28-byte key
+// commitment stored with the object and the AES key that encrypts it
+// under a fixed nonce, with the suite ID as additional data.
+var (
+	v3AAD   = []byte{0x00, 0x73}
+	v3Nonce = []byte{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+)
+
+const (
+	v3CommitInfo = "\x00\x73COMMITKEY"
+	v3KeyInfo    = "\x00\x73DERIVEKEY"
+)
+
+// deriveV3 returns the key commitment and the content key for a data key
+// and message ID (SPEC key-derivation; HKDF-Extract with the message ID as
+// salt, then two HKDF-Expand calls).
+func deriveV3(dataKey, messageID []byte) (commitment, contentKey []byte, err error) {
+	if len(dataKey) != 32 || len(messageID) != metadata.MessageIDSize {
+		return nil, nil, errors.New("s3crypto: V3 key derivation needs a 32-byte data key and a 28-byte message ID")
+	}
+	prk, err := hkdf.Extract(sha512.New, dataKey, messageID)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer clear(prk)
+	if commitment, err = hkdf.Expand(sha512.New, prk, v3CommitInfo, metadata.CommitmentSize); err != nil {
+		return nil, nil, err
+	}
+	if contentKey, err = hkdf.Expand(sha512.New, prk, v3KeyInfo, 32); err != nil {
+		return nil, nil, err
+	}
+	return commitment, contentKey, nil
+}
+
+// newMessageID returns 28 random bytes, never all zero.
+func newMessageID() []byte {
+	id := make([]byte, metadata.MessageIDSize)
+	for {
+		rand.Read(id)
+		if subtle.ConstantTimeCompare(id, make([]byte, len(id))) == 0 {
+			return id
+		}
+	}
+}
+
+// contentCipher is the AES-GCM state of one object's content.
+type contentCipher struct {
+	gcm *aesgcm.Cipher
+	aad []byte
+}
+
+// newV3Cipher checks a V3 envelope's commitment against the data key, in
+// constant time and before deriving the content key, and returns the
+// content cipher.
+func newV3Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error) {
+	commitment, key, err := deriveV3(dataKey, env.MessageID)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(key)
+	if subtle.ConstantTimeCompare(commitment, env.Commitment) != 1 {
+		return nil, ErrCommitmentMismatch
+	}
+	gcm, err := aesgcm.New(key, v3Nonce)
+	if err != nil {
+		return nil, err
+	}
+	return &contentCipher{gcm: gcm, aad: v3AAD}, nil
+}
+
+// newV2Cipher returns the content cipher of a V2 AES-GCM envelope.
+func newV2Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error) {
+	gcm, err := aesgcm.New(dataKey, env.IV)
+	if err != nil {
+		return nil, fmt.Errorf("s3crypto: %w", err)
+	}
+	return &contentCipher{gcm: gcm}, nil
+}
+
+// plaintextSize returns the plaintext length of a GCM object stored in
+// ciphertextSize bytes.
+func plaintextSize(ciphertextSize int64) (int64, error) {
+	if ciphertextSize < aesgcm.TagSize {
+		return 0, fmt.Errorf("%w: %d bytes stored, an AES-GCM object has at least %d", ErrAuthentication, ciphertextSize, aesgcm.TagSize)
+	}
+	return ciphertextSize - aesgcm.TagSize, nil
+}
+
