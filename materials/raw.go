@@ -1,6 +1,7 @@
 package materials
 
 import (
+	"fmt"
 	"maps"
 
 	"github.com/s3c/s3c/metadata"
@@ -67,7 +68,17 @@ func (r *rawDescription) claims(stored map[string]string) bool {
 	return true
 }
 
+// check refuses a stored description that names another key (one of
+// this keyring's description keys with another value), then compares the
+// rest with the caller's context. A description that does not mention the
+// keyring's keys at all (as Java writes by default) is let through: the
+// unwrap itself tells whether the key is right.
 func (r *rawDescription) check(req *DecryptionRequest) error {
+	for k, v := range r.desc {
+		if got, ok := req.Description[k]; ok && got != v {
+			return &KeyError{KeyRef: r.id, Err: fmt.Errorf("%w: the object's material description names another key (%s)", ErrIncorrectKey, k)}
+		}
+	}
 	if err := checkContext(req.Description, req.Context, r.reserved); err != nil {
 		return &KeyError{KeyRef: r.id, Err: err}
 	}

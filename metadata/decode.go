@@ -241,7 +241,11 @@ func decodeV12(f fields, format Format, st Storage) (*Envelope, error) {
 		return nil, formatErr(KeyWrapAlg, "missing", nil)
 	}
 	if e.ContentAlg == ContentAESGCM {
-		if v, ok := f[KeyTagLen]; ok && v != strconv.Itoa(GCMTagBits) {
+		// Required, as Java's readers (the reference) require it.
+		switch v, ok := f[KeyTagLen]; {
+		case !ok:
+			return nil, formatErr(KeyTagLen, "missing (AES-GCM objects record their tag length)", nil)
+		case v != strconv.Itoa(GCMTagBits):
 			return nil, formatErr(KeyTagLen, fmt.Sprintf("tag length %q, only 128 is defined", v), ErrUnsupportedAlgorithm)
 		}
 	}

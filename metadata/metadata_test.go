@@ -277,6 +277,7 @@ func TestRejects(t *testing.T) {
 		{"v2 missing wrap", mutate(v2, "x-amz-wrap-alg", "\x00delete"), KeyWrapAlg, nil},
 		{"v2 unknown content alg", mutate(v2, "x-amz-cek-alg", "AES/CTR/NoPadding"), KeyContentAlg, ErrUnsupportedAlgorithm},
 		{"v2 tag length 96", mutate(v2, "x-amz-tag-len", "96"), KeyTagLen, ErrUnsupportedAlgorithm},
+		{"v2 gcm without tag length", mutate(v2, "x-amz-tag-len", "\x00delete"), KeyTagLen, nil},
 		{"v2 gcm with 16-byte iv", mutate(v2, "x-amz-iv", b64(16)), KeyIV, nil},
 		{"v2 cbc with 12-byte iv", mutate(v2, "x-amz-cek-alg", ContentAESCBC), KeyIV, nil},
 		{"v2 missing iv", mutate(v2, "x-amz-iv", "\x00delete"), KeyIV, nil},

@@ -6,6 +6,8 @@ import (
 	"crypto/cipher"
 	"fmt"
 
+	"github.com/s3c/s3c/internal/aesgcm"
+
 	"github.com/s3c/s3c/materials"
 	"github.com/s3c/s3c/metadata"
 )
@@ -86,6 +88,23 @@ func (d *Decryption) KeyRef() string { return d.keyRef }
 
 // Envelope returns the object's envelope.
 func (d *Decryption) Envelope() *metadata.Envelope { return d.env }
+
+// checkStoredSize compares a recorded plaintext length with the stored
+// size, so that a tampered x-amz-unencrypted-content-length is caught too.
+func checkStoredSize(env *metadata.Envelope, stored int64) error {
+	if env.PlaintextLength < 0 {
+		return nil
+	}
+	ok := env.PlaintextLength == stored-aesgcm.TagSize
+	if env.ContentAlg == metadata.ContentAESCBC {
+		ok = env.PlaintextLength < stored && env.PlaintextLength >= stored-aesgcm.BlockSize
+	}
+	if !ok {
+		return &metadata.FormatError{Key: metadata.KeyPlaintextLength,
+			Reason: fmt.Sprintf("records %d bytes of plaintext, but %d bytes are stored", env.PlaintextLength, stored)}
+	}
+	return nil
+}
 
 // PlaintextSize returns the plaintext size of an object stored in stored
 // bytes, or -1 where only decryption can tell (AES-CBC without a recorded

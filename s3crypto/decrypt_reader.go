@@ -27,6 +27,9 @@ var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or tr
 // before anything is returned.
 func (d *Decryption) OpenVerified(body io.ReadCloser, stored int64) (io.ReadCloser, int64, error) {
 	defer body.Close()
+	if err := checkStoredSize(d.env, stored); err != nil {
+		return nil, 0, err
+	}
 	if d.gcm != nil {
 		ctLen, err := plaintextSize(stored)
 		if err != nil {
@@ -139,6 +142,15 @@ func (r *ctrFileReader) Read(p []byte) (int, error) {
 
 func (r *ctrFileReader) Close() error { return r.f.Close() }
 
+// checkCBCLength compares a CBC object's recorded plaintext length, if
+// any, with the length its padding gives.
+func (d *Decryption) checkCBCLength(n int64) error {
+	if d.env.PlaintextLength >= 0 && d.env.PlaintextLength != n {
+		return fmt.Errorf("%w: padding leaves %d bytes, the envelope records %d", ErrBadPadding, n, d.env.PlaintextLength)
+	}
+	return nil
+}
+
 // unpad checks PKCS #7 padding of the final block in constant time and
 // returns its length.
 func unpad(last []byte) (int, error) {
@@ -166,6 +178,10 @@ func (d *Decryption) cbcInMemory(body io.Reader, stored int64) (io.ReadCloser, i
 		return nil, 0, err
 	}
 	pt := buf[:len(buf)-p]
+	if err := d.checkCBCLength(int64(len(pt))); err != nil {
+		clear(buf)
+		return nil, 0, err
+	}
 	return io.NopCloser(bytes.NewReader(pt)), int64(len(pt)), nil
 }
 
@@ -197,6 +213,10 @@ func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, in
 		return nil, 0, err
 	}
 	size := stored - int64(p)
+	if err := d.checkCBCLength(size); err != nil {
+		f.Close()
+		return nil, 0, err
+	}
 	r := &cbcReader{src: f, closer: f, mode: cipher.NewCBCDecrypter(d.cbc, d.env.IV), left: size, stored: stored}
 	return r, size, nil
 }
@@ -260,6 +280,10 @@ func (r *cbcReader) Close() error { return r.closer.Close() }
 // ErrBadPadding) if the object was altered. See WithUnauthenticatedStream.
 // Closing the reader closes body.
 func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser, error) {
+	if err := checkStoredSize(d.env, stored); err != nil {
+		body.Close()
+		return nil, err
+	}
 	if d.gcm != nil {
 		ctLen, err := plaintextSize(stored)
 		if err != nil {

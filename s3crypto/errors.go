@@ -96,13 +96,19 @@ func (e *ObjectError) Error() string {
 func (e *ObjectError) Unwrap() error { return e.Err }
 
 // IsIntegrityError reports whether err means the object cannot be
-// trusted, as opposed to a configuration or transport problem: failed
-// authentication, key commitment mismatch, a data key no configured master
-// key opens, or a malformed envelope.
+// trusted or is not for the keys and context at hand, as opposed to a
+// policy, configuration or transport problem: failed authentication, key
+// commitment mismatch, bad legacy padding, a data key no configured master
+// key opens (or whose wrapping no keyring handles), an encryption context
+// that does not match, or a malformed envelope.
 func IsIntegrityError(err error) bool {
 	var fe *metadata.FormatError
+	var cm *materials.ContextMismatchError
 	return errors.Is(err, ErrAuthentication) ||
 		errors.Is(err, ErrCommitmentMismatch) ||
+		errors.Is(err, ErrBadPadding) ||
 		errors.Is(err, materials.ErrIncorrectKey) ||
+		errors.Is(err, materials.ErrUnsupportedWrap) ||
+		errors.As(err, &cm) ||
 		errors.As(err, &fe)
 }
