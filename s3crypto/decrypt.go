@@ -121,4 +121,3 @@ func (d *Decryption) PlaintextSize(stored int64) int64 {
 }
 
 func (d *Decryption) tempDir() string { return d.opts.TempDir }
-

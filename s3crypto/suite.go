@@ -100,4 +100,3 @@ func plaintextSize(ciphertextSize int64) (int64, error) {
 	}
 	return ciphertextSize - aesgcm.TagSize, nil
 }
-
