@@ -18,7 +18,7 @@ const chunkSize = 1 << 20
 // (1 MiB), whatever the object's size.
 //
 // If the plaintext source is an io.Seeker and its size is known, the
-// EncryptReader is an io.Seeker too, so an SDK may rewind it to sign,
+// reader can be rewound (see Body), so an SDK may re-read it to sign,
 // checksum or retry a request. A second pass encrypts under the same key
 // and nonce, which is only safe for identical plaintext; so every chunk of
 // a repeated pass is compared, through the running GHASH state (a
@@ -192,13 +192,33 @@ func (r *EncryptReader) checkNoMore() error {
 	return nil
 }
 
-// Seek implements io.Seeker for rewindable readers. Any position may be
-// set (SDKs seek to the end to learn the length), but reading resumes only
-// from where the last read stopped, from the start, or at the end.
-func (r *EncryptReader) Seek(offset int64, whence int) (int64, error) {
-	if r.seeker == nil {
-		return 0, errors.New("s3crypto: encrypted body is not seekable: the plaintext source is not an io.Seeker of known size")
+// Rewindable reports whether the reader can be re-read from its start.
+func (r *EncryptReader) Rewindable() bool { return r.seeker != nil }
+
+// Body returns the reader as an HTTP request body: an io.ReadSeeker when
+// it is Rewindable, a plain io.Reader otherwise, so that SDKs do not try
+// to rewind what cannot be rewound.
+func (r *EncryptReader) Body() io.Reader {
+	if r.seeker != nil {
+		return rewindable{r}
 	}
+	return oneShot{r}
+}
+
+type oneShot struct{ r *EncryptReader }
+
+func (o oneShot) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+type rewindable struct{ r *EncryptReader }
+
+func (w rewindable) Read(p []byte) (int, error) { return w.r.Read(p) }
+
+// Seek sets the position for the next Read. Any position may be set (SDKs
+// seek to the end to learn the length), but reading resumes only from
+// where the last read stopped, from the start, or at the end.
+func (w rewindable) Seek(offset int64, whence int) (int64, error) { return w.r.seek(offset, whence) }
+
+func (r *EncryptReader) seek(offset int64, whence int) (int64, error) {
 	var abs int64
 	switch whence {
 	case io.SeekStart:

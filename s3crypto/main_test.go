@@ -13,13 +13,11 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/internal/kmstest"
 	"github.com/s3c/s3c/internal/miniotest"
 	"github.com/s3c/s3c/materials"
-	"github.com/s3c/s3c/metadata"
 )
 
 // Every test talks to a real S3 server: S3C_TEST_ENDPOINT, or a MinIO this
@@ -162,5 +160,3 @@ func mustFail(t testing.TB, what string, got []byte, err error, want func(error)
 
 func is(target error) func(error) bool { return func(err error) bool { return errors.Is(err, target) } }
 
-var _ = aws.String
-var _ = metadata.V3

@@ -37,22 +37,60 @@ import (
 // checksums and retries; see EncryptReader. Other bodies are sent in one
 // pass, which over plain http needs an unsigned payload and no request
 // checksum: PutObject sets both for such calls.
+//
+// A body of unknown length that turns out longer than DefaultPartSize is
+// stored by an Uploader, as a multipart upload.
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	size, err := plaintextBodySize(in)
+	if err != nil {
+		return nil, &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	if size < 0 {
+		// S3 needs a Content-Length: find out whether the body is small.
+		first := make([]byte, DefaultPartSize)
+		n, err := io.ReadFull(in.Body, first)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			put := *in
+			put.Body, put.ContentLength = bytes.NewReader(first[:n]), aws.Int64(int64(n))
+			out, _, err := c.putObject(ctx, &put, optFns)
+			return out, err
+		case err != nil:
+			return nil, &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+		}
+		put := *in
+		put.Body = io.MultiReader(bytes.NewReader(first), in.Body)
+		up, err := NewUploader(c, func(u *Uploader) { u.ClientOptions = optFns }).Upload(ctx, &put)
+		if err != nil {
+			return nil, err
+		}
+		return &s3.PutObjectOutput{ETag: up.ETag, VersionId: up.VersionID, Size: aws.Int64(up.Size)}, nil
+	}
+	out, _, err := c.putObject(ctx, in, optFns)
+	return out, err
+}
+
+// putObject stores one object with a single PutObject request and reports
+// the master key used.
+func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []func(*s3.Options)) (*s3.PutObjectOutput, string, error) {
 	call := collectCallOptions(c.Client.Options(), optFns)
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}
 	for k := range in.Metadata {
-		if metadata.IsReservedKey(k) {
-			return nil, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+		if isReserved(k) {
+			return nil, "", fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
 		}
 	}
 	size, err := plaintextBodySize(in)
 	if err != nil {
-		return nil, fail("", err)
+		return nil, "", fail("", err)
+	}
+	if size < 0 {
+		return nil, "", fail("", errors.New("body length unknown"))
 	}
 	if err := checkSize(size); err != nil {
-		return nil, fail("", err)
+		return nil, "", fail("", err)
 	}
 	var ec map[string]string
 	if call.hasContext {
@@ -60,7 +98,7 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	}
 	enc, err := NewEncryption(ctx, &c.opts, ec)
 	if err != nil {
-		return nil, fail("", err)
+		return nil, "", fail("", err)
 	}
 	var src io.Reader = in.Body
 	if src == nil {
@@ -69,26 +107,26 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 	}
 	body, err := enc.NewReader(src, size)
 	if err != nil {
-		return nil, fail(enc.KeyRef(), err)
+		return nil, "", fail(enc.KeyRef(), err)
 	}
 
 	input := *in
-	input.Body = body
+	input.Body = body.Body()
 	input.ContentLength = nil
 	if size >= 0 {
 		input.ContentLength = aws.Int64(CiphertextSize(size))
 	}
 	if err := moveChecksums(&input, body); err != nil {
-		return nil, fail(enc.KeyRef(), err)
+		return nil, "", fail(enc.KeyRef(), err)
 	}
 	objMeta, instruction, err := c.placeEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
-		return nil, fail(enc.KeyRef(), err)
+		return nil, "", fail(enc.KeyRef(), err)
 	}
 	input.Metadata = objMeta
 
 	callOpts := optFns
-	if body.seeker == nil && plainHTTP(c.Client.Options(), optFns) {
+	if !body.Rewindable() && plainHTTP(c.Client.Options(), optFns) {
 		// The SDK cannot read a one-pass body twice (payload hash,
 		// checksum) over plain http; GCM authenticates the content.
 		input.ChecksumAlgorithm = ""
@@ -99,16 +137,16 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 		if body.err != nil {
 			err = body.err // ours is the clearer cause
 		}
-		return nil, fail(enc.KeyRef(), err)
+		return nil, "", fail(enc.KeyRef(), err)
 	}
 	if instruction != nil {
 		if err := c.putInstructionFile(ctx, in, instruction, optFns); err != nil {
 			// The object is useless without its envelope: take it away again.
 			c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: in.Bucket, Key: in.Key, ExpectedBucketOwner: in.ExpectedBucketOwner}, optFns...)
-			return nil, fail(enc.KeyRef(), fmt.Errorf("storing the instruction file: %w", err))
+			return nil, "", fail(enc.KeyRef(), fmt.Errorf("storing the instruction file: %w", err))
 		}
 	}
-	return out, nil
+	return out, enc.KeyRef(), nil
 }
 
 // plaintextBodySize is in.ContentLength, else a seekable body's remaining
@@ -140,6 +178,8 @@ func plaintextBodySize(in *s3.PutObjectInput) (int64, error) {
 	}
 	return end - cur, nil
 }
+
+func isReserved(k string) bool { return metadata.IsReservedKey(k) }
 
 // placeEnvelope returns the object's metadata and, when the envelope goes
 // to an instruction file, that file's body.

@@ -1,0 +1,273 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// MultipartUpload stores one encrypted object in parts. The parts
+// together form a single AES-GCM stream with the tag at the end of the
+// last part, so the object is indistinguishable from one written by
+// PutObject and AWS's clients read it.
+//
+// Every part but the last holds exactly PartSize bytes of plaintext (a
+// multiple of 16), so each part's offset in the stream is known and parts
+// may be encrypted and uploaded in any order, concurrently. The last part
+// is sealed once every other part has been: its tag covers them all.
+// Uploading a part number again is allowed only with the same plaintext
+// (a retry): different bytes at the same offset would reuse the GCM key
+// stream, so they are refused before anything is sent.
+//
+// Uploader drives a MultipartUpload from an io.Reader; use one directly to
+// upload parts your own way.
+type MultipartUpload struct {
+	c        *Client
+	enc      *Encryption
+	bucket   *string
+	key      *string
+	uploadID string
+	partSize int64
+	create   *s3.CreateMultipartUploadInput
+	optFns   []func(*s3.Options)
+	inst     []byte // instruction file body, written after completion
+
+	mu     sync.Mutex
+	hashes map[int32]*aesgcm.Hash // per sealed part
+	parts  map[int32]types.CompletedPart
+	last   int32 // number of the last part, once sealed
+	size   int64 // plaintext bytes sealed, counted once per part
+	done   bool
+}
+
+// NewMultipartUpload creates the upload: a fresh data key from the
+// keyring, and the envelope in the upload's metadata (or, as for
+// PutObject, in an instruction file written on Complete). partSize is the
+// plaintext size of every part but the last, a multiple of 16.
+// WithEncryptionContext and WithInstructionFile apply, in optFns.
+func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, partSize int64, optFns ...func(*s3.Options)) (*MultipartUpload, error) {
+	fail := func(ref string, err error) error {
+		return &ObjectError{Op: "CreateMultipartUpload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	if partSize <= 0 || partSize%aesgcm.BlockSize != 0 {
+		return nil, fail("", fmt.Errorf("part size %d is not a positive multiple of 16", partSize))
+	}
+	for k := range in.Metadata {
+		if isReserved(k) {
+			return nil, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+		}
+	}
+	call := collectCallOptions(c.Client.Options(), optFns)
+	var ec map[string]string
+	if call.hasContext {
+		ec = call.context
+	}
+	enc, err := NewEncryption(ctx, &c.opts, ec)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	meta, inst, err := c.placeEnvelope(enc.Envelope(-1), in.Metadata, call.instructionFile)
+	if err != nil {
+		return nil, fail(enc.KeyRef(), err)
+	}
+	create := *in
+	create.Metadata = meta
+	out, err := c.Client.CreateMultipartUpload(ctx, &create, optFns...)
+	if err != nil {
+		return nil, fail(enc.KeyRef(), err)
+	}
+	return &MultipartUpload{
+		c: c, enc: enc, bucket: in.Bucket, key: in.Key, uploadID: aws.ToString(out.UploadId),
+		partSize: partSize, create: in, optFns: optFns, inst: inst,
+		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{},
+	}, nil
+}
+
+// UploadID returns S3's id of the upload.
+func (m *MultipartUpload) UploadID() string { return m.uploadID }
+
+// PartSize returns the plaintext size of every part but the last.
+func (m *MultipartUpload) PartSize() int64 { return m.partSize }
+
+// KeyRef names the master key that wrapped the data key.
+func (m *MultipartUpload) KeyRef() string { return m.enc.KeyRef() }
+
+func (m *MultipartUpload) fail(err error) error {
+	return &ObjectError{Op: "UploadPart", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
+}
+
+// UploadPart encrypts size bytes of plaintext from r as part number n
+// (1-based) and uploads them. Every part but the last must be PartSize
+// bytes; pass last=true for the final part, after every other part has
+// been uploaded or at least sealed. It returns the completed part.
+func (m *MultipartUpload) UploadPart(ctx context.Context, n int32, r io.Reader, size int64, last bool) (types.CompletedPart, error) {
+	if size < 0 || size > m.partSize {
+		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d: %d bytes, parts hold at most %d", n, size, m.partSize))
+	}
+	buf := make([]byte, size, size+aesgcm.TagSize)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d: reading plaintext: %w", n, err))
+	}
+	ct, err := m.seal(n, buf, last)
+	if err != nil {
+		return types.CompletedPart{}, err
+	}
+	return m.send(ctx, n, ct)
+}
+
+// seal encrypts buf in place (cap(buf) ≥ len(buf)+16) as part n and
+// returns the ciphertext, with the tag if last.
+func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
+	size := int64(len(buf))
+	switch {
+	case n < 1 || n > 10000:
+		return nil, m.fail(fmt.Errorf("part number %d is outside 1…10000", n))
+	case !last && size != m.partSize:
+		return nil, m.fail(fmt.Errorf("part %d is %d bytes; every part but the last must be %d", n, size, m.partSize))
+	}
+	off := int64(n-1) * m.partSize
+	if err := checkSize(off + size); err != nil {
+		return nil, m.fail(err)
+	}
+	s := m.enc.cipher.gcm.NewStream(uint64(off))
+	ct := s.Seal(buf[:0], buf)
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.done {
+		return nil, m.fail(errors.New("upload already completed or aborted"))
+	}
+	if m.last != 0 && (n > m.last || (last && n != m.last)) {
+		return nil, m.fail(fmt.Errorf("part %d: part %d was already sealed as the last", n, m.last))
+	}
+	if prev, ok := m.hashes[n]; ok {
+		// A retry: only the very same ciphertext may go out again.
+		if prev.Len() != uint64(size) || prev.State() != s.Hash().State() {
+			clear(buf[:cap(buf)])
+			return nil, m.fail(fmt.Errorf("part %d: %w", n, ErrSourceChanged))
+		}
+	} else {
+		m.hashes[n] = s.Hash()
+		m.size += size
+	}
+	if last {
+		total := m.enc.cipher.gcm.NewHash()
+		for i := int32(1); i <= n; i++ {
+			h, ok := m.hashes[i]
+			if !ok {
+				delete(m.hashes, n) // not sealed after all
+				m.size -= size
+				return nil, m.fail(fmt.Errorf("last part %d sealed before part %d", n, i))
+			}
+			total.Append(h)
+		}
+		m.last = n
+		tag := total.Sum(m.enc.cipher.aad)
+		ct = append(ct, tag[:]...)
+	}
+	return ct, nil
+}
+
+// send uploads sealed part n. The body is an in-memory reader, so the
+// SDK's retries resend the same bytes.
+func (m *MultipartUpload) send(ctx context.Context, n int32, ct []byte) (types.CompletedPart, error) {
+	out, err := m.c.Client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID, PartNumber: aws.Int32(n),
+		Body: bytes.NewReader(ct), ContentLength: aws.Int64(int64(len(ct))),
+		ChecksumAlgorithm:    m.create.ChecksumAlgorithm,
+		ExpectedBucketOwner:  m.create.ExpectedBucketOwner,
+		RequestPayer:         m.create.RequestPayer,
+		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
+		SSECustomerKey:       m.create.SSECustomerKey,
+		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
+	}, m.optFns...)
+	if err != nil {
+		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d: %w", n, err))
+	}
+	p := types.CompletedPart{
+		PartNumber: aws.Int32(n), ETag: out.ETag,
+		ChecksumCRC32: out.ChecksumCRC32, ChecksumCRC32C: out.ChecksumCRC32C, ChecksumCRC64NVME: out.ChecksumCRC64NVME,
+		ChecksumSHA1: out.ChecksumSHA1, ChecksumSHA256: out.ChecksumSHA256,
+	}
+	m.mu.Lock()
+	m.parts[n] = p
+	m.mu.Unlock()
+	return p, nil
+}
+
+// Complete finishes the upload once the last part and every part before it
+// are uploaded, then writes the instruction file if the envelope goes
+// there. On failure the upload is aborted.
+func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUploadOutput, error) {
+	fail := func(err error) error {
+		m.Abort(ctx)
+		return &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
+	}
+	m.mu.Lock()
+	if m.last == 0 {
+		m.mu.Unlock()
+		return nil, fail(errors.New("the last part was never uploaded"))
+	}
+	var parts []types.CompletedPart
+	for i := int32(1); i <= m.last; i++ {
+		p, ok := m.parts[i]
+		if !ok {
+			m.mu.Unlock()
+			return nil, fail(fmt.Errorf("part %d was never uploaded", i))
+		}
+		parts = append(parts, p)
+	}
+	m.done = true
+	m.mu.Unlock()
+	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	out, err := m.c.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID,
+		MultipartUpload:      &types.CompletedMultipartUpload{Parts: parts},
+		ExpectedBucketOwner:  m.create.ExpectedBucketOwner,
+		RequestPayer:         m.create.RequestPayer,
+		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
+		SSECustomerKey:       m.create.SSECustomerKey,
+		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
+	}, m.optFns...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if m.inst != nil {
+		put := &s3.PutObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner,
+			RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
+			SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
+			SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
+		if err := m.c.putInstructionFile(ctx, put, m.inst, m.optFns); err != nil {
+			m.c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner}, m.optFns...)
+			return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(),
+				Err: fmt.Errorf("storing the instruction file: %w", err)}
+		}
+	}
+	return out, nil
+}
+
+// Abort aborts the upload, so that no parts are left behind. It runs even
+// if ctx is already cancelled.
+func (m *MultipartUpload) Abort(ctx context.Context) error {
+	m.mu.Lock()
+	m.done = true
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_, err := m.c.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID,
+		ExpectedBucketOwner: m.create.ExpectedBucketOwner, RequestPayer: m.create.RequestPayer,
+	}, m.optFns...)
+	return err
+}

@@ -1,0 +1,263 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// Uploader stores objects of any size, known or not, encrypted: small
+// ones with one PutObject, larger ones as a MultipartUpload whose parts
+// are encrypted in order and uploaded concurrently. Memory use is about
+// (Concurrency + 2) × PartSize, whatever the object's size. A failed
+// upload is aborted, leaving no parts behind.
+type Uploader struct {
+	// Client does the requests.
+	Client *Client
+	// PartSize is the plaintext size of each part but the last; rounded up
+	// to a multiple of 16, and raised if the object would need more than
+	// 10,000 parts. Default 8 MiB; S3 needs at least 5 MiB.
+	PartSize int64
+	// Concurrency is how many parts are uploaded at once. Default 4.
+	Concurrency int
+	// ClientOptions apply to every request, as optFns do on a Client
+	// call; WithEncryptionContext and WithInstructionFile go here.
+	ClientOptions []func(*s3.Options)
+}
+
+// Defaults of Uploader.
+const (
+	DefaultPartSize    = 8 << 20
+	DefaultConcurrency = 4
+	minPartSize        = 5 << 20
+	maxParts           = 10000
+)
+
+// NewUploader returns an Uploader for c with default settings, adjusted
+// by optFns.
+func NewUploader(c *Client, optFns ...func(*Uploader)) *Uploader {
+	u := &Uploader{Client: c, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
+	for _, fn := range optFns {
+		fn(u)
+	}
+	return u
+}
+
+// UploadOutput describes a finished upload.
+type UploadOutput struct {
+	ETag      *string
+	VersionID *string
+	UploadID  string // "" if a single PutObject was used
+	Parts     int    // 0 if a single PutObject was used
+	Size      int64  // plaintext bytes stored
+	KeyRef    string // the master key that wrapped the data key
+}
+
+// Upload stores in.Body, of in.ContentLength bytes if set, else of
+// whatever length it turns out to have, under in.Key.
+func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*Uploader)) (*UploadOutput, error) {
+	for _, fn := range optFns {
+		fn(&u)
+	}
+	if u.PartSize <= 0 {
+		u.PartSize = DefaultPartSize
+	}
+	if u.Concurrency <= 0 {
+		u.Concurrency = DefaultConcurrency
+	}
+	size, err := plaintextBodySize(in)
+	if err != nil {
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	if err := checkSize(size); err != nil {
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	partSize := roundUp(u.PartSize, aesgcm.BlockSize)
+	if size > 0 && (size+partSize-1)/partSize > maxParts {
+		partSize = roundUp((size+maxParts-1)/maxParts, 1<<20)
+	}
+	var body io.Reader = in.Body
+	if body == nil {
+		body = bytes.NewReader(nil)
+	}
+	if size >= 0 && size <= partSize {
+		return u.putSingle(ctx, in, body, size)
+	}
+	// Read the first part: a stream that ends within it is one PutObject.
+	first := make([]byte, partSize, partSize+aesgcm.TagSize)
+	n, err := io.ReadFull(body, first)
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		if size >= 0 {
+			return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
+				Err: fmt.Errorf("body ended after %d bytes, ContentLength is %d", n, size)}
+		}
+		return u.putSingle(ctx, in, bytes.NewReader(first[:n]), int64(n))
+	case err != nil:
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	if size < 0 { // exactly one part?
+		var b [1]byte
+		if k, _ := io.ReadFull(body, b[:]); k == 0 {
+			return u.putSingle(ctx, in, bytes.NewReader(first), partSize)
+		}
+		body = io.MultiReader(bytes.NewReader(b[:]), body)
+	}
+	return u.multipart(ctx, in, first, body, size, partSize)
+}
+
+func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
+
+// noMore fails if r has another byte.
+func noMore(r io.Reader) error {
+	var b [1]byte
+	if n, _ := io.ReadFull(r, b[:]); n > 0 {
+		return errors.New("unexpected data")
+	}
+	return nil
+}
+
+func (u *Uploader) putSingle(ctx context.Context, in *s3.PutObjectInput, body io.Reader, size int64) (*UploadOutput, error) {
+	put := *in
+	put.Body = body
+	put.ContentLength = aws.Int64(size)
+	out, ref, err := u.Client.putObject(ctx, &put, u.ClientOptions)
+	if err != nil {
+		return nil, err
+	}
+	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, Size: size, KeyRef: ref}, nil
+}
+
+// multipart uploads first (a full part) and the rest of body.
+func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first []byte, body io.Reader, size, partSize int64) (*UploadOutput, error) {
+	create := createInputFrom(in)
+	mp, err := u.Client.NewMultipartUpload(ctx, create, partSize, u.ClientOptions...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type job struct {
+		n  int32
+		ct []byte
+	}
+	jobs := make(chan job)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		pool     = sync.Pool{New: func() any { b := make([]byte, partSize, partSize+aesgcm.TagSize); return &b }}
+	)
+	setErr := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	for range u.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if _, err := mp.send(ctx, j.n, j.ct); err != nil {
+					setErr(err)
+				}
+				b := j.ct[:partSize]
+				pool.Put(&b)
+			}
+		}()
+	}
+
+	// Read and seal parts in order; one part of read-ahead tells which is last.
+	known := size >= 0
+	var total int64
+	cur, curLen := first, int64(len(first))
+	produce := func() error {
+		for n := int32(1); ; n++ {
+			var next []byte
+			var nextLen int64
+			last := known && total+curLen == size
+			if !last {
+				next = *pool.Get().(*[]byte)
+				k, err := io.ReadFull(body, next[:partSize])
+				switch {
+				case err == io.EOF:
+					last = true
+				case err == nil || err == io.ErrUnexpectedEOF:
+					nextLen = int64(k)
+				default:
+					return err
+				}
+			}
+			if known && last {
+				if total+curLen != size {
+					return fmt.Errorf("body ended after %d bytes, ContentLength is %d", total+curLen, size)
+				}
+				if err := noMore(body); err != nil {
+					return fmt.Errorf("body is longer than ContentLength %d", size)
+				}
+			}
+			ct, err := mp.seal(n, cur[:curLen], last)
+			if err != nil {
+				return err
+			}
+			total += curLen
+			select {
+			case jobs <- job{n, ct}:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if last {
+				return nil
+			}
+			cur, curLen = next, nextLen
+			if known && total+curLen > size {
+				return fmt.Errorf("body is longer than ContentLength %d", size)
+			}
+		}
+	}
+	perr := produce()
+	close(jobs)
+	wg.Wait()
+	if perr != nil {
+		setErr(perr)
+	}
+	if firstErr != nil {
+		mp.Abort(ctx)
+		var oe *ObjectError
+		if !errors.As(firstErr, &oe) {
+			firstErr = mp.fail(firstErr)
+		}
+		return nil, firstErr
+	}
+	out, err := mp.Complete(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
+}
+
+// createInputFrom carries a PutObjectInput's object settings over to the
+// multipart upload.
+func createInputFrom(in *s3.PutObjectInput) *s3.CreateMultipartUploadInput {
+	return &s3.CreateMultipartUploadInput{
+		Bucket: in.Bucket, Key: in.Key, ACL: in.ACL, BucketKeyEnabled: in.BucketKeyEnabled,
+		CacheControl: in.CacheControl, ChecksumAlgorithm: in.ChecksumAlgorithm,
+		ContentDisposition: in.ContentDisposition, ContentEncoding: in.ContentEncoding,
+		ContentLanguage: in.ContentLanguage, ContentType: in.ContentType,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, Expires: in.Expires,
+		GrantFullControl: in.GrantFullControl, GrantRead: in.GrantRead, GrantReadACP: in.GrantReadACP, GrantWriteACP: in.GrantWriteACP,
+		Metadata: in.Metadata, ObjectLockLegalHoldStatus: in.ObjectLockLegalHoldStatus, ObjectLockMode: in.ObjectLockMode,
+		ObjectLockRetainUntilDate: in.ObjectLockRetainUntilDate, RequestPayer: in.RequestPayer,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, SSEKMSKeyId: in.SSEKMSKeyId,
+		ServerSideEncryption: in.ServerSideEncryption, StorageClass: in.StorageClass, Tagging: in.Tagging,
+		WebsiteRedirectLocation: in.WebsiteRedirectLocation,
+	}
+}
