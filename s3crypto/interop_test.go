@@ -6,13 +6,13 @@ import (
 	"io"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awsv1 "github.com/aws/aws-sdk-go/aws"
 	credsv1 "github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/aws/session"
 	kmsv1 "github.com/aws/aws-sdk-go/service/kms"
 	s3v1 "github.com/aws/aws-sdk-go/service/s3"
 	"github.com/aws/aws-sdk-go/service/s3/s3crypto"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/metadata"
 )

@@ -159,4 +159,3 @@ func mustFail(t testing.TB, what string, got []byte, err error, want func(error)
 }
 
 func is(target error) func(error) bool { return func(err error) bool { return errors.Is(err, target) } }
-
