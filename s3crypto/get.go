@@ -162,8 +162,3 @@ func userMetadata(meta map[string]string) map[string]string {
 	}
 	return out
 }
-
-// getRange serves a ranged GET; see range.go.
-func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callOptions, optFns []func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	return nil, &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: errors.New("ranged GET is not implemented yet")}
-}

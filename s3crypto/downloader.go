@@ -1,0 +1,254 @@
+package s3crypto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// Downloader fetches an object with concurrent ranged GETs. Each range of
+// ciphertext is hashed and decrypted at its offset of the GCM stream; the
+// ranges' hashes are then combined and the object's tag checked once.
+// Memory use is a buffer per worker, whatever the object's size.
+//
+// Download writes plaintext into an io.WriterAt before the tag has been
+// checked: the content of w is authenticated only if Download returns nil.
+// Give it a temporary file and keep the file only on success (the s3c CLI
+// does, renaming it into place), or use DownloadVerified, which never
+// releases unauthenticated plaintext.
+type Downloader struct {
+	// Client does the requests.
+	Client *Client
+	// PartSize is the size of each ranged GET; rounded up to a multiple of
+	// 16. Default 8 MiB.
+	PartSize int64
+	// Concurrency is how many ranges are fetched at once. Default 4.
+	Concurrency int
+	// ClientOptions apply to every request; WithEncryptionContext goes here.
+	ClientOptions []func(*s3.Options)
+}
+
+// NewDownloader returns a Downloader for c with default settings,
+// adjusted by optFns.
+func NewDownloader(c *Client, optFns ...func(*Downloader)) *Downloader {
+	d := &Downloader{Client: c, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
+	for _, fn := range optFns {
+		fn(d)
+	}
+	return d
+}
+
+// DownloadOutput describes a finished download.
+type DownloadOutput struct {
+	Size int64       // plaintext bytes written
+	Info *ObjectInfo // how the object is encrypted
+	// Object is the first response with its Body drawn: ETag, metadata
+	// (without the envelope), content type and so on.
+	Object *s3.GetObjectOutput
+}
+
+// Download writes the plaintext of the object into w and returns once it
+// is authenticated; see Downloader about w's content on error. Range and
+// PartNumber are not allowed.
+func (d Downloader) Download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (*DownloadOutput, error) {
+	res, err := d.download(ctx, w, in, true, optFns)
+	if err != nil {
+		return nil, err
+	}
+	return res.DownloadOutput, nil
+}
+
+// DownloadVerified fetches the object's ciphertext concurrently into w,
+// a scratch space such as a temporary file (never plaintext), checks its
+// tag, and returns a reader of the plaintext decrypted from w. Only
+// authenticated plaintext is ever returned.
+func (d Downloader) DownloadVerified(ctx context.Context, w ReadWriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (io.Reader, *DownloadOutput, error) {
+	out, err := d.download(ctx, w, in, false, optFns)
+	if err != nil {
+		return nil, nil, err
+	}
+	dec := out.decryption
+	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.gcm.gcm.NewCTR(0)}, out.DownloadOutput, nil
+}
+
+// ReadWriterAt is scratch space for DownloadVerified, such as an *os.File.
+type ReadWriterAt interface {
+	io.ReaderAt
+	io.WriterAt
+}
+
+type ctrSectionReader struct {
+	r   io.Reader
+	ctr interface{ XORKeyStream(dst, src []byte) }
+}
+
+func (r *ctrSectionReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.ctr.XORKeyStream(p[:n], p[:n])
+	return n, err
+}
+
+type downloadResult struct {
+	*DownloadOutput
+	decryption *Decryption
+}
+
+func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool, optFns []func(*Downloader)) (*downloadResult, error) {
+	for _, fn := range optFns {
+		fn(d)
+	}
+	fail := func(ref string, err error) error {
+		var oe *ObjectError
+		if errors.As(err, &oe) {
+			return err
+		}
+		return &ObjectError{Op: "Download", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	if in.Range != nil || in.PartNumber != nil {
+		return nil, fail("", errors.New("Download fetches whole objects; use GetObject with WithUnauthenticatedRange for a range"))
+	}
+	partSize := roundUp(max(d.PartSize, aesgcm.BlockSize), aesgcm.BlockSize)
+	if d.PartSize <= 0 {
+		partSize = DefaultPartSize
+	}
+	c := d.Client
+	call := collectCallOptions(c.Client.Options(), d.ClientOptions)
+
+	// The first range brings the metadata and the object's size, and the
+	// whole object if it is one range (the tag included).
+	first := *in
+	first.Range = aws.String(fmt.Sprintf("bytes=0-%d", partSize+aesgcm.TagSize-1))
+	out, err := c.Client.GetObject(ctx, &first, d.ClientOptions...)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	body := out.Body
+	defer func() { body.Close() }()
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, d.ClientOptions)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	_, _, total, err := parseContentRange(aws.ToString(out.ContentRange), aws.ToInt64(out.ContentLength))
+	if err != nil {
+		return nil, fail(RecordedKeyRef(env), err)
+	}
+	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	if err != nil {
+		return nil, fail(RecordedKeyRef(env), err)
+	}
+	if err := checkStoredSize(env, total); err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	if dec.gcm == nil {
+		return nil, fail(dec.KeyRef(), errors.New("legacy AES-CBC objects are read with GetObject, not Download"))
+	}
+	size, err := plaintextSize(total)
+	if err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	out.Metadata = userMetadata(out.Metadata)
+	out.ContentLength, out.ContentRange = aws.Int64(size), nil
+	info := &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: total}
+	setObjectInfo(&out.ResultMetadata, info)
+
+	// Ranges: [i·partSize, (i+1)·partSize) of the ciphertext; the tag
+	// (total-16 … total-1) is read with the last one.
+	nparts := max((size+partSize-1)/partSize, 1)
+	hashes := make([]*aesgcm.Hash, nparts)
+	var tag [aesgcm.TagSize]byte
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	fetch := func(i int64, r io.Reader) error {
+		off := i * partSize
+		n := min(partSize, size-off)
+		s := dec.gcm.gcm.NewStream(uint64(off))
+		buf := make([]byte, min(n, chunkSize))
+		for done := int64(0); done < n; {
+			k := min(int64(len(buf)), n-done)
+			if _, err := io.ReadFull(r, buf[:k]); err != nil {
+				return fmt.Errorf("reading bytes %d-%d: %w", off+done, off+done+k-1, err)
+			}
+			if decrypt {
+				s.Open(buf[:k], buf[:k])
+			} else {
+				s.Hash().Write(buf[:k])
+			}
+			if _, err := w.WriteAt(buf[:k], off+done); err != nil {
+				return err
+			}
+			done += k
+		}
+		hashes[i] = s.Hash()
+		if i == nparts-1 {
+			if _, err := io.ReadFull(r, tag[:]); err != nil {
+				return fmt.Errorf("reading the tag: %w", err)
+			}
+		}
+		return nil
+	}
+	get := func(i int64) error {
+		start := i * partSize
+		end := min(start+partSize, size) - 1
+		if i == nparts-1 {
+			end = total - 1
+		}
+		req := *in
+		req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, end))
+		req.IfMatch = out.ETag // the same object throughout
+		o, err := c.Client.GetObject(ctx, &req, d.ClientOptions...)
+		if err != nil {
+			return err
+		}
+		defer o.Body.Close()
+		return fetch(i, o.Body)
+	}
+
+	var wg sync.WaitGroup
+	idx := make(chan int64)
+	for range max(d.Concurrency, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range idx {
+				if err := get(i); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	// The first range is already open: read it here, meanwhile the workers
+	// fetch the rest.
+	go func() {
+		defer close(idx)
+		for i := int64(1); i < nparts; i++ {
+			select {
+			case idx <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	if err := fetch(0, body); err != nil {
+		cancel(err)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	h := dec.gcm.gcm.NewHash()
+	for _, p := range hashes {
+		h.Append(p)
+	}
+	if !h.Verify(dec.gcm.aad, tag[:]) {
+		return nil, fail(dec.KeyRef(), ErrAuthentication)
+	}
+	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
+}
