@@ -13,6 +13,10 @@ import (
 	"github.com/s3c/s3c/internal/aesgcm"
 )
 
+// DefaultDownloadPartSize is the size of the ranged GETs of Downloader
+// and of GetObject for large objects.
+const DefaultDownloadPartSize = 32 << 20
+
 // Downloader fetches an object with concurrent ranged GETs. Each range of
 // ciphertext is hashed and decrypted at its offset of the GCM stream; the
 // ranges' hashes are then combined and the object's tag checked once.
@@ -27,7 +31,7 @@ type Downloader struct {
 	// Client does the requests.
 	Client *Client
 	// PartSize is the size of each ranged GET; rounded up to a multiple of
-	// 16. Default 8 MiB.
+	// 16. Default 32 MiB: memory use does not depend on it.
 	PartSize int64
 	// Concurrency is how many ranges are fetched at once. Default 4.
 	Concurrency int
@@ -38,7 +42,7 @@ type Downloader struct {
 // NewDownloader returns a Downloader for c with default settings,
 // adjusted by optFns.
 func NewDownloader(c *Client, optFns ...func(*Downloader)) *Downloader {
-	d := &Downloader{Client: c, PartSize: DefaultPartSize, Concurrency: DefaultConcurrency}
+	d := &Downloader{Client: c, PartSize: DefaultDownloadPartSize, Concurrency: DefaultConcurrency}
 	for _, fn := range optFns {
 		fn(d)
 	}
@@ -116,7 +120,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	}
 	partSize := roundUp(max(d.PartSize, aesgcm.BlockSize), aesgcm.BlockSize)
 	if d.PartSize <= 0 {
-		partSize = DefaultPartSize
+		partSize = DefaultDownloadPartSize
 	}
 	c := d.Client
 	call := collectCallOptions(c.Client.Options(), d.ClientOptions)
@@ -158,8 +162,25 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	info := &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: total}
 	setObjectInfo(&out.ResultMetadata, info)
 
-	// Ranges: [i·partSize, (i+1)·partSize) of the ciphertext; the tag
-	// (total-16 … total-1) is read with the last one.
+	if err := c.rangedTransfer(ctx, in, out.ETag, body, total, dec, w, decrypt, partSize, d.Concurrency, d.ClientOptions); err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
+}
+
+// rangedTransfer moves an object of total stored bytes into w in ranges of
+// partSize, concurrently: range 0 from body (an open response that starts
+// at byte 0), the others with ranged GETs of the same ETag. Each range is
+// hashed at its offset of the GCM stream and, if decrypt, decrypted; then
+// the hashes are combined and the tag, read at the end, is checked.
+func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag *string, body io.Reader, total int64,
+	dec *Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int, optFns []func(*s3.Options)) error {
+	size, err := plaintextSize(total)
+	if err != nil {
+		return err
+	}
+	// Ranges [i·partSize, (i+1)·partSize) of the ciphertext; the tag is
+	// read with the last one.
 	nparts := max((size+partSize-1)/partSize, 1)
 	hashes := make([]*aesgcm.Hash, nparts)
 	var tag [aesgcm.TagSize]byte
@@ -202,8 +223,8 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 		}
 		req := *in
 		req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, end))
-		req.IfMatch = out.ETag // the same object throughout
-		o, err := c.Client.GetObject(ctx, &req, d.ClientOptions...)
+		req.IfMatch = etag // the same object throughout
+		o, err := c.Client.GetObject(ctx, &req, optFns...)
 		if err != nil {
 			return err
 		}
@@ -213,7 +234,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 
 	var wg sync.WaitGroup
 	idx := make(chan int64)
-	for range max(d.Concurrency, 1) {
+	for range max(concurrency, 1) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -224,8 +245,6 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 			}
 		}()
 	}
-	// The first range is already open: read it here, meanwhile the workers
-	// fetch the rest.
 	go func() {
 		defer close(idx)
 		for i := int64(1); i < nparts; i++ {
@@ -236,19 +255,21 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 			}
 		}
 	}()
+	// Range 0 comes from the response already open, meanwhile the workers
+	// fetch the rest.
 	if err := fetch(0, body); err != nil {
 		cancel(err)
 	}
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return nil, fail(dec.KeyRef(), err)
+		return err
 	}
 	h := dec.gcm.gcm.NewHash()
 	for _, p := range hashes {
 		h.Append(p)
 	}
 	if !h.Verify(dec.gcm.aad, tag[:]) {
-		return nil, fail(dec.KeyRef(), ErrAuthentication)
+		return ErrAuthentication
 	}
-	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
+	return nil
 }

@@ -149,8 +149,17 @@ func (r *EncryptReader) next() error {
 			v.h.Write(buf)
 		}
 	}
-	out := r.stream.Seal(r.buf[:0], buf)
-	state := r.stream.Hash().State()
+	var out []byte
+	var state [16]byte
+	if r.chunk == 0 && r.done {
+		// The whole object is one chunk: seal it in one call, tag
+		// included, and let the tag stand for the hash state.
+		out = r.c.gcm.Seal(r.buf[:0], buf, r.c.aad)
+		copy(state[:], out[len(out)-aesgcm.TagSize:])
+	} else {
+		out = r.stream.Seal(r.buf[:0], buf)
+		state = r.stream.Hash().State()
+	}
 	switch {
 	case !fresh:
 		if subtle.ConstantTimeCompare(state[:], r.states[r.chunk][:]) != 1 {
@@ -171,8 +180,10 @@ func (r *EncryptReader) next() error {
 				}
 			}
 		}
-		tag := r.stream.Hash().Sum(r.c.aad)
-		out = append(out, tag[:]...)
+		if r.chunk > 1 {
+			tag := r.stream.Hash().Sum(r.c.aad)
+			out = append(out, tag[:]...)
+		}
 	}
 	r.out = out
 	return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/metadata"
 )
 
@@ -55,10 +56,13 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 		return nil, fail(RecordedKeyRef(env), err)
 	}
 	var size int64
-	if call.unauthenticatedStream {
+	switch {
+	case call.unauthenticatedStream:
 		out.Body, err = dec.OpenStream(out.Body, stored)
 		size = dec.PlaintextSize(stored)
-	} else {
+	case dec.gcm != nil && stored > parallelThreshold && stored > c.opts.MemoryBufferSize:
+		out.Body, size, err = c.spoolParallel(ctx, in, out, dec, optFns)
+	default:
 		out.Body, size, err = dec.OpenVerified(out.Body, stored)
 	}
 	if err != nil {
@@ -71,6 +75,32 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	out.Metadata = userMetadata(out.Metadata)
 	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored})
 	return out, nil
+}
+
+// parallelThreshold is the stored size above which GetObject fetches the
+// rest of an object with concurrent ranged GETs while it reads the first
+// part from the response it already has.
+const parallelThreshold = 2 * DefaultDownloadPartSize
+
+// spoolParallel authenticates a large object into a spool file with
+// concurrent ranged GETs and returns the plaintext decrypted from it.
+func (c *Client) spoolParallel(ctx context.Context, in *s3.GetObjectInput, out *s3.GetObjectOutput, dec *Decryption, optFns []func(*s3.Options)) (io.ReadCloser, int64, error) {
+	defer out.Body.Close()
+	if err := checkStoredSize(dec.env, *out.ContentLength); err != nil {
+		return nil, 0, err
+	}
+	f, err := dec.spool()
+	if err != nil {
+		return nil, 0, err
+	}
+	stored := *out.ContentLength
+	err = c.rangedTransfer(ctx, in, out.ETag, out.Body, stored, dec, f, false, DefaultDownloadPartSize, DefaultConcurrency, optFns)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	size := stored - aesgcm.TagSize
+	return &ctrFileReader{f: f, ctr: dec.gcm.gcm.NewCTR(0), left: size}, size, nil
 }
 
 // HeadObject returns an object's metadata with ContentLength as the

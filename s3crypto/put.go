@@ -15,6 +15,7 @@ import (
 	"io"
 	"maps"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
@@ -245,6 +246,10 @@ func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, 
 	return err
 }
 
+// crc64NVME is the table of CRC-64/NVME (reflected polynomial
+// 0x9a6c9329ac4bc9b5), S3's x-amz-checksum-crc64nvme.
+var crc64NVME = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(0x9a6c9329ac4bc9b5) })
+
 // moveChecksums turns checksums of the plaintext into checks the reader
 // makes, and asks the SDK for a checksum of the ciphertext instead.
 func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
@@ -262,12 +267,11 @@ func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
 		}
 		return nil
 	}
-	crc64nvme := crc64.MakeTable(0x9a6c9329ac4bc9b5)
 	errs := []error{
 		add("Content-MD5", in.ContentMD5, md5.New(), ""),
 		add("x-amz-checksum-crc32", in.ChecksumCRC32, crc32.NewIEEE(), types.ChecksumAlgorithmCrc32),
 		add("x-amz-checksum-crc32c", in.ChecksumCRC32C, crc32.New(crc32.MakeTable(crc32.Castagnoli)), types.ChecksumAlgorithmCrc32c),
-		add("x-amz-checksum-crc64nvme", in.ChecksumCRC64NVME, crc64.New(crc64nvme), types.ChecksumAlgorithmCrc64nvme),
+		add("x-amz-checksum-crc64nvme", in.ChecksumCRC64NVME, crc64.New(crc64NVME()), types.ChecksumAlgorithmCrc64nvme),
 		add("x-amz-checksum-sha1", in.ChecksumSHA1, sha1.New(), types.ChecksumAlgorithmSha1),
 		add("x-amz-checksum-sha256", in.ChecksumSHA256, sha256.New(), types.ChecksumAlgorithmSha256),
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -89,10 +90,16 @@ func TestRangedGet(t *testing.T) {
 	}
 }
 
-// memWriterAt is an io.WriterAt and io.ReaderAt in memory.
-type memWriterAt struct{ b []byte }
+// memWriterAt is an io.WriterAt and io.ReaderAt in memory, safe for
+// concurrent use.
+type memWriterAt struct {
+	mu sync.Mutex
+	b  []byte
+}
 
 func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if need := int(off) + len(p); need > len(m.b) {
 		m.b = append(m.b, make([]byte, need-len(m.b))...)
 	}
@@ -100,6 +107,8 @@ func (m *memWriterAt) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (m *memWriterAt) ReadAt(p []byte, off int64) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if off >= int64(len(m.b)) {
 		return 0, io.EOF
 	}

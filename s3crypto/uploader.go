@@ -151,11 +151,16 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 		ct []byte
 	}
 	jobs := make(chan job)
+	// A fixed set of part buffers, reused: one per worker, the part being
+	// sealed (first, to begin with) and the read-ahead.
+	free := make(chan []byte, u.Concurrency+2)
+	for range u.Concurrency + 1 {
+		free <- make([]byte, partSize, partSize+aesgcm.TagSize)
+	}
 	var (
 		wg       sync.WaitGroup
 		errOnce  sync.Once
 		firstErr error
-		pool     = sync.Pool{New: func() any { b := make([]byte, partSize, partSize+aesgcm.TagSize); return &b }}
 	)
 	setErr := func(err error) {
 		errOnce.Do(func() { firstErr = err; cancel() })
@@ -168,8 +173,7 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 				if _, err := mp.send(ctx, j.n, j.ct); err != nil {
 					setErr(err)
 				}
-				b := j.ct[:partSize]
-				pool.Put(&b)
+				free <- j.ct[:partSize]
 			}
 		}()
 	}
@@ -184,7 +188,11 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 			var nextLen int64
 			last := known && total+curLen == size
 			if !last {
-				next = *pool.Get().(*[]byte)
+				select {
+				case next = <-free:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
 				k, err := io.ReadFull(body, next[:partSize])
 				switch {
 				case err == io.EOF:

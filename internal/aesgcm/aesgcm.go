@@ -32,6 +32,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
+	"sync"
 )
 
 const (
@@ -50,13 +51,17 @@ const (
 // Cipher is AES-GCM for one key and one nonce. It is safe for concurrent
 // use; the Hash and Stream values it creates are not.
 type Cipher struct {
-	block  cipher.Block
-	aead   cipher.AEAD // 12-byte nonces: the message's own GCM
-	aead16 cipher.AEAD // 16-byte nonces: GCM at any counter (see Stream.Encrypt)
-	nonce  [NonceSize]byte
-	h      element // E_K(0^128), the GHASH key
-	hinv   element // H^-1
-	ej0    element // E_K(J0), the tag mask
+	block cipher.Block
+	aead  cipher.AEAD // 12-byte nonces: the message's own GCM
+	nonce [NonceSize]byte
+	h     element // E_K(0^128), the GHASH key
+	ej0   element // E_K(J0), the tag mask
+
+	// For encrypting at any offset (see chunkNonce), made on first use:
+	// decryption and one-shot use never need them.
+	once   sync.Once
+	aead16 cipher.AEAD // 16-byte nonces
+	hinv   element     // H^-1
 }
 
 // New returns the GCM cipher for key (16, 24 or 32 bytes) and a 12-byte nonce.
@@ -72,16 +77,11 @@ func New(key, nonce []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	aead16, err := cipher.NewGCMWithNonceSize(block, 16)
-	if err != nil {
-		return nil, err
-	}
-	c := &Cipher{block: block, aead: aead, aead16: aead16}
+	c := &Cipher{block: block, aead: aead}
 	copy(c.nonce[:], nonce)
 	var b [16]byte
 	block.Encrypt(b[:], b[:])
 	c.h = loadElement(b[:])
-	c.hinv = inverse(c.h)
 	copy(b[:], nonce)
 	binary.BigEndian.PutUint32(b[12:], 1)
 	block.Encrypt(b[:], b[:])
@@ -136,6 +136,10 @@ func blocks(n uint64) uint64 { return (n + BlockSize - 1) / BlockSize }
 // (iv·H ⊕ L)·H, so iv = (J0'·H⁻¹ ⊕ L)·H⁻¹. This lets the library's stitched
 // AES+GHASH assembly encrypt a chunk at any offset.
 func (c *Cipher) chunkNonce(off uint64) (iv [16]byte, mask element) {
+	c.once.Do(func() {
+		c.aead16, _ = cipher.NewGCMWithNonceSize(c.block, 16) // cannot fail for an AES block
+		c.hinv = inverse(c.h)
+	})
 	var j [16]byte
 	copy(j[:], c.nonce[:])
 	binary.BigEndian.PutUint32(j[12:], uint32(1+off/BlockSize))
@@ -297,6 +301,13 @@ func (s *Stream) Open(dst, src []byte) {
 
 // Hash returns the Hash of the ciphertext the Stream has processed.
 func (s *Stream) Hash() *Hash { return s.hash }
+
+// Seal is crypto/cipher's one-shot Seal for this key and nonce: it
+// encrypts plaintext, authenticates it with aad, and appends
+// ciphertext‖tag to dst.
+func (c *Cipher) Seal(dst, plaintext, aad []byte) []byte {
+	return c.aead.Seal(dst, c.nonce[:], plaintext, aad)
+}
 
 // Open is crypto/cipher's one-shot Open for this key and nonce: it
 // authenticates ciphertext‖tag and aad, and decrypts. It is the fastest
