@@ -32,8 +32,10 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzMatchesOneShot -fuzztime $(FUZZTIME) ./internal/aesgcm
 	$(GO) run ./internal/cmd/withminio -- $(GO) test -run XXX -fuzz FuzzDecrypt -fuzztime $(FUZZTIME) ./s3crypto
 
+# Start a local MinIO, encrypt a file into it, show what is stored, get it
+# back and verify it, then stop MinIO.
 demo: build
-	$(GO) run ./internal/cmd/withminio -- ./internal/demo.sh
+	$(GO) run ./internal/cmd/demo -s3c bin/s3c
 
 clean:
 	rm -rf bin

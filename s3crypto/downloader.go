@@ -129,7 +129,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	// whole object if it is one range (the tag included).
 	first := *in
 	first.Range = aws.String(fmt.Sprintf("bytes=0-%d", partSize+aesgcm.TagSize-1))
-	out, err := c.Client.GetObject(ctx, &first, d.ClientOptions...)
+	out, err := c.Client.GetObject(ctx, &first, append(d.ClientOptions, noRangeChecksum)...)
 	if err != nil {
 		return nil, fail("", err)
 	}
@@ -151,7 +151,9 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 		return nil, fail(dec.KeyRef(), err)
 	}
 	if dec.gcm == nil {
-		return nil, fail(dec.KeyRef(), errors.New("legacy AES-CBC objects are read with GetObject, not Download"))
+		// Legacy AES-CBC: one stream, through GetObject's checks.
+		body.Close()
+		return d.downloadCBC(ctx, w, in, decrypt)
 	}
 	size, err := plaintextSize(total)
 	if err != nil {
@@ -166,6 +168,32 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 		return nil, fail(dec.KeyRef(), err)
 	}
 	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
+}
+
+// downloadCBC reads a legacy AES-CBC object with one GetObject.
+func (d *Downloader) downloadCBC(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool) (*downloadResult, error) {
+	if !decrypt {
+		return nil, &ObjectError{Op: "Download", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
+			Err: errors.New("DownloadVerified does not read legacy AES-CBC objects; use GetObject")}
+	}
+	out, err := d.Client.GetObject(ctx, in, d.ClientOptions...)
+	if err != nil {
+		return nil, err
+	}
+	defer out.Body.Close()
+	n, err := io.Copy(io.NewOffsetWriter(w, 0), out.Body)
+	if err != nil {
+		return nil, &ObjectError{Op: "Download", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	info, _ := GetObjectInfo(out.ResultMetadata)
+	return &downloadResult{DownloadOutput: &DownloadOutput{Size: n, Info: info, Object: out}}, nil
+}
+
+// noRangeChecksum turns off response checksum validation for a ranged
+// GET: S3 has no checksum of an arbitrary range to send (the SDK would
+// log that for every range), and AES-GCM authenticates the object anyway.
+func noRangeChecksum(o *s3.Options) {
+	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 }
 
 // rangedTransfer moves an object of total stored bytes into w in ranges of
@@ -224,7 +252,7 @@ func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag
 		req := *in
 		req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, end))
 		req.IfMatch = etag // the same object throughout
-		o, err := c.Client.GetObject(ctx, &req, optFns...)
+		o, err := c.Client.GetObject(ctx, &req, append(optFns, noRangeChecksum)...)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 			req.Range = aws.String(fmt.Sprintf("bytes=-%d", r.n+aesgcm.TagSize))
 		}
 	}
-	out, err := c.Client.GetObject(ctx, &req, optFns...)
+	out, err := c.Client.GetObject(ctx, &req, append(optFns, noRangeChecksum)...)
 	if err != nil {
 		return nil, fail("", err)
 	}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
+
+	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+// objectReport is what head prints (and ls, per object). It never holds
+// key material: not even the encrypted data key is shown.
+type objectReport struct {
+	Bucket            string            `json:"bucket"`
+	Key               string            `json:"key"`
+	Encrypted         bool              `json:"encrypted"`
+	Format            string            `json:"format,omitempty"`
+	ContentAlgorithm  string            `json:"content_algorithm,omitempty"`
+	WrapAlgorithm     string            `json:"wrap_algorithm,omitempty"`
+	KeyRef            string            `json:"key_ref,omitempty"`
+	Context           map[string]string `json:"encryption_context,omitempty"`
+	Description       map[string]string `json:"material_description,omitempty"`
+	PlaintextSize     *int64            `json:"plaintext_size,omitempty"`
+	StoredSize        int64             `json:"stored_size"`
+	EnvelopeLocation  string            `json:"envelope_location,omitempty"`
+	LastModified      *time.Time        `json:"last_modified,omitempty"`
+	ETag              string            `json:"etag,omitempty"`
+	ContentType       string            `json:"content_type,omitempty"`
+	UserMetadata      map[string]string `json:"user_metadata,omitempty"`
+	InstructionSuffix string            `json:"-"`
+}
+
+// describe heads an object through the encryption client (no key is
+// unwrapped) and reports how it is stored.
+func describe(ctx context.Context, c *s3crypto.Client, bucket, key string) (*objectReport, error) {
+	out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return nil, err
+	}
+	r := &objectReport{Bucket: bucket, Key: key, LastModified: out.LastModified, ETag: trimETag(out.ETag),
+		ContentType: aws.ToString(out.ContentType), UserMetadata: out.Metadata}
+	info, ok := s3crypto.GetObjectInfo(out.ResultMetadata)
+	if !ok {
+		r.StoredSize = aws.ToInt64(out.ContentLength)
+		r.PlaintextSize = out.ContentLength
+		return r, nil
+	}
+	env := info.Envelope
+	r.Encrypted = true
+	r.Format = env.Format.String()
+	r.ContentAlgorithm = env.ContentAlg
+	r.WrapAlgorithm = env.WrapAlg
+	r.KeyRef = info.KeyRef
+	if env.WrapAlg == metadata.WrapKMSContext || env.WrapAlg == metadata.WrapKMS {
+		r.Context = env.Description
+	} else {
+		r.Description = env.Description
+	}
+	if info.PlaintextSize >= 0 {
+		r.PlaintextSize = aws.Int64(info.PlaintextSize)
+	}
+	r.StoredSize = info.StoredSize
+	r.EnvelopeLocation = "metadata"
+	if env.Storage == metadata.InstructionFile {
+		r.EnvelopeLocation = "instruction-file"
+	}
+	return r, nil
+}
+
+func contentName(alg string) string {
+	switch alg {
+	case metadata.ContentCommittingGCM:
+		return "115 (AES-256-GCM with HKDF-SHA512 key commitment)"
+	case metadata.ContentAESGCM:
+		return alg + " (AES-256-GCM)"
+	case metadata.ContentAESCBC:
+		return alg + " (legacy, no integrity protection)"
+	}
+	return alg
+}
+
+func formatMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	return metadata.EncodeDescription(m)
+}
+
+func (a *app) headCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "head s3://bucket/key",
+		Short: "Show how an object is encrypted",
+		Long: `Show an object's envelope without decrypting anything: format, content
+cipher, key wrapping, the master key it names, the encryption context or
+material description, plaintext and stored sizes, and where the envelope
+lives. No key is needed and no key material is shown.`,
+		Example: `  s3c head s3://bucket/report.pdf
+  s3c head --json s3://bucket/report.pdf | jq .key_ref`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			obj, err := parseObject(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.metaClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			r, err := describe(cmd.Context(), c, obj.bucket, obj.key)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(r)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "object:\t%s\n", obj)
+			if !r.Encrypted {
+				fmt.Fprintf(w, "encrypted:\tno (no envelope in its metadata, no instruction file)\n")
+				fmt.Fprintf(w, "size:\t%d\n", r.StoredSize)
+				return w.Flush()
+			}
+			fmt.Fprintf(w, "format:\t%s\n", r.Format)
+			fmt.Fprintf(w, "content cipher:\t%s\n", contentName(r.ContentAlgorithm))
+			fmt.Fprintf(w, "key wrapping:\t%s\n", r.WrapAlgorithm)
+			fmt.Fprintf(w, "master key:\t%s\n", orDash(r.KeyRef))
+			if r.Context != nil {
+				fmt.Fprintf(w, "encryption context:\t%s\n", formatMap(r.Context))
+			} else {
+				fmt.Fprintf(w, "material description:\t%s\n", formatMap(r.Description))
+			}
+			if r.PlaintextSize != nil {
+				fmt.Fprintf(w, "plaintext size:\t%d\n", *r.PlaintextSize)
+			}
+			fmt.Fprintf(w, "stored size:\t%d\n", r.StoredSize)
+			if r.EnvelopeLocation == "instruction-file" {
+				fmt.Fprintf(w, "envelope:\tinstruction file %s\n", obj.key+metadata.DefaultInstructionSuffix)
+			} else {
+				fmt.Fprintf(w, "envelope:\tobject metadata\n")
+			}
+			if r.LastModified != nil {
+				fmt.Fprintf(w, "last modified:\t%s\n", r.LastModified.UTC().Format(time.RFC3339))
+			}
+			if len(r.UserMetadata) > 0 {
+				for _, k := range slices.Sorted(maps.Keys(r.UserMetadata)) {
+					fmt.Fprintf(w, "metadata %s:\t%s\n", k, r.UserMetadata[k])
+				}
+			}
+			return w.Flush()
+		},
+	}
+	a.jsonFlag(c.Flags())
+	return c
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (a *app) rmCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:     "rm s3://bucket/key",
+		Short:   "Delete an object and its instruction file",
+		Example: `  s3c rm s3://bucket/report.pdf`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			obj, err := parseObject(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.metaClient(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}); err != nil {
+				return err
+			}
+			a.say("deleted %s", obj)
+			return nil
+		},
+	}
+}

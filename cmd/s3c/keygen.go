@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/s3c/s3c/materials"
+)
+
+func (a *app) keygenCommand() *cobra.Command {
+	var bits int
+	c := &cobra.Command{
+		Use:   "keygen aes FILE | keygen rsa FILE [--bits 3072]",
+		Short: "Create a local master key",
+		Long: `Create a master key in FILE, readable only by you (mode 0600), and print
+the key reference that objects encrypted with it will carry. An AES key is 32
+random bytes, written as base64. An RSA key pair is written as a PEM private
+key in FILE and its public key in FILE.pub: the public key alone is enough
+to encrypt. Existing files are never overwritten.`,
+		Example: `  s3c keygen aes master.key
+  s3c keygen rsa backup.pem --bits 4096`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			kind, file := args[0], args[1]
+			var ref string
+			switch kind {
+			case "aes":
+				if cmd.Flags().Changed("bits") {
+					return usagef("--bits applies to RSA keys")
+				}
+				key, data := materials.NewAESKeyFile()
+				ref = materials.AESKeyID(key)
+				clear(key)
+				if err := writeNew(file, data, 0o600); err != nil {
+					return err
+				}
+			case "rsa":
+				if bits < materials.MinRSABits || bits > 16384 {
+					return usagef("--bits %d: want %d to 16384", bits, materials.MinRSABits)
+				}
+				if _, err := os.Lstat(file + ".pub"); err == nil {
+					return fmt.Errorf("%s.pub already exists; not overwriting", file)
+				}
+				priv, privPEM, pubPEM, err := materials.NewRSAKeyFiles(bits)
+				if err != nil {
+					return err
+				}
+				if ref, err = materials.RSAKeyID(&priv.PublicKey); err != nil {
+					return err
+				}
+				if err := writeNew(file, privPEM, 0o600); err != nil {
+					return err
+				}
+				if err := writeNew(file+".pub", pubPEM, 0o644); err != nil {
+					os.Remove(file)
+					return err
+				}
+			default:
+				return usagef("key kind %q: want aes or rsa", kind)
+			}
+			if a.json {
+				return a.printJSON(map[string]string{"key_ref": ref, "file": file})
+			}
+			fmt.Fprintln(a.stdout, ref)
+			return nil
+		},
+	}
+	c.Flags().IntVar(&bits, "bits", 3072, "RSA modulus size")
+	a.jsonFlag(c.Flags())
+	return c
+}
+
+// writeNew creates path with mode and data, refusing to replace anything.
+func writeNew(path string, data []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s already exists; not overwriting", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(path)
+		return err
+	}
+	return os.Chmod(path, mode) // whatever the umask
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// listed is one object from a listing.
+type listed struct {
+	key          string
+	size         int64
+	lastModified time.Time
+}
+
+// listObjects lists objects under prefix (recursively, or one level with
+// the sub-prefixes), leaving out instruction files of listed objects.
+func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive bool) ([]listed, []string, error) {
+	sc, err := a.s3Client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	in := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix}
+	if !recursive {
+		in.Delimiter = aws.String("/")
+	}
+	var objs []listed
+	var prefixes []string
+	p := s3.NewListObjectsV2Paginator(sc, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing s3://%s/%s: %w", bucket, prefix, err)
+		}
+		for _, o := range page.Contents {
+			objs = append(objs, listed{aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)})
+		}
+		for _, cp := range page.CommonPrefixes {
+			prefixes = append(prefixes, aws.ToString(cp.Prefix))
+		}
+	}
+	keys := map[string]bool{}
+	for _, o := range objs {
+		keys[o.key] = true
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		base, isInst := strings.CutSuffix(o.key, metadata.DefaultInstructionSuffix)
+		if isInst && keys[base] {
+			continue // the envelope of base, not an object of its own
+		}
+		out = append(out, o)
+	}
+	return out, prefixes, nil
+}
+
+func (a *app) lsCommand() *cobra.Command {
+	var recursive bool
+	var jobs int
+	c := &cobra.Command{
+		Use:   "ls [-r] s3://bucket[/prefix]",
+		Short: "List objects with their plaintext size and master key",
+		Long: `List the objects under a prefix: last modified, plaintext size, format
+(V1, V2, V3, or - for objects that are not encrypted), the master key they
+name, and the key. Instruction files are not listed. With -r, every object
+under the prefix; without, one level, with sub-prefixes shown as PRE.`,
+		Example: `  s3c ls s3://bucket/reports/
+  s3c ls -r --json s3://bucket | jq '.[] | select(.encrypted | not) | .key'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			loc, err := parseLocation(args[0])
+			if err != nil {
+				return err
+			}
+			if !loc.s3 {
+				return usagef("%q is not an s3:// URL", args[0])
+			}
+			ctx := cmd.Context()
+			objs, prefixes, err := a.listObjects(ctx, loc.bucket, loc.key, recursive)
+			if err != nil {
+				return err
+			}
+			c, err := a.metaClient(ctx)
+			if err != nil {
+				return err
+			}
+			reports := make([]*objectReport, len(objs))
+			errs := make([]error, len(objs))
+			var wg sync.WaitGroup
+			sem := make(chan struct{}, max(jobs, 1))
+			for i, o := range objs {
+				wg.Add(1)
+				sem <- struct{}{}
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					reports[i], errs[i] = describe(ctx, c, loc.bucket, o.key)
+				}()
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					// Still list it, as S3 sees it, and say what is wrong.
+					fmt.Fprintf(a.stderr, "s3c: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+					lm := objs[i].lastModified
+					reports[i] = &objectReport{Bucket: loc.bucket, Key: objs[i].key, StoredSize: objs[i].size, LastModified: &lm}
+					a.exit = exitError
+				}
+			}
+			sort.Slice(reports, func(i, j int) bool { return reports[i].Key < reports[j].Key })
+			if a.json {
+				if reports == nil {
+					reports = []*objectReport{}
+				}
+				return a.printJSON(reports)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+			for _, p := range prefixes {
+				fmt.Fprintf(w, "\t\tPRE\t\t%s\t\n", p)
+			}
+			for _, r := range reports {
+				size := "?"
+				if r.PlaintextSize != nil {
+					size = fmt.Sprint(*r.PlaintextSize)
+				}
+				format := "-"
+				if r.Encrypted {
+					format = r.Format
+				}
+				when := ""
+				if r.LastModified != nil {
+					when = r.LastModified.UTC().Format("2006-01-02 15:04:05")
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t\n", when, size, format, orDash(r.KeyRef), r.Key)
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().BoolVarP(&recursive, "recursive", "r", false, "list every object under the prefix")
+	c.Flags().IntVar(&jobs, "jobs", 8, "objects described at once")
+	a.jsonFlag(c.Flags())
+	return c
+}
