@@ -4,8 +4,9 @@
 // material description, stored as S3 user metadata or in an instruction
 // file.
 //
-// It knows the three format versions byte for byte (see
-// docs/s3ec-format.md in the repository):
+// It knows the three format versions byte for byte (the README's "Wire
+// format" section lists the keys; testdata/s3ec-vectors holds objects
+// written by AWS's clients):
 //
 //   - V1 (x-amz-key): AES-CBC with a raw-key wrap; read only.
 //   - V2 (x-amz-key-v2): AES-GCM (suite 0x0072) or legacy AES-CBC.

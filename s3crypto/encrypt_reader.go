@@ -32,6 +32,9 @@ type EncryptReader struct {
 	start  int64     // the source's offset at the start of the plaintext
 	size   int64     // plaintext size, -1 if unknown
 
+	off     uint64                    // offset in the GCM stream of the first byte
+	tailLen int64                     // bytes that follow the ciphertext
+	tail    func(*aesgcm.Hash) []byte // what follows the ciphertext; nil: the tag
 	stream  *aesgcm.Stream
 	buf     []byte
 	out     []byte // ciphertext not yet returned
@@ -61,7 +64,7 @@ func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader,
 	if err := checkSize(size); err != nil {
 		return nil, err
 	}
-	r := &EncryptReader{c: e.cipher, src: plaintext, size: size}
+	r := &EncryptReader{c: e.cipher, src: plaintext, size: size, tailLen: aesgcm.TagSize}
 	if s, ok := plaintext.(io.Seeker); ok && size >= 0 {
 		start, err := s.Seek(0, io.SeekCurrent)
 		if err == nil {
@@ -77,12 +80,31 @@ func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader,
 	return r, nil
 }
 
+// newPartReader is an EncryptReader for a section of the stream starting
+// at offset off, followed by tail(hash): the tag (16 bytes) if last,
+// nothing otherwise.
+func (e *Encryption) newPartReader(src io.ReadSeeker, size int64, off uint64, last bool, tail func(*aesgcm.Hash) []byte) (*EncryptReader, error) {
+	r, err := e.NewReader(src, size)
+	if err != nil {
+		return nil, err
+	}
+	if r.seeker == nil {
+		return nil, errors.New("s3crypto: part source cannot rewind")
+	}
+	r.off, r.tail, r.tailLen = off, tail, 0
+	if last {
+		r.tailLen = aesgcm.TagSize
+	}
+	r.stream = r.c.gcm.NewStream(off)
+	return r, nil
+}
+
 // Size returns the ciphertext size, or -1 if the plaintext size is unknown.
 func (r *EncryptReader) Size() int64 {
 	if r.size < 0 {
 		return -1
 	}
-	return CiphertextSize(r.size)
+	return r.size + r.tailLen
 }
 
 func (r *EncryptReader) addVerifier(name string, h hash.Hash, want []byte) {
@@ -151,7 +173,7 @@ func (r *EncryptReader) next() error {
 	}
 	var out []byte
 	var state [16]byte
-	if r.chunk == 0 && r.done {
+	if r.chunk == 0 && r.done && r.off == 0 && r.tail == nil {
 		// The whole object is one chunk: seal it in one call, tag
 		// included, and let the tag stand for the hash state.
 		out = r.c.gcm.Seal(r.buf[:0], buf, r.c.aad)
@@ -180,7 +202,10 @@ func (r *EncryptReader) next() error {
 				}
 			}
 		}
-		if r.chunk > 1 {
+		switch {
+		case r.tail != nil:
+			out = append(out, r.tail(r.stream.Hash())...)
+		case r.chunk > 1 || r.off != 0:
 			tag := r.stream.Hash().Sum(r.c.aad)
 			out = append(out, tag[:]...)
 		}
@@ -259,7 +284,7 @@ func (r *EncryptReader) reposition() error {
 	if _, err := r.seeker.Seek(r.start, io.SeekStart); err != nil {
 		return err
 	}
-	r.stream = r.c.gcm.NewStream(0)
+	r.stream = r.c.gcm.NewStream(r.off)
 	r.out, r.read, r.emitted, r.chunk, r.done = nil, 0, 0, 0, false
 	return nil
 }

@@ -44,6 +44,7 @@ type MultipartUpload struct {
 	inst     []byte // instruction file body, written after completion
 
 	mu     sync.Mutex
+	hashed *sync.Cond             // signalled when a part's hash is recorded
 	hashes map[int32]*aesgcm.Hash // per sealed part
 	parts  map[int32]types.CompletedPart
 	last   int32 // number of the last part, once sealed
@@ -87,11 +88,13 @@ func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	if err != nil {
 		return nil, fail(enc.KeyRef(), err)
 	}
-	return &MultipartUpload{
+	m := &MultipartUpload{
 		c: c, enc: enc, bucket: in.Bucket, key: in.Key, uploadID: aws.ToString(out.UploadId),
 		partSize: partSize, create: in, optFns: optFns, inst: inst,
 		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{},
-	}, nil
+	}
+	m.hashed = sync.NewCond(&m.mu)
+	return m, nil
 }
 
 // UploadID returns S3's id of the upload.
@@ -182,9 +185,101 @@ func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
 // send uploads sealed part n. The body is an in-memory reader, so the
 // SDK's retries resend the same bytes.
 func (m *MultipartUpload) send(ctx context.Context, n int32, ct []byte) (types.CompletedPart, error) {
+	return m.sendBody(ctx, n, bytes.NewReader(ct), int64(len(ct)))
+}
+
+// uploadSection uploads part n from src, a rewindable source of its
+// plaintext, encrypting as the SDK reads: no part is held in memory, and
+// a re-read must give the same bytes (see EncryptReader). Parts but the
+// last record their hash when first read through; the last part waits
+// for every other part's hash, then appends the tag.
+func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.ReadSeeker, size int64, last bool) (types.CompletedPart, error) {
+	switch {
+	case n < 1 || n > 10000:
+		return types.CompletedPart{}, m.fail(fmt.Errorf("part number %d is outside 1…10000", n))
+	case !last && size != m.partSize:
+		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d is %d bytes; every part but the last must be %d", n, size, m.partSize))
+	}
+	off := int64(n-1) * m.partSize
+	if err := checkSize(off + size); err != nil {
+		return types.CompletedPart{}, m.fail(err)
+	}
+	var tail func(*aesgcm.Hash) []byte
+	if last {
+		total, err := m.waitHashes(ctx, n)
+		if err != nil {
+			return types.CompletedPart{}, m.fail(err)
+		}
+		tail = func(h *aesgcm.Hash) []byte {
+			t := total.Clone() // each pass starts from the same state
+			t.Append(h)
+			tag := t.Sum(m.enc.cipher.aad)
+			return tag[:]
+		}
+	} else {
+		tail = func(h *aesgcm.Hash) []byte {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			if _, ok := m.hashes[n]; !ok {
+				m.hashes[n] = h
+				m.size += size
+				m.hashed.Broadcast()
+			}
+			return nil
+		}
+	}
+	r, err := m.enc.newPartReader(src, size, uint64(off), last, tail)
+	if err != nil {
+		return types.CompletedPart{}, m.fail(err)
+	}
+	p, err := m.sendBody(ctx, n, r.Body(), r.Size())
+	if err != nil && r.err != nil {
+		return p, m.fail(fmt.Errorf("part %d: %w", n, r.err))
+	}
+	return p, err
+}
+
+// waitHashes waits until parts 1…n-1 are hashed and returns their
+// combined hash, marking n as the last part.
+func (m *MultipartUpload) waitHashes(ctx context.Context, n int32) (*aesgcm.Hash, error) {
+	stop := context.AfterFunc(ctx, func() {
+		m.mu.Lock()
+		m.hashed.Broadcast()
+		m.mu.Unlock()
+	})
+	defer stop()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		if err := context.Cause(ctx); err != nil {
+			return nil, err
+		}
+		if m.done {
+			return nil, errors.New("upload already completed or aborted")
+		}
+		missing := false
+		for i := int32(1); i < n && !missing; i++ {
+			_, ok := m.hashes[i]
+			missing = !ok
+		}
+		if !missing {
+			break
+		}
+		m.hashed.Wait()
+	}
+	total := m.enc.cipher.gcm.NewHash()
+	for i := int32(1); i < n; i++ {
+		total.Append(m.hashes[i])
+	}
+	m.last = n
+	return total, nil
+}
+
+// sendBody uploads part n with the given body.
+func (m *MultipartUpload) sendBody(ctx context.Context, n int32, body io.Reader, length int64) (types.CompletedPart, error) {
 	out, err := m.c.Client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID, PartNumber: aws.Int32(n),
-		Body: bytes.NewReader(ct), ContentLength: aws.Int64(int64(len(ct))),
+		Body: body, ContentLength: aws.Int64(length),
 		ChecksumAlgorithm:    m.create.ChecksumAlgorithm,
 		ExpectedBucketOwner:  m.create.ExpectedBucketOwner,
 		RequestPayer:         m.create.RequestPayer,

@@ -28,11 +28,17 @@ func TestUploaderSizes(t *testing.T) {
 		c := e.client(e.keyrings["kms"], func(o *Options) { o.Format = format })
 		u := NewUploader(c, func(u *Uploader) { u.PartSize = testPart; u.Concurrency = 3 })
 		for _, n := range []int64{0, 1, testPart - 1, testPart, testPart + 1, 2*testPart + 5, 3 * testPart, 3*testPart + 16} {
-			for _, known := range []bool{true, false} {
-				key := fmt.Sprintf("%s/%d/%v", format, n, known)
+			// A stream of known or unknown length (parts buffered), and a
+			// file-like source (parts encrypted as they are sent).
+			for _, source := range []string{"known", "unknown", "readerat"} {
+				key := fmt.Sprintf("%s/%d/%s", format, n, source)
 				in := &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: newPattern(byte(n), n)}
-				if known {
+				switch source {
+				case "known":
 					in.ContentLength = aws.Int64(n)
+				case "readerat":
+					data, _ := io.ReadAll(newPattern(byte(n), n))
+					in.Body = bytes.NewReader(data)
 				}
 				out, err := u.Upload(bg, in)
 				if err != nil {
@@ -111,6 +117,18 @@ func TestUploaderAbortsOnFailure(t *testing.T) {
 	}
 	if len(ups.Uploads) != 0 || e.exists(key) {
 		t.Fatalf("left behind: %d uploads, object exists: %v", len(ups.Uploads), e.exists(key))
+	}
+	// The same, with a file-like source.
+	failing.fails.Store(0)
+	key = "doomed-readerat"
+	data, _ := io.ReadAll(newPattern(1, 4*testPart))
+	_, err = NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data)})
+	if err == nil || !strings.Contains(err.Error(), "part 2") || failing.fails.Load() == 0 {
+		t.Fatalf("file-like upload with a failing part: %v", err)
+	}
+	ups, _ = e.raw.ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: &e.bucket})
+	if len(ups.Uploads) != 0 || e.exists(key) {
+		t.Fatalf("left behind: %d uploads", len(ups.Uploads))
 	}
 	// A source that fails mid-way aborts too.
 	key = "broken-source"

@@ -91,6 +91,13 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if size >= 0 && size <= partSize {
 		return u.putSingle(ctx, in, body, size)
 	}
+	if ra, ok := body.(io.ReaderAt); ok && size >= 0 {
+		if s, ok := body.(io.Seeker); ok {
+			if base, err := s.Seek(0, io.SeekCurrent); err == nil {
+				return u.multipartSections(ctx, in, ra, base, size, partSize)
+			}
+		}
+	}
 	// Read the first part: a stream that ends within it is one PutObject.
 	first := make([]byte, partSize, partSize+aesgcm.TagSize)
 	n, err := io.ReadFull(body, first)
@@ -249,6 +256,71 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
+}
+
+// multipartSections uploads a source that can be read at any offset (a
+// file): each part is encrypted as the SDK reads it, straight from the
+// source, so no part is buffered; only the last part waits, for the
+// others' hashes.
+func (u *Uploader) multipartSections(ctx context.Context, in *s3.PutObjectInput, src io.ReaderAt, base, size, partSize int64) (*UploadOutput, error) {
+	mp, err := u.Client.NewMultipartUpload(ctx, createInputFrom(in), partSize, u.ClientOptions...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	nparts := int32((size + partSize - 1) / partSize)
+	section := func(n int32) (io.ReadSeeker, int64) {
+		off := int64(n-1) * partSize
+		length := min(partSize, size-off)
+		return io.NewSectionReader(src, base+off, length), length
+	}
+	var wg sync.WaitGroup
+	next := make(chan int32)
+	for range u.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range next {
+				r, length := section(n)
+				if _, err := mp.uploadSection(ctx, n, r, length, n == nparts); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	// The last part goes first in line: it starts as soon as the others
+	// are hashed, while they are still being sent.
+	order := append([]int32{nparts}, make([]int32, 0, nparts-1)...)
+	for n := int32(1); n < nparts; n++ {
+		order = append(order, n)
+	}
+	if u.Concurrency < 2 {
+		order = append(order[1:], nparts) // one worker: the last part must come last
+	}
+feed:
+	for _, n := range order {
+		select {
+		case next <- n:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		mp.Abort(ctx)
+		var oe *ObjectError
+		if !errors.As(err, &oe) {
+			err = mp.fail(err)
+		}
+		return nil, err
+	}
+	out, err := mp.Complete(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil
 }
 
 // createInputFrom carries a PutObjectInput's object settings over to the

@@ -219,6 +219,12 @@ func (h *Hash) Append(next *Hash) {
 	h.partial = next.partial
 }
 
+// Clone returns a copy of h that evolves independently.
+func (h *Hash) Clone() *Hash {
+	c := *h
+	return &c
+}
+
 // Len reports how many ciphertext bytes h has absorbed.
 func (h *Hash) Len() uint64 { return h.n }
 

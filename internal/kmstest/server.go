@@ -69,6 +69,10 @@ type Options struct {
 	// well-formed SigV4 Authorization header for service "kms" is accepted.
 	// Setting only one of them is an error.
 	AccessKeyID, SecretAccessKey string
+	// Addr is the address to listen on; default "127.0.0.1:0", a free
+	// loopback port. Tests never change it; the standalone server
+	// (internal/cmd/kmsserver) does, inside a container.
+	Addr string
 }
 
 // Server is a fake AWS KMS endpoint listening on 127.0.0.1. Create it with
@@ -139,7 +143,11 @@ func Start(opts Options) (*Server, error) {
 	if s.account == "" {
 		s.account = DefaultAccount
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := opts.Addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("kmstest: listen: %w", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -29,5 +31,16 @@ func TestStartPutGet(t *testing.T) {
 	b, _ := io.ReadAll(out.Body)
 	if string(b) != "world" {
 		t.Fatalf("got %q", b)
+	}
+}
+
+// docker-compose.yml must build the same MinIO the tests use.
+func TestComposePinsTheSameRelease(t *testing.T) {
+	b, err := os.ReadFile("../../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), Module+"@"+Version) {
+		t.Fatalf("docker-compose.yml does not build %s@%s", Module, Version)
 	}
 }

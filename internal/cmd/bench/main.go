@@ -41,6 +41,7 @@ func main() {
 	runs := flag.Int("runs", 3, "runs per measurement (median reported)")
 	small := flag.Int("small", 2000, "number of 4 KiB objects")
 	workers := flag.Int("workers", 32, "workers for the small objects")
+	scratch := flag.String("dir", defaultScratch(), "where the source file and downloads go (a tmpfs keeps the local disk out of the figures)")
 	size := flag.Int64("size", 0, "internal: object size")
 	file := flag.String("file", "", "internal: source file")
 	key := flag.String("key", "", "internal: object key")
@@ -55,7 +56,7 @@ func main() {
 		json.NewEncoder(os.Stdout).Encode(res)
 		return
 	}
-	if err := runParent(*sizes, *runs, *small, *workers); err != nil {
+	if err := runParent(*sizes, *runs, *small, *workers, *scratch); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -97,7 +98,14 @@ type world struct {
 	kmsURL string
 }
 
-func runParent(sizeList string, runs, small, workers int) error {
+func defaultScratch() string {
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		return "/dev/shm"
+	}
+	return os.TempDir()
+}
+
+func runParent(sizeList string, runs, small, workers int, scratch string) error {
 	srv, err := miniotest.Start(log.Printf)
 	if err != nil {
 		return err
@@ -127,7 +135,7 @@ func runParent(sizeList string, runs, small, workers int) error {
 		sizes = append(sizes, n)
 		largest = max(largest, n)
 	}
-	dir, err := os.MkdirTemp("", "s3c-bench-")
+	dir, err := os.MkdirTemp(scratch, "s3c-bench-")
 	if err != nil {
 		return err
 	}
@@ -182,7 +190,8 @@ func runParent(sizeList string, runs, small, workers int) error {
 	mbps := func(size int64, r result) float64 { return float64(size) / 1e6 / r.Seconds }
 	_ = measure
 
-	fmt.Printf("s3c bench: MinIO %s on loopback, %d runs per cell (median MB/s of plaintext; peak RSS is the worst run)\n", miniotest.Version, runs)
+	fmt.Printf("s3c bench: MinIO %s on loopback, %d runs per cell, interleaved (median MB/s of plaintext; peak RSS is the worst run)\n", miniotest.Version, runs)
+	fmt.Printf("source file and downloads in %s\n", scratch)
 	fmt.Printf("plain = aws-sdk-go-v2 (PutObject / feature/s3/manager Uploader, GetObject); s3c = encrypted (V3, KMS keyring)\n\n")
 	fmt.Println("| size | put plain PutObject | put plain manager | put s3c | s3c/manager | get plain | get s3c Downloader | ratio | get s3c GetObject | ratio | RSS put manager / s3c | RSS get plain / s3c Downloader / s3c GetObject |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
