@@ -23,7 +23,7 @@ func BenchmarkGetLarge(b *testing.B) {
 	plainKey := "big-plain"
 	if _, err := e.raw.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &plainKey, Body: newPattern(1, n), ContentLength: aws.Int64(n)}, func(o *s3.Options) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	}, oneShotBody); err != nil {
+	}, unsignedPayload, noRequestChecksum); err != nil {
 		b.Fatal(err)
 	}
 	f, _ := os.CreateTemp("/dev/shm", "dl")

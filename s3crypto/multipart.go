@@ -41,7 +41,8 @@ type MultipartUpload struct {
 	partSize int64
 	create   *s3.CreateMultipartUploadInput
 	optFns   []func(*s3.Options)
-	inst     []byte // instruction file body, written after completion
+	partOpts []func(*s3.Options) // optFns, and an unsigned payload over http
+	inst     []byte              // instruction file body, written after completion
 
 	mu     sync.Mutex
 	hashed *sync.Cond             // signalled when a part's hash is recorded
@@ -94,6 +95,10 @@ func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{},
 	}
 	m.hashed = sync.NewCond(&m.mu)
+	m.partOpts = optFns
+	if plainHTTP(c.Client.Options(), optFns) {
+		m.partOpts = append(append([]func(*s3.Options){}, optFns...), unsignedPayload)
+	}
 	return m, nil
 }
 
@@ -286,7 +291,7 @@ func (m *MultipartUpload) sendBody(ctx context.Context, n int32, body io.Reader,
 		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
 		SSECustomerKey:       m.create.SSECustomerKey,
 		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
-	}, m.optFns...)
+	}, m.partOpts...)
 	if err != nil {
 		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d: %w", n, err))
 	}

@@ -34,10 +34,10 @@ import (
 // Checksum*) are verified against it while encrypting, and the upload is
 // stopped on a mismatch.
 //
-// A body that is an io.Seeker stays rewindable for the SDK's signing,
-// checksums and retries; see EncryptReader. Other bodies are sent in one
-// pass, which over plain http needs an unsigned payload and no request
-// checksum: PutObject sets both for such calls.
+// A body that is an io.Seeker stays rewindable for the SDK's checksums and
+// retries; see EncryptReader. Over plain http the payload is not signed
+// (see unsignedPayload), and a body that cannot rewind goes without a
+// request checksum, since the SDK would need to read it twice.
 //
 // A body of unknown length that turns out longer than DefaultPartSize is
 // stored by an Uploader, as a multipart upload.
@@ -127,11 +127,14 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	input.Metadata = objMeta
 
 	callOpts := optFns
-	if !body.Rewindable() && plainHTTP(c.Client.Options(), optFns) {
-		// The SDK cannot read a one-pass body twice (payload hash,
-		// checksum) over plain http; GCM authenticates the content.
-		input.ChecksumAlgorithm = ""
-		callOpts = append(callOpts, oneShotBody)
+	if plainHTTP(c.Client.Options(), optFns) {
+		callOpts = append(callOpts, unsignedPayload)
+		if !body.Rewindable() {
+			// The SDK cannot read a one-pass body twice (checksum, then
+			// send) over plain http: no request checksum.
+			input.ChecksumAlgorithm = ""
+			callOpts = append(callOpts, noRequestChecksum)
+		}
 	}
 	out, err := c.Client.PutObject(ctx, &input, callOpts...)
 	if err != nil {
@@ -279,12 +282,20 @@ func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
 	return errors.Join(errs...)
 }
 
-// oneShotBody configures a call whose body cannot be rewound over plain
-// http: an unsigned payload and no request checksum, so the SDK reads the
-// body once, as it sends it.
-func oneShotBody(o *s3.Options) {
-	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+// unsignedPayload sends a body s3c encrypted with an unsigned payload
+// over plain http, as the SDK always does over https: the signature still
+// covers the headers (length and checksum included), AES-GCM authenticates
+// the content end to end, and the SDK's checksum still guards the
+// transfer. Signing it would cost a SHA-256 pass and, for a streamed
+// body, another encryption pass.
+func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+}
+
+// noRequestChecksum is for bodies that cannot be rewound over plain http,
+// where the SDK would need a pass to compute the checksum header first.
+func noRequestChecksum(o *s3.Options) {
+	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 }
 
 // plainHTTP reports whether a call with these options goes over http.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
@@ -185,30 +186,41 @@ func (s *changingSource) Seek(off int64, whence int) (int64, error) {
 	return s.Reader.Seek(off, whence)
 }
 
-// The SDK re-reads a seekable body (to hash and checksum it over http, and
-// to retry). Identical re-reads are fine; a body that changed between
-// reads must not be encrypted again under the same key and nonce.
+// The SDK re-reads a seekable body to retry (and, with some settings, to
+// hash or checksum it first). Identical re-reads are fine; a body that
+// changed between reads must not be encrypted again under the same key and
+// nonce.
 func TestRewoundBody(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.client(e.keyrings["aes"])
 	data := randomBytes(3<<20 + 7)
-
+	// The first attempt reads the whole body, then fails with a throttling
+	// error: the SDK rewinds the body and sends it again.
+	newClient := func() *Client {
+		c, err := New(minio.Client(func(o *s3.Options) {
+			o.HTTPClient = &flakyHTTP{next: http.DefaultClient, readAll: true}
+			o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxBackoff = 10 * time.Millisecond })
+		}), e.keyrings["aes"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	src := &changingSource{Reader: bytes.NewReader(data), data: data, change: -1}
 	key := "steady"
-	if _, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: src}); err != nil {
+	if _, err := newClient().PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: src}); err != nil {
 		t.Fatal(err)
 	}
 	if src.rewinds < 1 {
 		t.Fatalf("the SDK never re-read the body; this test needs it to")
 	}
-	if got, _, err := e.get(c, key); err != nil || !bytes.Equal(got, data) {
+	if got, _, err := e.get(e.client(e.keyrings["aes"]), key); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("read back: %v", err)
 	}
 	for _, at := range []int{0, len(data) / 2, len(data) - 1} {
 		key := "changing"
 		changing := &changingSource{Reader: bytes.NewReader(data), data: data, change: at}
-		_, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: changing})
+		_, err := newClient().PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: changing})
 		if !changing.changed {
 			t.Fatalf("byte %d: the source was never re-read after a full pass", at)
 		}
@@ -218,16 +230,21 @@ func TestRewoundBody(t *testing.T) {
 	}
 }
 
-// flakyHTTP fails the first PutObject after reading part of its body, with
-// a throttling error the SDK retries.
+// flakyHTTP fails the first PutObject after reading part or all of its
+// body, with a throttling error the SDK retries.
 type flakyHTTP struct {
-	next   aws.HTTPClient
-	failed atomic.Bool
+	next    aws.HTTPClient
+	readAll bool // read the whole body before failing
+	failed  atomic.Bool
 }
 
 func (f *flakyHTTP) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPut && f.failed.CompareAndSwap(false, true) {
-		io.CopyN(io.Discard, req.Body, 100<<10)
+		if f.readAll {
+			io.Copy(io.Discard, req.Body)
+		} else {
+			io.CopyN(io.Discard, req.Body, 100<<10)
+		}
 		req.Body.Close()
 		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
 		return &http.Response{StatusCode: 503, Status: "503 Slow Down", Header: http.Header{"Content-Type": {"application/xml"}},
