@@ -101,3 +101,15 @@ func IsReservedKey(key string) bool {
 	}
 	return false
 }
+
+// WithoutEnvelope returns a copy of user metadata without the envelope's
+// keys: the caller's own metadata.
+func WithoutEnvelope(meta map[string]string) map[string]string {
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		if !IsReservedKey(k) {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -39,14 +39,22 @@ type Client struct {
 // New wraps client so that objects are encrypted with data keys from
 // keyring. Options may be adjusted with optFns.
 func New(client *s3.Client, keyring materials.Keyring, optFns ...func(*Options)) (*Client, error) {
+	o, err := NewOptions(keyring, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: client, opts: o}, nil
+}
+
+// NewOptions returns Options for keyring, adjusted by optFns, with the
+// defaults filled in and checked: what New uses, for other front ends.
+func NewOptions(keyring materials.Keyring, optFns ...func(*Options)) (Options, error) {
 	o := Options{Keyring: keyring}
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	if err := o.resolve(); err != nil {
-		return nil, err
-	}
-	return &Client{Client: client, opts: o}, nil
+	err := o.resolve()
+	return o, err
 }
 
 // Options returns a copy of the client's options.

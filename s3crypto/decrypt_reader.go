@@ -18,7 +18,8 @@ var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or tr
 
 // OpenVerified reads the whole stored object from body (stored bytes long)
 // and authenticates it before returning anything: it returns the
-// plaintext as a reader and its size. Objects up to
+// plaintext as a reader and its size. For AES-GCM objects the reader is
+// also an io.ReaderAt and io.Seeker. Objects up to
 // Options.MemoryBufferSize are checked in memory; larger ones are spooled,
 // as ciphertext, to an unlinked temporary file that the returned reader
 // decrypts from; close it to release the file. body is closed.
@@ -66,8 +67,14 @@ func (d *Decryption) gcmInMemory(body io.Reader, stored int64) (io.ReadCloser, i
 	if err != nil {
 		return nil, 0, ErrAuthentication
 	}
-	return io.NopCloser(bytes.NewReader(pt)), int64(len(pt)), nil
+	return memBody{bytes.NewReader(pt)}, int64(len(pt)), nil
 }
+
+// memBody is authenticated plaintext in memory: readable in order or at
+// any offset.
+type memBody struct{ *bytes.Reader }
+
+func (memBody) Close() error { return nil }
 
 // spool makes an unlinked temporary file for ciphertext.
 func (d *Decryption) spool() (*os.File, error) {
@@ -112,32 +119,74 @@ func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int
 		f.Close()
 		return nil, 0, err
 	}
-	return &ctrFileReader{f: f, ctr: d.gcm.gcm.NewCTR(0), left: ctLen}, ctLen, nil
+	return newCTRFileReader(f, d.gcm.gcm, ctLen), ctLen, nil
 }
 
-// ctrFileReader decrypts authenticated ciphertext from a spool file.
+// ctrFileReader decrypts authenticated ciphertext from a spool file, in
+// order or at any offset (AES-CTR at the offset's counter).
 type ctrFileReader struct {
 	f    *os.File
-	ctr  cipher.Stream
-	left int64
+	c    *aesgcm.Cipher
+	size int64
+	pos  int64
+	ctr  cipher.Stream // positioned at next, for reads in order
+	next int64
+}
+
+func newCTRFileReader(f *os.File, c *aesgcm.Cipher, size int64) *ctrFileReader {
+	return &ctrFileReader{f: f, c: c, size: size, ctr: c.NewCTR(0)}
 }
 
 func (r *ctrFileReader) Read(p []byte) (int, error) {
-	if r.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.left {
-		p = p[:r.left]
-	}
-	n, err := r.f.Read(p)
-	r.ctr.XORKeyStream(p[:n], p[:n])
-	r.left -= int64(n)
-	if err == io.EOF && r.left > 0 {
-		err = io.ErrUnexpectedEOF
-	} else if err == io.EOF {
+	n, err := r.ReadAt(p, r.pos)
+	r.pos += int64(n)
+	if err == io.EOF && n > 0 {
 		err = nil
 	}
 	return n, err
+}
+
+// ReadAt implements io.ReaderAt.
+func (r *ctrFileReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, errors.New("s3crypto: negative offset")
+	}
+	if off >= r.size {
+		return 0, io.EOF
+	}
+	short := false
+	if int64(len(p)) > r.size-off {
+		p, short = p[:r.size-off], true
+	}
+	n, err := r.f.ReadAt(p, off)
+	if n < len(p) && err == io.EOF {
+		err = io.ErrUnexpectedEOF // the spool file is shorter than it was written
+	}
+	ctr := r.ctr
+	if off != r.next {
+		ctr = r.c.NewCTR(uint64(off))
+	}
+	ctr.XORKeyStream(p[:n], p[:n])
+	r.ctr, r.next = ctr, off+int64(n)
+	if err == nil && short {
+		err = io.EOF
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker.
+func (r *ctrFileReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.size
+	}
+	if offset < 0 {
+		return 0, errors.New("s3crypto: negative position")
+	}
+	r.pos = offset
+	return offset, nil
 }
 
 func (r *ctrFileReader) Close() error { return r.f.Close() }
@@ -182,7 +231,7 @@ func (d *Decryption) cbcInMemory(body io.Reader, stored int64) (io.ReadCloser, i
 		clear(buf)
 		return nil, 0, err
 	}
-	return io.NopCloser(bytes.NewReader(pt)), int64(len(pt)), nil
+	return memBody{bytes.NewReader(pt)}, int64(len(pt)), nil
 }
 
 func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, int64, error) {

@@ -228,6 +228,19 @@ func (r *EncryptReader) checkNoMore() error {
 	return nil
 }
 
+// Err returns the error that stopped the reader, if it was the source's
+// or a check's (not the transport's): a changed source, a checksum
+// mismatch, a body shorter or longer than declared.
+func (r *EncryptReader) Err() error {
+	if r.err == io.EOF {
+		return nil
+	}
+	return r.err
+}
+
+// PlaintextRead reports how many plaintext bytes the furthest pass read.
+func (r *EncryptReader) PlaintextRead() int64 { return r.read }
+
 // Rewindable reports whether the reader can be re-read from its start.
 func (r *EncryptReader) Rewindable() bool { return r.seeker != nil }
 

@@ -3,7 +3,6 @@ package s3crypto
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -100,7 +99,7 @@ func (c *Client) spoolParallel(ctx context.Context, in *s3.GetObjectInput, out *
 		return nil, 0, err
 	}
 	size := stored - aesgcm.TagSize
-	return &ctrFileReader{f: f, ctr: dec.gcm.gcm.NewCTR(0), left: size}, size, nil
+	return newCTRFileReader(f, dec.gcm.gcm, size), size, nil
 }
 
 // HeadObject returns an object's metadata with ContentLength as the
@@ -154,41 +153,23 @@ func sseOf(in *s3.GetObjectInput) sseFields {
 // it is not there, from its instruction file, fetched through the same
 // client.
 func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*metadata.Envelope, error) {
-	env, err := metadata.Decode(meta)
-	if !errors.Is(err, metadata.ErrNoEnvelope) {
-		return env, err
-	}
-	instKey := aws.ToString(key) + c.opts.InstructionFileSuffix
-	out, ierr := c.Client.GetObject(ctx, &s3.GetObjectInput{
-		Bucket: bucket, Key: &instKey,
-		SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
-		ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
-	}, optFns...)
-	if ierr != nil {
-		var nsk *types.NoSuchKey
-		if errors.As(ierr, &nsk) {
-			if err != metadata.ErrNoEnvelope { // the metadata promised an instruction file
-				return nil, fmt.Errorf("%w; instruction file %s not found", err, instKey)
+	return c.opts.ReadEnvelope(aws.ToString(key), meta, func(instKey string) ([]byte, error) {
+		out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
+			Bucket: bucket, Key: &instKey,
+			SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
+			ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
+		}, optFns...)
+		if err != nil {
+			var nsk *types.NoSuchKey
+			if errors.As(err, &nsk) {
+				return nil, ErrNoInstructionFile
 			}
-			return nil, ErrNotEncrypted
+			return nil, err
 		}
-		return nil, fmt.Errorf("fetching instruction file %s: %w", instKey, ierr)
-	}
-	defer out.Body.Close()
-	file, err := io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading instruction file %s: %w", instKey, err)
-	}
-	return metadata.DecodeInstructionFile(meta, file)
+		defer out.Body.Close()
+		return io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
+	})
 }
 
 // userMetadata is the object's metadata without the envelope.
-func userMetadata(meta map[string]string) map[string]string {
-	out := make(map[string]string, len(meta))
-	for k, v := range meta {
-		if !metadata.IsReservedKey(k) {
-			out[k] = v
-		}
-	}
-	return out
-}
+func userMetadata(meta map[string]string) map[string]string { return metadata.WithoutEnvelope(meta) }

@@ -79,7 +79,7 @@ func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	if err != nil {
 		return nil, fail("", err)
 	}
-	meta, inst, err := c.placeEnvelope(enc.Envelope(-1), in.Metadata, call.instructionFile)
+	meta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(-1), in.Metadata, call.instructionFile)
 	if err != nil {
 		return nil, fail(enc.KeyRef(), err)
 	}

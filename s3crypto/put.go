@@ -13,7 +13,6 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
-	"maps"
 	"strings"
 	"sync"
 
@@ -120,7 +119,7 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	if err := moveChecksums(&input, body); err != nil {
 		return nil, "", fail(enc.KeyRef(), err)
 	}
-	objMeta, instruction, err := c.placeEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
+	objMeta, instruction, err := c.opts.PlaceEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
 		return nil, "", fail(enc.KeyRef(), err)
 	}
@@ -184,39 +183,6 @@ func plaintextBodySize(in *s3.PutObjectInput) (int64, error) {
 }
 
 func isReserved(k string) bool { return metadata.IsReservedKey(k) }
-
-// placeEnvelope returns the object's metadata and, when the envelope goes
-// to an instruction file, that file's body.
-func (c *Client) placeEnvelope(env *metadata.Envelope, user map[string]string, forceInstruction bool) (map[string]string, []byte, error) {
-	if !c.opts.InstructionFile && !forceInstruction {
-		m, err := env.Metadata()
-		if err != nil {
-			return nil, nil, err
-		}
-		merged := mergeMetadata(user, m)
-		if metadataSize(merged) <= c.opts.MaxMetadataSize {
-			return merged, nil, nil
-		}
-	}
-	obj, file, err := env.InstructionFile()
-	if err != nil {
-		return nil, nil, err
-	}
-	merged := mergeMetadata(user, obj)
-	if n := metadataSize(merged); n > c.opts.MaxMetadataSize {
-		return nil, nil, fmt.Errorf("user metadata is %d bytes, more than S3's limit of %d", n, c.opts.MaxMetadataSize)
-	}
-	return merged, file, nil
-}
-
-func mergeMetadata(user, env map[string]string) map[string]string {
-	m := maps.Clone(user)
-	if m == nil {
-		m = map[string]string{}
-	}
-	maps.Copy(m, env)
-	return m
-}
 
 // metadataSize counts user metadata as S3 does, conservatively: the
 // bytes of every key with its x-amz-meta- prefix, and of every value.

@@ -41,6 +41,9 @@ const (
 	Version = "v0.0.0-20260212201848-7aac2a2c5b7c"
 )
 
+// sseKey is MinIO's built-in KMS key for SSE-S3 in tests (name:base64).
+const sseKey = "s3c-test-sse:cz1V8bXJ5Qn2rLm4Tk9Wp0YaHd3GfE6iOuSxZc7BvNg="
+
 // Server is a running S3 endpoint.
 type Server struct {
 	Endpoint  string // http://127.0.0.1:port
@@ -179,7 +182,10 @@ func launch(bin string) (*Server, error) {
 		dataDir)
 	s.cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
-		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=on")
+		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=on",
+		// A static key for server-side encryption (SSE-S3), so tests can
+		// check that it composes with client-side encryption.
+		"MINIO_KMS_SECRET_KEY="+sseKey)
 	s.cmd.Stdout = &lockedWriter{b: s.logs}
 	s.cmd.Stderr = s.cmd.Stdout
 	if err := s.cmd.Start(); err != nil {

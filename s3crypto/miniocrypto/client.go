@@ -1,0 +1,137 @@
+// Package miniocrypto is s3crypto's client-side encryption for programs
+// that use minio-go: a drop-in for *minio.Client with the same keyrings,
+// policies and wire format as the aws-sdk-go-v2 client, on the same core.
+// An object written through either front end is read by the other, and by
+// AWS's S3 Encryption Clients.
+//
+//	mc, _ := minio.New(endpoint, &minio.Options{Creds: creds, Secure: true})
+//	kr, _ := materials.NewAES(key)
+//	c, err := miniocrypto.New(mc, kr)      // was: c := mc
+//	_, err = c.PutObject(ctx, "bucket", "key", f, size, minio.PutObjectOptions{})
+//	obj, err := c.GetObject(ctx, "bucket", "key", minio.GetObjectOptions{})
+//
+// PutObject, FPutObject, StatObject and RemoveObject keep *minio.Client's
+// signatures; GetObject and FGetObject take the same arguments, but
+// GetObject returns an *Object (see there) instead of a *minio.Object,
+// which cannot be made from decrypted data. Every other method is
+// *minio.Client's own, except those that would store plaintext or
+// splice ciphertexts (PutObjectFanOut, PutObjectsSnowball, AppendObject,
+// ComposeObject), which are refused.
+//
+// Per-call settings, which minio-go's option structs have no room for,
+// ride on the context: WithEncryptionContext, WithInstructionFile,
+// WithUnauthenticatedStream.
+//
+// minio-go's server-side encryption (PutObjectOptions.ServerSideEncryption,
+// encrypt.ServerSide) still applies and composes: the server encrypts the
+// ciphertext again. Pass the same SSE-C key on reads, as without s3c.
+package miniocrypto
+
+import (
+	"context"
+	"errors"
+	"io"
+	"maps"
+
+	"github.com/minio/minio-go/v7"
+
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+// Client is a *minio.Client that encrypts objects on PutObject and
+// decrypts them on GetObject.
+type Client struct {
+	*minio.Client
+	opts s3crypto.Options
+}
+
+// New wraps mc so that objects are encrypted with data keys from keyring,
+// with the same Options as s3crypto.New.
+func New(mc *minio.Client, keyring materials.Keyring, optFns ...func(*s3crypto.Options)) (*Client, error) {
+	c, err := s3crypto.NewOptions(keyring, optFns...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{Client: mc, opts: c}, nil
+}
+
+// Unwrapped returns the plain minio-go client underneath.
+func (c *Client) Unwrapped() *minio.Client { return c.Client }
+
+type ctxKey int
+
+const (
+	keyContext ctxKey = iota
+	keyInstruction
+	keyStream
+)
+
+// WithEncryptionContext returns a context carrying the encryption context
+// (KMS) or material-description pairs (local keys) for one call; see
+// s3crypto.WithEncryptionContext.
+func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Context {
+	return context.WithValue(ctx, keyContext, maps.Clone(ec))
+}
+
+// WithInstructionFile returns a context that makes PutObject store the
+// envelope in <key>.instruction.
+func WithInstructionFile(ctx context.Context) context.Context {
+	return context.WithValue(ctx, keyInstruction, true)
+}
+
+// WithUnauthenticatedStream returns a context that makes GetObject release
+// plaintext as it is decrypted, with a failed check reported by the final
+// Read; see s3crypto.WithUnauthenticatedStream.
+func WithUnauthenticatedStream(ctx context.Context) context.Context {
+	return context.WithValue(ctx, keyStream, true)
+}
+
+func encryptionContext(ctx context.Context) map[string]string {
+	ec, _ := ctx.Value(keyContext).(map[string]string)
+	return ec
+}
+
+func flag(ctx context.Context, k ctxKey) bool {
+	v, _ := ctx.Value(k).(bool)
+	return v
+}
+
+func (c *Client) fail(op, bucket, key, ref string, err error) error {
+	var oe *s3crypto.ObjectError
+	if errors.As(err, &oe) {
+		return err
+	}
+	return &s3crypto.ObjectError{Op: op, Bucket: bucket, Key: key, KeyRef: ref, Err: err}
+}
+
+// errSplice is returned by the methods that would store plaintext or glue
+// ciphertexts together.
+var errSplice = errors.New("miniocrypto: this call would store plaintext or splice encrypted objects; use PutObject")
+
+// PutObjectFanOut is refused: it would store plaintext.
+func (c *Client) PutObjectFanOut(context.Context, string, io.Reader, minio.PutObjectFanOutRequest) ([]minio.PutObjectFanOutResponse, error) {
+	return nil, errSplice
+}
+
+// PutObjectsSnowball is refused: it would store plaintext.
+func (c *Client) PutObjectsSnowball(context.Context, string, minio.SnowballOptions, <-chan minio.SnowballObject) error {
+	return errSplice
+}
+
+// AppendObject is refused: appended bytes would not be part of the
+// object's AES-GCM stream.
+func (c *Client) AppendObject(context.Context, string, string, io.Reader, int64, minio.AppendObjectOptions) (minio.UploadInfo, error) {
+	return minio.UploadInfo{}, errSplice
+}
+
+// ComposeObject is refused: concatenated encrypted objects are not one
+// AES-GCM stream.
+func (c *Client) ComposeObject(context.Context, minio.CopyDestOptions, ...minio.CopySrcOptions) (minio.UploadInfo, error) {
+	return minio.UploadInfo{}, errSplice
+}
+
+func isNoSuchKey(err error) bool {
+	code := minio.ToErrorResponse(err).Code
+	return code == "NoSuchKey" || code == "NotFound"
+}

@@ -1,0 +1,232 @@
+package miniocrypto
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+// Object is a decrypted object, used as apps use *minio.Object: Read,
+// Stat (with the plaintext size and the caller's own metadata) and
+// Close. Unlike minio-go, GetObject fetches and, by default, authenticates
+// the whole object before returning, so errors come from GetObject and
+// reads never fail for integrity.
+//
+// ReadAt and Seek work on authenticated objects (the default), which are
+// held in memory or spooled, as ciphertext, to a temporary file: any
+// offset is decrypted with AES-CTR at its counter. They fail on an
+// object opened with WithUnauthenticatedStream, and on legacy AES-CBC
+// objects larger than Options.MemoryBufferSize.
+type Object struct {
+	mu     sync.Mutex
+	body   io.ReadCloser
+	info   minio.ObjectInfo
+	closed bool
+}
+
+// ErrNotSeekable is returned by ReadAt and Seek when the object was not
+// opened for random access.
+var ErrNotSeekable = errors.New("miniocrypto: object is read in order only (streamed, or legacy AES-CBC)")
+
+// Read implements io.Reader.
+func (o *Object) Read(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return 0, errors.New("miniocrypto: object is closed")
+	}
+	return o.body.Read(p)
+}
+
+// ReadAt implements io.ReaderAt.
+func (o *Object) ReadAt(p []byte, off int64) (int, error) {
+	ra, ok := o.body.(io.ReaderAt)
+	if !ok {
+		return 0, ErrNotSeekable
+	}
+	return ra.ReadAt(p, off)
+}
+
+// Seek implements io.Seeker.
+func (o *Object) Seek(offset int64, whence int) (int64, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	s, ok := o.body.(io.Seeker)
+	if !ok {
+		return 0, ErrNotSeekable
+	}
+	return s.Seek(offset, whence)
+}
+
+// Stat returns the object's information, with Size the plaintext size.
+func (o *Object) Stat() (minio.ObjectInfo, error) { return o.info, nil }
+
+// Close releases the object (and its spool file, if any).
+func (o *Object) Close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	return o.body.Close()
+}
+
+// GetObject fetches and decrypts an object; see Object. The envelope is
+// checked against the commitment policy before any key is unwrapped, and
+// the encryption context against WithEncryptionContext. A range or part
+// number in opts is refused (a range of an AES-GCM object cannot be
+// authenticated): use ReadAt on the authenticated Object instead.
+func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.GetObjectOptions) (*Object, error) {
+	fail := func(ref string, err error) error { return c.fail("GetObject", bucket, key, ref, err) }
+	if h := opts.Header(); h.Get("Range") != "" || opts.PartNumber != 0 {
+		return nil, fail("", errors.New("a range of an encrypted object cannot be authenticated; use ReadAt on the object"))
+	}
+	obj, err := c.Client.GetObject(ctx, bucket, key, opts)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	info, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		return nil, fail("", err)
+	}
+	env, err := c.envelope(ctx, bucket, key, info, opts.ServerSideEncryption)
+	if err != nil {
+		obj.Close()
+		return nil, fail("", err)
+	}
+	dec, err := s3crypto.NewDecryption(ctx, &c.opts, env, encryptionContext(ctx))
+	if err != nil {
+		obj.Close()
+		return nil, fail(s3crypto.RecordedKeyRef(env), err)
+	}
+	var body io.ReadCloser
+	size := dec.PlaintextSize(info.Size)
+	if flag(ctx, keyStream) {
+		body, err = dec.OpenStream(obj, info.Size)
+	} else {
+		body, size, err = dec.OpenVerified(obj, info.Size)
+	}
+	if err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	return &Object{body: body, info: plaintextInfo(info, size)}, nil
+}
+
+// envelope reads the envelope from an object's metadata or its
+// instruction file.
+func (c *Client) envelope(ctx context.Context, bucket, key string, info minio.ObjectInfo, sse encrypt.ServerSide) (*metadata.Envelope, error) {
+	return c.opts.ReadEnvelope(key, info.UserMetadata, func(instKey string) ([]byte, error) {
+		var o minio.GetObjectOptions
+		if sse != nil && sse.Type() == encrypt.SSEC {
+			o.ServerSideEncryption = sse // the instruction file was written with it too
+		}
+		obj, err := c.Client.GetObject(ctx, bucket, instKey, o)
+		if err != nil {
+			return nil, err
+		}
+		defer obj.Close()
+		b, err := io.ReadAll(io.LimitReader(obj, metadata.MaxInstruction+1))
+		if err != nil && isNoSuchKey(err) {
+			return nil, s3crypto.ErrNoInstructionFile
+		}
+		return b, err
+	})
+}
+
+// plaintextInfo is info as the caller should see it: the plaintext size,
+// and metadata without the envelope.
+func plaintextInfo(info minio.ObjectInfo, size int64) minio.ObjectInfo {
+	info.Size = size
+	info.UserMetadata = metadata.WithoutEnvelope(info.UserMetadata)
+	if info.Metadata != nil {
+		h := http.Header{}
+		for k, v := range info.Metadata {
+			if name, ok := strings.CutPrefix(strings.ToLower(k), "x-amz-meta-"); ok && metadata.IsReservedKey(name) {
+				continue
+			}
+			h[k] = v
+		}
+		info.Metadata = h
+	}
+	return info
+}
+
+// StatObject returns an object's information with Size as the plaintext
+// size and the envelope removed from its metadata. It unwraps no key. An
+// object that is not encrypted is returned as the server describes it.
+func (c *Client) StatObject(ctx context.Context, bucket, key string, opts minio.StatObjectOptions) (minio.ObjectInfo, error) {
+	info, err := c.Client.StatObject(ctx, bucket, key, opts)
+	if err != nil {
+		return info, c.fail("StatObject", bucket, key, "", err)
+	}
+	env, err := c.envelope(ctx, bucket, key, info, opts.ServerSideEncryption)
+	if errors.Is(err, s3crypto.ErrNotEncrypted) {
+		return info, nil
+	}
+	if err != nil {
+		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, "", err)
+	}
+	size := env.PlaintextLength
+	if env.ContentAlg != metadata.ContentAESCBC {
+		size = info.Size - aesgcm.TagSize
+	}
+	return plaintextInfo(info, size), nil
+}
+
+// FGetObject decrypts an object into the file at filePath. It writes a
+// temporary file beside it and renames it into place only once the whole
+// object is authenticated: on any failure no partial file is left and an
+// existing file is untouched.
+func (c *Client) FGetObject(ctx context.Context, bucket, key, filePath string, opts minio.GetObjectOptions) error {
+	if st, err := os.Stat(filePath); err == nil && st.IsDir() {
+		return c.fail("FGetObject", bucket, key, "", fmt.Errorf("%s is a directory", filePath))
+	}
+	dir := filepath.Dir(filePath)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(filePath)+".*.part.s3c")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// Streamed into the temporary file: the tag is checked at the end, and
+	// the file is only renamed if it holds.
+	obj, err := c.GetObject(WithUnauthenticatedStream(ctx), bucket, key, opts)
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	if _, err := io.Copy(tmp, obj); err != nil {
+		return c.fail("FGetObject", bucket, key, "", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), filePath); err != nil {
+		return err
+	}
+	done = true
+	return nil
+}

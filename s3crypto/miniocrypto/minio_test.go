@@ -1,0 +1,328 @@
+package miniocrypto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
+
+	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+const mib = 1 << 20
+
+// Every keyring × format × envelope storage, sizes around minio-go's part
+// size, known and unknown length.
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	for name, kr := range keyrings(t) {
+		for _, format := range []metadata.Format{metadata.V3, metadata.V2} {
+			for _, inst := range []bool{false, true} {
+				c := newClient(t, kr, func(o *s3crypto.Options) { o.Format = format; o.InstructionFile = inst })
+				sizes := []int{0, 1, 17, 1<<20 + 3}
+				if name == "aes" && !inst {
+					// minio-go switches to multipart at 16 MiB.
+					sizes = append(sizes, 16*mib-17, 16*mib-16, 16*mib, 16*mib+1, 33*mib+5)
+				}
+				for _, n := range sizes {
+					for _, known := range []bool{true, false} {
+						key := fmt.Sprintf("%s/%s/%v/%d/%v", name, format, inst, n, known)
+						data := randomBytes(n)
+						size := int64(n)
+						var r io.Reader = bytes.NewReader(data)
+						if !known {
+							size, r = -1, io.MultiReader(r)
+						}
+						info, err := c.PutObject(bg, bucket, key, r, size, minio.PutObjectOptions{UserMetadata: map[string]string{"owner": "alice"}})
+						if err != nil {
+							t.Fatalf("%s: put: %v", key, err)
+						}
+						if info.Size != int64(n) {
+							t.Fatalf("%s: UploadInfo.Size %d", key, info.Size)
+						}
+						got, obj, err := readAll(t, c, bg, bucket, key)
+						if err != nil || !bytes.Equal(got, data) {
+							t.Fatalf("%s: get: %v", key, err)
+						}
+						st, _ := obj.Stat()
+						obj.Close()
+						if st.Size != int64(n) || st.UserMetadata["Owner"] != "alice" || len(st.UserMetadata) != 1 {
+							t.Fatalf("%s: Stat %d %v", key, st.Size, st.UserMetadata)
+						}
+						if exists(t, bucket, key+".instruction") != inst {
+							t.Fatalf("%s: instruction file present: %v", key, !inst)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// Objects cross between the minio-go and aws-sdk-go-v2 front ends, both
+// ways, single and multipart.
+func TestCrossFrontEnds(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	kr := keyrings(t)["kms"]
+	mc := newClient(t, kr)
+	ac, err := s3crypto.New(server.Client(), kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{0, 100, 17*mib + 3} {
+		data := randomBytes(n)
+		key := fmt.Sprintf("from-minio/%d", n)
+		if _, err := mc.PutObject(bg, bucket, key, bytes.NewReader(data), int64(n), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		out, err := ac.GetObject(bg, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			t.Fatalf("aws front reads %s: %v", key, err)
+		}
+		got, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if !bytes.Equal(got, data) {
+			t.Fatalf("aws front reads %s: differs", key)
+		}
+		key = fmt.Sprintf("from-aws/%d", n)
+		if _, err := s3crypto.NewUploader(ac, func(u *s3crypto.Uploader) { u.PartSize = 5 * mib }).Upload(bg,
+			&s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+			t.Fatal(err)
+		}
+		got, obj, err := readAll(t, mc, bg, bucket, key)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("minio front reads %s: %v", key, err)
+		}
+		obj.Close()
+	}
+}
+
+func TestRandomAccess(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	for _, mem := range []int64{0, 1 << 10} { // in memory; spooled
+		c := newClient(t, keyrings(t)["aes"], func(o *s3crypto.Options) { o.MemoryBufferSize = mem; o.TempDir = t.TempDir() })
+		data := randomBytes(3*mib + 7)
+		c.PutObject(bg, bucket, "ra", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{})
+		obj, err := c.GetObject(bg, bucket, "ra", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := make([]byte, 1000)
+		for _, off := range []int64{0, 15, 16, 2*mib + 1, int64(len(data)) - 10} {
+			n, err := obj.ReadAt(p, off)
+			if !bytes.Equal(p[:n], data[off:min(off+1000, int64(len(data)))]) || (n < 1000 && err != io.EOF) {
+				t.Fatalf("ReadAt %d: %d, %v", off, n, err)
+			}
+		}
+		if _, err := obj.Seek(-5, io.SeekEnd); err != nil {
+			t.Fatal(err)
+		}
+		tail, _ := io.ReadAll(obj)
+		if !bytes.Equal(tail, data[len(data)-5:]) {
+			t.Fatal("Seek from the end")
+		}
+		obj.Close()
+		// A streamed object is read in order only.
+		obj, err = c.GetObject(WithUnauthenticatedStream(bg), bucket, "ra", minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := obj.ReadAt(p, 0); !errors.Is(err, ErrNotSeekable) {
+			t.Fatalf("ReadAt on a stream: %v", err)
+		}
+		obj.Close()
+	}
+}
+
+func TestTamperAndFGetObject(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["aes"])
+	data := randomBytes(5 * mib)
+	if _, err := c.PutObject(bg, bucket, "obj", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	dest := filepath.Join(dir, "sub", "obj.bin")
+	if err := c.FGetObject(bg, bucket, "obj", dest, minio.GetObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
+		t.Fatal("FGetObject content")
+	}
+	// Tamper: one bit of the body, then one of the commitment.
+	raw := minioClient(t)
+	obj, _ := raw.GetObject(bg, bucket, "obj", minio.GetObjectOptions{})
+	body, _ := io.ReadAll(obj)
+	st, _ := obj.Stat()
+	obj.Close()
+	meta := map[string]string{}
+	for k, v := range st.UserMetadata {
+		meta[k] = v
+	}
+	put := func(key string, b []byte, m map[string]string) {
+		if _, err := raw.PutObject(bg, bucket, key, bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{UserMetadata: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := bytes.Clone(body)
+	bad[len(bad)/3] ^= 1
+	put("flipped", bad, meta)
+	m2 := maps.Clone(meta)
+	for k := range m2 {
+		if strings.EqualFold(k, "x-amz-d") {
+			m2[k] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+		}
+	}
+	put("commitment", body, m2)
+	for _, key := range []string{"flipped", "commitment"} {
+		got, _, err := readAll(t, c, bg, bucket, key)
+		if err == nil || len(got) != 0 || !s3crypto.IsIntegrityError(err) {
+			t.Fatalf("%s: %v (%d bytes)", key, err, len(got))
+		}
+		os.WriteFile(dest, []byte("precious"), 0o644)
+		if err := c.FGetObject(bg, bucket, key, dest, minio.GetObjectOptions{}); err == nil || !s3crypto.IsIntegrityError(err) {
+			t.Fatalf("FGetObject of %s: %v", key, err)
+		}
+		if got, _ := os.ReadFile(dest); string(got) != "precious" {
+			t.Fatalf("FGetObject of %s changed the destination", key)
+		}
+		entries, _ := os.ReadDir(filepath.Dir(dest))
+		if len(entries) != 1 {
+			t.Fatalf("FGetObject of %s left %d files", key, len(entries))
+		}
+	}
+	// Streaming reports the failure at the end.
+	obj2, err := c.GetObject(WithUnauthenticatedStream(bg), bucket, "flipped", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(obj2); !errors.Is(err, s3crypto.ErrAuthentication) {
+		t.Fatalf("streamed tampered object: %v", err)
+	}
+}
+
+func TestStatRemoveFPut(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["rsa"], func(o *s3crypto.Options) { o.InstructionFile = true })
+	path := filepath.Join(t.TempDir(), "page.html")
+	os.WriteFile(path, []byte("<p>hi</p>"), 0o644)
+	if _, err := c.FPutObject(bg, bucket, "page", path, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.StatObject(bg, bucket, "page", minio.StatObjectOptions{})
+	if err != nil || st.Size != 9 || !strings.HasPrefix(st.ContentType, "text/html") {
+		t.Fatalf("StatObject: %v %d %q", err, st.Size, st.ContentType)
+	}
+	for k := range st.Metadata {
+		if strings.HasPrefix(strings.ToLower(k), "x-amz-meta-x-amz-") {
+			t.Fatalf("envelope header %s in Stat", k)
+		}
+	}
+	if err := c.RemoveObject(bg, bucket, "page", minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if exists(t, bucket, "page") || exists(t, bucket, "page.instruction") {
+		t.Fatal("RemoveObject left the object or its instruction file")
+	}
+	// A plain object: Stat passes it through, GetObject refuses it.
+	raw := minioClient(t)
+	raw.PutObject(bg, bucket, "plain", strings.NewReader("plain"), 5, minio.PutObjectOptions{})
+	if st, err := c.StatObject(bg, bucket, "plain", minio.StatObjectOptions{}); err != nil || st.Size != 5 {
+		t.Fatalf("Stat of a plain object: %v", err)
+	}
+	if _, err := c.GetObject(bg, bucket, "plain", minio.GetObjectOptions{}); !errors.Is(err, s3crypto.ErrNotEncrypted) {
+		t.Fatalf("GetObject of a plain object: %v", err)
+	}
+	if _, err := c.GetObject(bg, bucket, "missing", minio.GetObjectOptions{}); err == nil || !strings.Contains(err.Error(), bucket+"/missing") {
+		t.Fatalf("missing object: %v", err)
+	}
+}
+
+func TestContextAndRefusals(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["kms"])
+	ec := map[string]string{"tenant": "acme"}
+	if _, err := c.PutObject(WithEncryptionContext(bg, ec), bucket, "ctx", strings.NewReader("x"), 1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := readAll(t, c, bg, bucket, "ctx"); err == nil {
+		t.Fatal("read without the encryption context")
+	}
+	if got, _, err := readAll(t, c, WithEncryptionContext(bg, ec), bucket, "ctx"); err != nil || string(got) != "x" {
+		t.Fatalf("read with the encryption context: %v", err)
+	}
+	if _, err := c.PutObject(WithInstructionFile(bg), bucket, "inst", strings.NewReader("y"), 1, minio.PutObjectOptions{}); err != nil || !exists(t, bucket, "inst.instruction") {
+		t.Fatalf("WithInstructionFile: %v", err)
+	}
+	var opts minio.GetObjectOptions
+	opts.SetRange(0, 0)
+	if _, err := c.GetObject(bg, bucket, "inst", opts); err == nil {
+		t.Fatal("ranged GetObject accepted")
+	}
+	if _, err := c.ComposeObject(bg, minio.CopyDestOptions{Bucket: bucket, Object: "c"}, minio.CopySrcOptions{Bucket: bucket, Object: "inst"}); err == nil {
+		t.Fatal("ComposeObject accepted")
+	}
+	if _, err := c.PutObject(bg, bucket, "bad", strings.NewReader("z"), 1, minio.PutObjectOptions{UserMetadata: map[string]string{"x-amz-key-v2": "x"}}); err == nil {
+		t.Fatal("reserved metadata key accepted")
+	}
+}
+
+// minio-go's server-side encryption composes with client-side encryption.
+func TestServerSideEncryptionComposes(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["aes"], func(o *s3crypto.Options) { o.InstructionFile = true })
+	data := randomBytes(100000)
+	info, err := c.PutObject(bg, bucket, "sse", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{ServerSideEncryption: encrypt.NewSSE()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := minioClient(t).StatObject(bg, bucket, "sse", minio.StatObjectOptions{})
+	if err != nil || st.Metadata.Get("X-Amz-Server-Side-Encryption") != "AES256" {
+		t.Fatalf("stored without SSE-S3: %v %v", err, st.Metadata)
+	}
+	got, _, err := readAll(t, c, bg, bucket, "sse")
+	if err != nil || !bytes.Equal(got, data) || info.Size != int64(len(data)) {
+		t.Fatalf("read back: %v", err)
+	}
+}
+
+// A long stream of unknown length goes up in constant memory.
+func TestUnknownLengthMemory(t *testing.T) {
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["aes"])
+	const n = 96 * mib
+	if _, err := c.PutObject(bg, bucket, "stream", io.LimitReader(zeros{}, n), -1, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	st, err := c.StatObject(bg, bucket, "stream", minio.StatObjectOptions{})
+	if err != nil || st.Size != n {
+		t.Fatalf("stat: %v %d", err, st.Size)
+	}
+	if peak := after.Sys; peak > 256*mib {
+		t.Fatalf("process memory %d MiB after a %d MiB stream", peak>>20, n>>20)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
