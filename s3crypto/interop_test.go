@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -26,7 +27,11 @@ type v1World struct {
 }
 
 func newV1World(e *env) *v1World {
+	// Its own HTTP client: with AWS_CA_BUNDLE set, aws-sdk-go v1 installs
+	// the bundle into the session's client, which is otherwise the shared
+	// http.DefaultClient (a data race between parallel tests).
 	sess := session.Must(session.NewSession(&awsv1.Config{
+		HTTPClient:       &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()},
 		Region:           awsv1.String(minio.Region),
 		Endpoint:         awsv1.String(minio.Endpoint),
 		S3ForcePathStyle: awsv1.Bool(true),

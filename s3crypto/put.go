@@ -46,20 +46,21 @@ func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ..
 		return nil, &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
 	if size < 0 {
-		// S3 needs a Content-Length: find out whether the body is small.
-		first := make([]byte, DefaultPartSize)
-		n, err := io.ReadFull(in.Body, first)
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			put := *in
-			put.Body, put.ContentLength = bytes.NewReader(first[:n]), aws.Int64(int64(n))
-			out, _, err := c.putObject(ctx, &put, optFns)
-			return out, err
-		case err != nil:
+		// S3 needs a Content-Length: find out whether the body is small,
+		// holding no more of it than it has (up to one part).
+		var first bytes.Buffer
+		n, err := first.ReadFrom(io.LimitReader(in.Body, DefaultPartSize+1))
+		if err != nil {
 			return nil, &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 		}
+		if n <= DefaultPartSize {
+			put := *in
+			put.Body, put.ContentLength = bytes.NewReader(first.Bytes()), aws.Int64(n)
+			out, _, err := c.putObject(ctx, &put, optFns)
+			return out, err
+		}
 		put := *in
-		put.Body = io.MultiReader(bytes.NewReader(first), in.Body)
+		put.Body = io.MultiReader(&first, in.Body)
 		up, err := NewUploader(c, func(u *Uploader) { u.ClientOptions = optFns }).Upload(ctx, &put)
 		if err != nil {
 			return nil, err
