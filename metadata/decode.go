@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -17,14 +18,25 @@ func normalizeKey(k string) string {
 	return strings.TrimPrefix(k, "x-amz-meta-")
 }
 
-func normalize(meta map[string]string) fields {
+// normalize lower-cases keys, drops S3's x-amz-meta- prefix and empty
+// values. An envelope key given twice (differing in case or prefix) is an
+// error: which one would win would depend on map order.
+func normalize(meta map[string]string) (fields, error) {
 	f := make(fields, len(meta))
+	seen := map[string]bool{}
 	for k, v := range meta {
+		nk := normalizeKey(k)
+		if IsReservedKey(nk) {
+			if seen[nk] {
+				return nil, formatErr(nk, "given twice (keys differing only in case or prefix)", ErrConflictingMarkers)
+			}
+			seen[nk] = true
+		}
 		if v = strings.TrimSpace(v); v != "" {
-			f[normalizeKey(k)] = v
+			f[nk] = v
 		}
 	}
-	return f
+	return f, nil
 }
 
 func (f fields) has(k string) bool { _, ok := f[k]; return ok }
@@ -76,7 +88,10 @@ var v3ObjectKeys = []string{KeyV3ContentAlg, KeyV3Commitment, KeyV3MessageID}
 // ErrNoEnvelope: the envelope may be in an instruction file (see
 // DecodeInstructionFile), or the object is not encrypted.
 func Decode(meta map[string]string) (*Envelope, error) {
-	f := normalize(meta)
+	f, err := normalize(meta)
+	if err != nil {
+		return nil, err
+	}
 	var markers []string
 	for _, k := range []string{KeyV1EncryptedKey, KeyV2EncryptedKey, KeyV3EncryptedKey} {
 		if f.has(k) {
@@ -106,7 +121,10 @@ func Decode(meta map[string]string) (*Envelope, error) {
 // meta is the object's own user metadata (for V3 it holds x-amz-c, x-amz-d
 // and x-amz-i), file the instruction file's body.
 func DecodeInstructionFile(meta map[string]string, file []byte) (*Envelope, error) {
-	obj := normalize(meta)
+	obj, err := normalize(meta)
+	if err != nil {
+		return nil, err
+	}
 	for _, k := range []string{KeyV1EncryptedKey, KeyV2EncryptedKey, KeyV3EncryptedKey} {
 		if obj.has(k) {
 			return nil, formatErr(k, "object metadata holds an envelope and an instruction file is given too", ErrConflictingMarkers)
@@ -150,24 +168,35 @@ func DecodeInstructionFile(meta map[string]string, file []byte) (*Envelope, erro
 
 // parseInstructionFile reads a flat JSON object. Values are strings; like
 // AWS's Go readers it also takes numbers (x-amz-tag-len written as 128),
-// and treats null and "" as absent.
+// and treats null and "" as absent. A member given twice is an error,
+// where encoding/json would silently keep the last.
 func parseInstructionFile(file []byte) (fields, error) {
 	if len(file) > MaxInstruction {
 		return nil, formatErr("", fmt.Sprintf("instruction file is %d bytes, more than %d", len(file), MaxInstruction), nil)
 	}
+	notObject := func(err error) error { return formatErr("", "instruction file is not a JSON object", err) }
 	dec := json.NewDecoder(bytes.NewReader(file))
 	dec.UseNumber()
-	var raw map[string]any
-	if err := dec.Decode(&raw); err != nil {
-		return nil, formatErr("", "instruction file is not a JSON object", err)
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, notObject(err)
 	}
-	if dec.More() {
-		return nil, formatErr("", "trailing data after the instruction file's JSON object", nil)
-	}
-	m := make(map[string]string, len(raw))
-	for k, v := range raw {
+	m := map[string]string{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, notObject(err)
+		}
+		k := t.(string) // object keys are always strings
+		if _, dup := m[k]; dup {
+			return nil, formatErr(normalizeKey(k), "given twice in the instruction file", ErrConflictingMarkers)
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, notObject(err)
+		}
 		switch v := v.(type) {
 		case nil:
+			m[k] = ""
 		case string:
 			m[k] = v
 		case json.Number:
@@ -176,7 +205,13 @@ func parseInstructionFile(file []byte) (fields, error) {
 			return nil, formatErr(normalizeKey(k), "instruction file value is not a string", nil)
 		}
 	}
-	return normalize(m), nil
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, notObject(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, formatErr("", "trailing data after the instruction file's JSON object", nil)
+	}
+	return normalize(m)
 }
 
 // decodeV3 reads a V3 envelope: obj has the object-only keys, wrap the
@@ -257,6 +292,9 @@ func decodeV12(f fields, format Format, st Storage) (*Envelope, error) {
 	}
 	if err := e.Validate(); err != nil {
 		return nil, err
+	}
+	if v, ok := f[KeyTagLen]; ok && e.ContentAlg == ContentAESCBC {
+		return nil, formatErr(KeyTagLen, fmt.Sprintf("present (%q) on an AES-CBC object, which has no tag", v), nil)
 	}
 	return e, nil
 }

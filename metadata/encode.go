@@ -55,6 +55,11 @@ func (e *Envelope) wrapKeys() map[string]string {
 		m[e.keyName()] = b64(e.EncryptedKey)
 		m[KeyIV] = b64(e.IV)
 		m[KeyMatDesc] = desc
+		if e.Format == V1 {
+			// Readers infer a V1 wrap from the key's length; name it
+			// (V1 is never written for storage, only re-encoded).
+			m[KeyWrapAlg] = e.WrapAlg
+		}
 		if e.Format == V2 {
 			m[KeyContentAlg] = e.ContentAlg
 			m[KeyWrapAlg] = e.WrapAlg

@@ -285,6 +285,9 @@ func TestRejects(t *testing.T) {
 		{"v2 length not decimal", mutate(v2, "x-amz-unencrypted-content-length", "0x10"), KeyPlaintextLength, nil},
 		{"v2 matdesc array", mutate(v2, "x-amz-matdesc", `["a"]`), KeyMatDesc, nil},
 		{"v2 matdesc trailing", mutate(v2, "x-amz-matdesc", `{}{}`), KeyMatDesc, nil},
+		{"v2 cbc with tag length", mutate(mutate(mutate(v2, "x-amz-cek-alg", ContentAESCBC), "x-amz-iv", b64(16)), "x-amz-wrap-alg", WrapKMS), KeyTagLen, nil},
+		{"v2 key twice, differing in case", mutate(v2, "X-Amz-Key-V2", b64(40)), KeyV2EncryptedKey, ErrConflictingMarkers},
+		{"v3 commitment twice, prefixed", mutate(v3, "x-amz-meta-x-amz-d", v3["x-amz-d"]), KeyV3Commitment, ErrConflictingMarkers},
 	}
 	for _, c := range cases {
 		_, err := Decode(c.meta)
@@ -434,4 +437,60 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-encode round trip differs:\n%+v\n%+v", e, e2)
 		}
 	})
+}
+
+func TestInstructionFileDuplicates(t *testing.T) {
+	_, file, err := sampleV2(WrapKMSContext).InstructionFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeInstructionFile(nil, file); err != nil {
+		t.Fatalf("sample instruction file: %v", err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(make([]byte, 40))
+	for name, body := range map[string]string{
+		"same key twice":         strings.Replace(string(file), "{", `{"x-amz-key-v2":"`+b64+`",`, 1),
+		"key twice, other case":  strings.Replace(string(file), "{", `{"X-AMZ-KEY-V2":"`+b64+`",`, 1),
+		"empty duplicate":        strings.Replace(string(file), "{", `{"x-amz-iv":"",`, 1),
+		"trailing object":        string(file) + "{}",
+		"array":                  "[" + string(file) + "]",
+		"nested object value":    strings.Replace(string(file), "{", `{"x-amz-iv":{},`, 1),
+		"unterminated":           strings.TrimSuffix(string(file), "}"),
+		"not JSON":               "x-amz-key-v2=AAAA",
+		"object then whitespace": string(file) + " \n",
+	} {
+		_, err := DecodeInstructionFile(nil, []byte(body))
+		if name == "object then whitespace" {
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+			continue
+		}
+		var fe *FormatError
+		if !errors.As(err, &fe) {
+			t.Errorf("%s: got %v, want a *FormatError", name, err)
+		}
+	}
+}
+
+func TestV1WrapSurvivesReencoding(t *testing.T) {
+	// Readers infer a V1 wrap from the key length unless it is named; a
+	// named one must survive Decode → Metadata → Decode.
+	meta := map[string]string{
+		"x-amz-key":      base64.StdEncoding.EncodeToString(make([]byte, 48)),
+		"x-amz-iv":       base64.StdEncoding.EncodeToString(make([]byte, 16)),
+		"x-amz-wrap-alg": WrapRSAPKCS1,
+	}
+	e, err := Decode(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.Metadata()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2, err := Decode(again)
+	if err != nil || e2.WrapAlg != WrapRSAPKCS1 {
+		t.Fatalf("re-decoded wrap %q, %v; want %q", e2.WrapAlg, err, WrapRSAPKCS1)
+	}
 }
