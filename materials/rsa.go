@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -122,7 +123,13 @@ func (k *RSAKeyring) DecryptDataKey(_ context.Context, req *DecryptionRequest) (
 		// SunJCE's default for this name: SHA-256 label hash, MGF1-SHA-1.
 		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.OAEPOptions{Hash: crypto.SHA256, MGFHash: crypto.SHA1})
 	case metadata.WrapRSAPKCS1:
+		// One error for bad padding and for a wrong-sized key, so that
+		// the two cannot be told apart (no Bleichenbacher oracle).
 		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.PKCS1v15DecryptOptions{})
+		if err != nil || len(pdk) != DataKeySize {
+			clear(pdk)
+			pdk, err = nil, errors.New("decryption error")
+		}
 	}
 	if err == nil && len(pdk) != DataKeySize {
 		clear(pdk)
