@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 )
@@ -123,13 +124,16 @@ func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int
 }
 
 // ctrFileReader decrypts authenticated ciphertext from a spool file, in
-// order or at any offset (AES-CTR at the offset's counter).
+// order or at any offset (AES-CTR at the offset's counter). ReadAt is
+// safe for concurrent use, as io.ReaderAt requires; Read and Seek are not.
 type ctrFileReader struct {
 	f    *os.File
 	c    *aesgcm.Cipher
 	size int64
 	pos  int64
-	ctr  cipher.Stream // positioned at next, for reads in order
+
+	mu   sync.Mutex
+	ctr  cipher.Stream // positioned at next, for reads in order; nil while in use
 	next int64
 }
 
@@ -162,12 +166,17 @@ func (r *ctrFileReader) ReadAt(p []byte, off int64) (int, error) {
 	if n < len(p) && err == io.EOF {
 		err = io.ErrUnexpectedEOF // the spool file is shorter than it was written
 	}
+	r.mu.Lock()
 	ctr := r.ctr
-	if off != r.next {
+	if ctr == nil || off != r.next {
 		ctr = r.c.NewCTR(uint64(off))
 	}
+	r.ctr = nil // ours until we put it back
+	r.mu.Unlock()
 	ctr.XORKeyStream(p[:n], p[:n])
+	r.mu.Lock()
 	r.ctr, r.next = ctr, off+int64(n)
+	r.mu.Unlock()
 	if err == nil && short {
 		err = io.EOF
 	}

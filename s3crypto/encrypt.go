@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/materials"
@@ -21,6 +22,7 @@ type Encryption struct {
 	env    *metadata.Envelope
 	cipher *contentCipher
 	keyRef string
+	used   atomic.Bool // NewReader was called
 }
 
 // NewEncryption asks the keyring for a new data key bound to ec (the
@@ -54,7 +56,7 @@ func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*E
 	e := &Encryption{env: env, keyRef: dk.KeyRef}
 	if env.Format == metadata.V3 {
 		env.MessageID = newMessageID()
-		commitment, key, err := deriveV3(dk.Plaintext, env.MessageID)
+		commitment, key, err := deriveV3(dk.Plaintext, env.MessageID, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -101,4 +103,5 @@ func checkSize(n int64) error {
 	return nil
 }
 
-var errReadOnce = errors.New("s3crypto: ciphertext reader already used")
+// errReadOnce refuses a second NewReader on one Encryption.
+var errReadOnce = errors.New("s3crypto: this Encryption already encrypted a body; use a new one (a second body would reuse its key and nonce)")

@@ -57,10 +57,35 @@ type verifier struct {
 	want []byte
 }
 
+// verifyWrite writes p to every verifier.
+func verifyWrite(vs []verifier, p []byte) {
+	for _, v := range vs {
+		v.h.Write(p)
+	}
+}
+
+// verifyAll checks every verifier's sum, in constant time.
+func verifyAll(vs []verifier) error {
+	for _, v := range vs {
+		if subtle.ConstantTimeCompare(v.h.Sum(nil), v.want) != 1 {
+			return &ChecksumError{Algorithm: v.name}
+		}
+	}
+	return nil
+}
+
 // NewReader returns the encrypted body for plaintext of size bytes (-1 if
 // unknown). The reader must be consumed once in full, or rewound to its
-// start only; see EncryptReader.
+// start only; see EncryptReader. An Encryption gives one reader: a second
+// would encrypt under the same key and nonce, so it is refused.
 func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader, error) {
+	if !e.used.CompareAndSwap(false, true) {
+		return nil, errReadOnce
+	}
+	return e.newReader(plaintext, size)
+}
+
+func (e *Encryption) newReader(plaintext io.Reader, size int64) (*EncryptReader, error) {
 	if err := checkSize(size); err != nil {
 		return nil, err
 	}
@@ -82,9 +107,10 @@ func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader,
 
 // newPartReader is an EncryptReader for a section of the stream starting
 // at offset off, followed by tail(hash): the tag (16 bytes) if last,
-// nothing otherwise.
+// nothing otherwise. The caller (MultipartUpload) makes sure that no
+// offset is encrypted twice with different plaintext.
 func (e *Encryption) newPartReader(src io.ReadSeeker, size int64, off uint64, last bool, tail func(*aesgcm.Hash) []byte) (*EncryptReader, error) {
-	r, err := e.NewReader(src, size)
+	r, err := e.newReader(src, size)
 	if err != nil {
 		return nil, err
 	}
@@ -105,10 +131,6 @@ func (r *EncryptReader) Size() int64 {
 		return -1
 	}
 	return r.size + r.tailLen
-}
-
-func (r *EncryptReader) addVerifier(name string, h hash.Hash, want []byte) {
-	r.verify = append(r.verify, verifier{name, h, want})
 }
 
 // Read implements io.Reader.
@@ -165,11 +187,16 @@ func (r *EncryptReader) next() error {
 	}
 	buf = buf[:n]
 	r.read += int64(n)
+	if err := checkSize(int64(r.off) + r.read); err != nil {
+		// Only reachable when the size was not known up front: past the
+		// limit GCM's 32-bit block counter would wrap and repeat the key
+		// stream.
+		clear(r.buf[:cap(r.buf)])
+		return err
+	}
 	fresh := r.chunk == r.seen // no earlier pass got this far
 	if fresh {
-		for _, v := range r.verify {
-			v.h.Write(buf)
-		}
+		verifyWrite(r.verify, buf)
 	}
 	var out []byte
 	var state [16]byte
@@ -195,11 +222,9 @@ func (r *EncryptReader) next() error {
 	r.seen = max(r.seen, r.chunk)
 	if r.done {
 		if fresh {
-			for _, v := range r.verify {
-				if subtle.ConstantTimeCompare(v.h.Sum(nil), v.want) != 1 {
-					clear(r.buf[:cap(r.buf)])
-					return &ChecksumError{Algorithm: v.name}
-				}
+			if err := verifyAll(r.verify); err != nil {
+				clear(r.buf[:cap(r.buf)])
+				return err
 			}
 		}
 		switch {

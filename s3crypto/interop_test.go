@@ -120,17 +120,22 @@ func TestInteropV1WritesWeRead(t *testing.T) {
 	}
 }
 
-// We write V2, it reads: single PUTs, instruction files, multipart.
+// We write V2, it reads: single PUTs with and without an encryption
+// context, instruction files, multipart.
 func TestInteropWeWriteV1Reads(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	w := newV1World(e)
 	for _, instruction := range []bool{false, true} {
 		us := e.client(e.keyrings["kms"], func(o *Options) { o.Format = metadata.V2; o.InstructionFile = instruction })
-		for _, n := range []int{0, 1, 17, 1<<20 + 3} {
+		for i, n := range []int{0, 1, 17, 1<<20 + 3} {
 			key := fmt.Sprintf("ours/%v/%d", instruction, n)
 			data := randomBytes(n)
-			e.put(us, key, data)
+			var opts []func(*s3.Options)
+			if i%2 == 1 {
+				opts = append(opts, WithEncryptionContext(map[string]string{"department": "finance", "ünïcode": "välue"}))
+			}
+			e.put(us, key, data, opts...)
 			got, err := w.get(t, e.bucket, key)
 			if err != nil || !bytes.Equal(got, data) {
 				t.Fatalf("%s: aws-sdk-go v1 reads: %v", key, err)

@@ -3,6 +3,7 @@ package s3crypto
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -49,7 +50,6 @@ type MultipartUpload struct {
 	hashes map[int32]*aesgcm.Hash // per sealed part
 	parts  map[int32]types.CompletedPart
 	last   int32 // number of the last part, once sealed
-	size   int64 // plaintext bytes sealed, counted once per part
 	done   bool
 }
 
@@ -59,6 +59,12 @@ type MultipartUpload struct {
 // plaintext size of every part but the last, a multiple of 16.
 // WithEncryptionContext and WithInstructionFile apply, in optFns.
 func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, partSize int64, optFns ...func(*s3.Options)) (*MultipartUpload, error) {
+	return c.newMultipartUpload(ctx, in, partSize, -1, optFns)
+}
+
+// newMultipartUpload is NewMultipartUpload for an object of size bytes of
+// plaintext (-1 if unknown), which the envelope records where it can.
+func (c *Client) newMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, partSize, size int64, optFns []func(*s3.Options)) (*MultipartUpload, error) {
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "CreateMultipartUpload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}
@@ -79,7 +85,7 @@ func (c *Client) NewMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	if err != nil {
 		return nil, fail("", err)
 	}
-	meta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(-1), in.Metadata, call.instructionFile)
+	meta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
 		return nil, fail(enc.KeyRef(), err)
 	}
@@ -159,26 +165,30 @@ func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
 	if m.last != 0 && (n > m.last || (last && n != m.last)) {
 		return nil, m.fail(fmt.Errorf("part %d: part %d was already sealed as the last", n, m.last))
 	}
-	if prev, ok := m.hashes[n]; ok {
+	prev, retry := m.hashes[n]
+	if retry {
 		// A retry: only the very same ciphertext may go out again.
-		if prev.Len() != uint64(size) || prev.State() != s.Hash().State() {
+		state, prevState := s.Hash().State(), prev.State()
+		if prev.Len() != uint64(size) || subtle.ConstantTimeCompare(state[:], prevState[:]) != 1 {
 			clear(buf[:cap(buf)])
 			return nil, m.fail(fmt.Errorf("part %d: %w", n, ErrSourceChanged))
 		}
-	} else {
+	}
+	if last {
+		for i := int32(1); i < n; i++ {
+			if _, ok := m.hashes[i]; !ok {
+				clear(buf[:cap(buf)])
+				return nil, m.fail(fmt.Errorf("last part %d sealed before part %d", n, i))
+			}
+		}
+	}
+	if !retry {
 		m.hashes[n] = s.Hash()
-		m.size += size
 	}
 	if last {
 		total := m.enc.cipher.gcm.NewHash()
 		for i := int32(1); i <= n; i++ {
-			h, ok := m.hashes[i]
-			if !ok {
-				delete(m.hashes, n) // not sealed after all
-				m.size -= size
-				return nil, m.fail(fmt.Errorf("last part %d sealed before part %d", n, i))
-			}
-			total.Append(h)
+			total.Append(m.hashes[i])
 		}
 		m.last = n
 		tag := total.Sum(m.enc.cipher.aad)
@@ -227,7 +237,6 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 			defer m.mu.Unlock()
 			if _, ok := m.hashes[n]; !ok {
 				m.hashes[n] = h
-				m.size += size
 				m.hashed.Broadcast()
 			}
 			return nil

@@ -70,6 +70,11 @@ func (o *Options) resolve() error {
 			o.CommitmentPolicy = ForbidEncryptAllowDecrypt
 		}
 	}
+	switch o.CommitmentPolicy {
+	case RequireEncryptRequireDecrypt, RequireEncryptAllowDecrypt, ForbidEncryptAllowDecrypt:
+	default:
+		return fmt.Errorf("s3crypto: unknown commitment policy %d", int(o.CommitmentPolicy))
+	}
 	want := metadata.V2
 	if o.CommitmentPolicy.writesV3() {
 		want = metadata.V3

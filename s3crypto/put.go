@@ -223,7 +223,21 @@ var crc64NVME = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(0x9a
 // moveChecksums turns checksums of the plaintext into checks the reader
 // makes, and asks the SDK for a checksum of the ciphertext instead.
 func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
-	add := func(name string, value *string, h hash.Hash, alg types.ChecksumAlgorithm) error {
+	vs, alg, err := takeChecksums(in)
+	r.verify = vs
+	if alg != "" && in.ChecksumAlgorithm == "" {
+		in.ChecksumAlgorithm = alg
+	}
+	return err
+}
+
+// takeChecksums removes the checksums of the plaintext that in carries
+// (ContentMD5, Checksum*) and returns them as verifiers, with the
+// algorithm the ciphertext should be checksummed with instead.
+func takeChecksums(in *s3.PutObjectInput) ([]verifier, types.ChecksumAlgorithm, error) {
+	var vs []verifier
+	var alg types.ChecksumAlgorithm
+	add := func(name string, value *string, h hash.Hash, a types.ChecksumAlgorithm) error {
 		if value == nil {
 			return nil
 		}
@@ -231,9 +245,9 @@ func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
 		if err != nil || len(want) != h.Size() {
 			return fmt.Errorf("%s is not a base64 %d-byte checksum", name, h.Size())
 		}
-		r.addVerifier(name, h, want)
-		if alg != "" && in.ChecksumAlgorithm == "" {
-			in.ChecksumAlgorithm = alg
+		vs = append(vs, verifier{name, h, want})
+		if alg == "" {
+			alg = a
 		}
 		return nil
 	}
@@ -246,7 +260,7 @@ func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
 		add("x-amz-checksum-sha256", in.ChecksumSHA256, sha256.New(), types.ChecksumAlgorithmSha256),
 	}
 	in.ContentMD5, in.ChecksumCRC32, in.ChecksumCRC32C, in.ChecksumCRC64NVME, in.ChecksumSHA1, in.ChecksumSHA256 = nil, nil, nil, nil, nil, nil
-	return errors.Join(errs...)
+	return vs, alg, errors.Join(errs...)
 }
 
 // unsignedPayload sends a body s3c encrypted with an unsigned payload

@@ -28,8 +28,10 @@ const (
 
 // deriveV3 returns the key commitment and the content key for a data key
 // and message ID (SPEC key-derivation; HKDF-Extract with the message ID as
-// salt, then two HKDF-Expand calls).
-func deriveV3(dataKey, messageID []byte) (commitment, contentKey []byte, err error) {
+// salt, then two HKDF-Expand calls). If want is not nil, the derived
+// commitment must equal it, compared in constant time before the content
+// key is derived; otherwise the result is ErrCommitmentMismatch.
+func deriveV3(dataKey, messageID, want []byte) (commitment, contentKey []byte, err error) {
 	if len(dataKey) != 32 || len(messageID) != metadata.MessageIDSize {
 		return nil, nil, errors.New("s3crypto: V3 key derivation needs a 32-byte data key and a 28-byte message ID")
 	}
@@ -40,6 +42,9 @@ func deriveV3(dataKey, messageID []byte) (commitment, contentKey []byte, err err
 	defer clear(prk)
 	if commitment, err = hkdf.Expand(sha512.New, prk, v3CommitInfo, metadata.CommitmentSize); err != nil {
 		return nil, nil, err
+	}
+	if want != nil && subtle.ConstantTimeCompare(commitment, want) != 1 {
+		return nil, nil, ErrCommitmentMismatch
 	}
 	if contentKey, err = hkdf.Expand(sha512.New, prk, v3KeyInfo, 32); err != nil {
 		return nil, nil, err
@@ -68,14 +73,14 @@ type contentCipher struct {
 // constant time and before deriving the content key, and returns the
 // content cipher.
 func newV3Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error) {
-	commitment, key, err := deriveV3(dataKey, env.MessageID)
+	if env.Commitment == nil {
+		return nil, ErrCommitmentMismatch
+	}
+	_, key, err := deriveV3(dataKey, env.MessageID, env.Commitment)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(key)
-	if subtle.ConstantTimeCompare(commitment, env.Commitment) != 1 {
-		return nil, ErrCommitmentMismatch
-	}
 	gcm, err := aesgcm.New(key, v3Nonce)
 	if err != nil {
 		return nil, err
@@ -97,6 +102,9 @@ func newV2Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error)
 func plaintextSize(ciphertextSize int64) (int64, error) {
 	if ciphertextSize < aesgcm.TagSize {
 		return 0, fmt.Errorf("%w: %d bytes stored, an AES-GCM object has at least %d", ErrAuthentication, ciphertextSize, aesgcm.TagSize)
+	}
+	if err := checkSize(ciphertextSize - aesgcm.TagSize); err != nil {
+		return 0, err
 	}
 	return ciphertextSize - aesgcm.TagSize, nil
 }

@@ -132,9 +132,11 @@ func TestTamperDetected(t *testing.T) {
 							t.Fatalf("%s: streaming read succeeded", tc.name)
 						}
 					}
-					// Removing any envelope key is an error too.
+					// Removing any envelope key is an error too, but for the
+					// plaintext length, which is optional (MinIO drops it;
+					// real S3 keeps it).
 					for k := range meta {
-						if !metadata.IsReservedKey(k) {
+						if !metadata.IsReservedKey(k) || k == metadata.KeyPlaintextLength {
 							continue
 						}
 						m := maps.Clone(meta)

@@ -91,7 +91,7 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if size >= 0 && size <= partSize {
 		return u.putSingle(ctx, in, body, size)
 	}
-	if ra, ok := body.(io.ReaderAt); ok && size >= 0 {
+	if ra, ok := body.(io.ReaderAt); ok && size >= 0 && !hasPlaintextChecksums(in) {
 		if s, ok := body.(io.Seeker); ok {
 			if base, err := s.Seek(0, io.SeekCurrent); err == nil {
 				return u.multipartSections(ctx, in, ra, base, size, partSize)
@@ -113,8 +113,12 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	}
 	if size < 0 { // exactly one part?
 		var b [1]byte
-		if k, _ := io.ReadFull(body, b[:]); k == 0 {
+		k, err := io.ReadFull(body, b[:])
+		switch {
+		case k == 0 && err == io.EOF:
 			return u.putSingle(ctx, in, bytes.NewReader(first), partSize)
+		case k == 0:
+			return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 		}
 		body = io.MultiReader(bytes.NewReader(b[:]), body)
 	}
@@ -123,11 +127,15 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
 
-// noMore fails if r has another byte.
-func noMore(r io.Reader) error {
+// noMore fails if r has another byte, or fails to tell.
+func noMore(r io.Reader, size int64) error {
 	var b [1]byte
-	if n, _ := io.ReadFull(r, b[:]); n > 0 {
-		return errors.New("unexpected data")
+	n, err := io.ReadFull(r, b[:])
+	switch {
+	case n > 0:
+		return fmt.Errorf("body is longer than ContentLength %d", size)
+	case err != io.EOF:
+		return err
 	}
 	return nil
 }
@@ -144,9 +152,21 @@ func (u *Uploader) putSingle(ctx context.Context, in *s3.PutObjectInput, body io
 }
 
 // multipart uploads first (a full part) and the rest of body.
+//
+// Checksums of the plaintext in carries are computed as the parts are
+// read, in order, and checked before the last part is sealed; S3 gets
+// checksums of the ciphertext instead.
 func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first []byte, body io.Reader, size, partSize int64) (*UploadOutput, error) {
-	create := createInputFrom(in)
-	mp, err := u.Client.NewMultipartUpload(ctx, create, partSize, u.ClientOptions...)
+	put := *in
+	verifiers, alg, err := takeChecksums(&put)
+	if err != nil {
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
+	create := createInputFrom(&put)
+	if create.ChecksumAlgorithm == "" {
+		create.ChecksumAlgorithm = alg
+	}
+	mp, err := u.Client.newMultipartUpload(ctx, create, partSize, size, u.ClientOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +200,9 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 				if _, err := mp.send(ctx, j.n, j.ct); err != nil {
 					setErr(err)
 				}
+				// Reusing the buffer is safe: the SDK wraps a request
+				// body in a closer that ends every read by the transport
+				// before UploadPart returns.
 				free <- j.ct[:partSize]
 			}
 		}()
@@ -214,8 +237,14 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 				if total+curLen != size {
 					return fmt.Errorf("body ended after %d bytes, ContentLength is %d", total+curLen, size)
 				}
-				if err := noMore(body); err != nil {
-					return fmt.Errorf("body is longer than ContentLength %d", size)
+				if err := noMore(body, size); err != nil {
+					return err
+				}
+			}
+			verifyWrite(verifiers, cur[:curLen])
+			if last {
+				if err := verifyAll(verifiers); err != nil {
+					return err
 				}
 			}
 			ct, err := mp.seal(n, cur[:curLen], last)
@@ -263,7 +292,7 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 // source, so no part is buffered; only the last part waits, for the
 // others' hashes.
 func (u *Uploader) multipartSections(ctx context.Context, in *s3.PutObjectInput, src io.ReaderAt, base, size, partSize int64) (*UploadOutput, error) {
-	mp, err := u.Client.NewMultipartUpload(ctx, createInputFrom(in), partSize, u.ClientOptions...)
+	mp, err := u.Client.newMultipartUpload(ctx, createInputFrom(in), partSize, size, u.ClientOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +350,12 @@ feed:
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil
+}
+
+// hasPlaintextChecksums reports whether in carries checksums of its body.
+func hasPlaintextChecksums(in *s3.PutObjectInput) bool {
+	return in.ContentMD5 != nil || in.ChecksumCRC32 != nil || in.ChecksumCRC32C != nil ||
+		in.ChecksumCRC64NVME != nil || in.ChecksumSHA1 != nil || in.ChecksumSHA256 != nil
 }
 
 // createInputFrom carries a PutObjectInput's object settings over to the

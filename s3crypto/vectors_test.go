@@ -186,6 +186,9 @@ func FuzzDecrypt(f *testing.F) {
 			if len(got) != 0 {
 				t.Fatalf("%d bytes released with error %v", len(got), err)
 			}
+			if v.OK() && bytes.Equal(body, v.Body) && maps.Equal(meta, v.Metadata) {
+				t.Fatalf("untouched ok vector %s: %v", v.Name, err)
+			}
 			return
 		}
 		if v.Legacy() {
