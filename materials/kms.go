@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -145,16 +146,30 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		EncryptionContext: req.Description,
 		GrantTokens:       k.opts.GrantTokens,
 	}
-	if !k.discovery {
+	switch {
+	case !k.discovery:
 		in.KeyId = &k.keyID
+	case len(k.opts.AllowedKeys) == 1:
+		in.KeyId = &k.opts.AllowedKeys[0] // KMS itself refuses any other key
+	case len(k.opts.AllowedKeys) > 1:
+		// The key the writer named, if it did (s3c does) and as a key
+		// ARN: refuse one outside the list without asking KMS. What
+		// KMS reports is checked below all the same.
+		named := req.Description[metadata.ContextKMSKeyID]
+		if strings.HasPrefix(named, "arn:") && strings.Contains(named, ":key/") && !slices.Contains(k.opts.AllowedKeys, named) {
+			return nil, &KeyError{KeyRef: named, Err: fmt.Errorf("%w: KMS key is not in the allowed list", ErrIncorrectKey)}
+		}
 	}
 	out, err := k.client.Decrypt(ctx, in)
 	if err != nil {
 		var incorrect *types.IncorrectKeyException
 		var invalid *types.InvalidCiphertextException
-		if errors.As(err, &incorrect) || errors.As(err, &invalid) {
+		switch {
+		case errors.As(err, &incorrect) && k.discovery:
+			err = fmt.Errorf("%w: KMS key is not in the allowed list: KMS Decrypt: %w", ErrIncorrectKey, err)
+		case errors.As(err, &incorrect) || errors.As(err, &invalid):
 			err = fmt.Errorf("%w: KMS Decrypt: %w", ErrIncorrectKey, err)
-		} else {
+		default:
 			err = fmt.Errorf("KMS Decrypt: %w", err)
 		}
 		return nil, &KeyError{KeyRef: k.ref(), Err: err}

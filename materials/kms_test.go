@@ -113,6 +113,26 @@ func TestKMSErrors(t *testing.T) {
 	if _, _, err := roundTrip(t, two, disc, algs[0], nil, nil); err != nil {
 		t.Fatalf("allow-listed key: %v", err)
 	}
+	// With several allowed keys, an object that names another key by ARN
+	// is refused before KMS is asked; one named by alias goes to KMS,
+	// whose answer is checked.
+	_, arn3 := srv.CreateKey("alias/three")
+	disc2 := NewKMSDiscovery(client, func(o *KMSOptions) { o.AllowedKeys = []string{arn2, arn3} })
+	_, arn1 := srv.CreateKey("alias/four")
+	four := NewKMS(client, arn1)
+	before := srv.Calls("Decrypt")
+	if _, _, err := roundTrip(t, four, disc2, algs[0], nil, nil); !errors.Is(err, ErrIncorrectKey) || !strings.Contains(err.Error(), "allowed") {
+		t.Fatalf("allow-list of two, key named by ARN: %v", err)
+	}
+	if srv.Calls("Decrypt") != before {
+		t.Fatal("KMS asked to decrypt under a key the allow-list excludes by name")
+	}
+	if _, _, err := roundTrip(t, one, disc2, algs[0], nil, nil); !errors.Is(err, ErrIncorrectKey) || !strings.Contains(err.Error(), "allowed") {
+		t.Fatalf("allow-list of two, key named by alias: %v", err)
+	}
+	if _, _, err := roundTrip(t, NewKMS(client, arn3), disc2, algs[0], nil, nil); err != nil {
+		t.Fatalf("allow-list of two, allowed key: %v", err)
+	}
 	// A disabled key is not a wrong key: Multi stops and reports it.
 	srv.SetKeyEnabled(id1, false)
 	_, err := Multi(one, two).DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: dk.WrapAlg, ContentAlg: algs[0], EncryptedKey: dk.Encrypted, Description: dk.Description})
