@@ -29,19 +29,31 @@ func benchmarkSmall(b *testing.B, get bool, kr func(*env) materials.Keyring) {
 		}
 	}
 	var next atomic.Int64
+	b.ReportAllocs()
 	b.ResetTimer()
+	// b.Fatal may not be called from RunParallel's goroutines: report
+	// with b.Error and stop this worker.
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			key := fmt.Sprintf("o%d", next.Add(1)%n)
 			if get {
 				out, err := api.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 				if err != nil {
-					b.Fatal(err)
+					b.Error(err)
+					return
 				}
-				io.Copy(io.Discard, out.Body)
+				k, err := io.Copy(io.Discard, out.Body)
 				out.Body.Close()
+				if err == nil && k != int64(len(data)) {
+					err = fmt.Errorf("%s: got %d bytes, want %d", key, k, len(data))
+				}
+				if err != nil {
+					b.Error(err)
+					return
+				}
 			} else if _, err := api.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
-				b.Fatal(err)
+				b.Error(err)
+				return
 			}
 		}
 	})

@@ -1,63 +1,97 @@
 package s3crypto
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// BenchmarkGetLarge downloads 512 MiB to a file in /dev/shm: plain
-// GetObject, Downloader (decrypts in place, parallel ranges), and
-// GetObject (authenticates via a spool first).
+// BenchmarkGetLarge downloads 256 MiB to a file in b.TempDir(): plain
+// GetObject, the plain transfer manager's Downloader set like the
+// Downloader (part size, concurrency), the Downloader (decrypts in place,
+// parallel ranges), and GetObject (authenticates via a spool in
+// os.TempDir() first). Any error, a failed authentication included, fails
+// the benchmark.
 func BenchmarkGetLarge(b *testing.B) {
 	e := newEnv(b)
 	c := e.client(e.keyrings["aes"])
-	const n = 512 << 20
+	const n = largeBenchSize
 	key := "big"
 	if _, err := NewUploader(c).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: newPattern(1, n), ContentLength: aws.Int64(n)}); err != nil {
 		b.Fatal(err)
 	}
 	plainKey := "big-plain"
-	if _, err := e.raw.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &plainKey, Body: newPattern(1, n), ContentLength: aws.Int64(n)}, func(o *s3.Options) {
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	}, unsignedPayload, noRequestChecksum); err != nil {
+	if _, err := e.raw.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &plainKey, Body: newPattern(1, n), ContentLength: aws.Int64(n)},
+		unsignedPayload, noRequestChecksum); err != nil {
 		b.Fatal(err)
 	}
-	f, _ := os.CreateTemp("/dev/shm", "dl")
-	defer os.Remove(f.Name())
-	b.Run("plain", func(b *testing.B) {
+	f, err := os.CreateTemp(b.TempDir(), "dl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	// stream copies body to the start of f.
+	stream := func(body io.ReadCloser) error {
+		defer body.Close()
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		k, err := io.Copy(f, body)
+		if err == nil && k != n {
+			err = fmt.Errorf("got %d bytes, want %d", k, n)
+		}
+		return err
+	}
+	get := func(b *testing.B, download func() error) {
+		b.ReportAllocs()
 		b.SetBytes(n)
 		for b.Loop() {
+			if err := download(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("plain", func(b *testing.B) {
+		get(b, func() error {
 			out, err := e.raw.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &plainKey})
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
-			f.Seek(0, 0)
-			io.Copy(f, out.Body)
-			out.Body.Close()
-		}
+			return stream(out.Body)
+		})
+	})
+	b.Run("plain-downloader-s3c-settings", func(b *testing.B) {
+		get(b, func() error {
+			k, err := manager.NewDownloader(e.raw, func(d *manager.Downloader) {
+				d.PartSize, d.Concurrency = DefaultDownloadPartSize, DefaultConcurrency
+			}).Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &plainKey})
+			if err == nil && k != n {
+				err = fmt.Errorf("got %d bytes, want %d", k, n)
+			}
+			return err
+		})
 	})
 	b.Run("downloader", func(b *testing.B) {
-		b.SetBytes(n)
-		for b.Loop() {
-			if _, err := NewDownloader(c).Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); err != nil {
-				b.Fatal(err)
+		get(b, func() error {
+			out, err := NewDownloader(c).Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+			if err == nil && out.Size != n {
+				err = fmt.Errorf("got %d bytes, want %d", out.Size, n)
 			}
-		}
+			return err
+		})
 	})
 	b.Run("getobject", func(b *testing.B) {
-		b.SetBytes(n)
-		for b.Loop() {
+		get(b, func() error {
 			out, err := c.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 			if err != nil {
-				b.Fatal(err)
+				return err
 			}
-			f.Seek(0, 0)
-			io.Copy(f, out.Body)
-			out.Body.Close()
-		}
+			return stream(out.Body)
+		})
 	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
@@ -47,10 +49,37 @@ func (p *pattern) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func clients() (*s3.Client, *s3crypto.Client, *s3crypto.Client, string, error) {
+// Object keys of one size, shared by parent and children.
+func keyPlain(size int64) string   { return fmt.Sprintf("plain-%d", size) }
+func keyManager(size int64) string { return fmt.Sprintf("manager-%d", size) }
+func keyTuned(size int64) string   { return fmt.Sprintf("manager-s3c-settings-%d", size) }
+func keyS3C(size int64) string     { return fmt.Sprintf("s3c-%d", size) }
+
+// unsignedOverHTTP is what s3crypto does to its encrypted bodies over
+// plain http (see unsignedPayload in s3crypto/put.go): UNSIGNED-PAYLOAD
+// instead of a SHA-256 of the body. Over https the SDK already does so
+// for everyone, and this adds nothing.
+func unsignedOverHTTP(endpoint string) []func(*s3.Options) {
+	if !strings.HasPrefix(endpoint, "http://") {
+		return nil
+	}
+	return []func(*s3.Options){func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+	}}
+}
+
+type clientSet struct {
+	plain    *s3.Client
+	unsigned []func(*s3.Options) // s3c's payload signing, for plain baselines
+	kms      *s3crypto.Client    // KMS keyring: large objects, small "kms" rows
+	aes      *s3crypto.Client    // raw AES keyring: small "aes" rows
+	bucket   string
+}
+
+func clients() (*clientSet, error) {
 	srv, err := miniotest.Start(nil) // S3C_TEST_ENDPOINT is set by the parent
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
 	plain := srv.Client()
 	k := kms.New(kms.Options{
@@ -60,40 +89,58 @@ func clients() (*s3.Client, *s3crypto.Client, *s3crypto.Client, string, error) {
 	})
 	enc, err := s3crypto.New(plain, materials.NewKMS(k, "alias/bench"))
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
 	aesKR, err := materials.NewAES(make([]byte, 32))
 	if err != nil {
-		return nil, nil, nil, "", err
+		return nil, err
 	}
 	raw, err := s3crypto.New(plain, aesKR)
-	return plain, enc, raw, os.Getenv("S3C_BENCH_BUCKET"), err
+	if err != nil {
+		return nil, err
+	}
+	return &clientSet{plain: plain, unsigned: unsignedOverHTTP(srv.Endpoint), kms: enc, aes: raw, bucket: os.Getenv("S3C_BENCH_BUCKET")}, nil
 }
 
-func runChild(op string, size int64, file, key string, small, workers int) (result, error) {
+// runChild does one measured operation; the caller adds the peak RSS.
+func runChild(op string, size int64, file string, small, workers int) (result, error) {
 	ctx := context.Background()
-	plain, enc, raw, bucket, err := clients()
+	cs, err := clients()
 	if err != nil {
 		return result{}, err
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		return result{}, err
-	}
-	defer f.Close()
-	src := io.NewSectionReader(f, 0, size)
+	bucket := cs.bucket
 	dir := os.Getenv("S3C_BENCH_DIR")
+	var src *io.SectionReader
+	if strings.HasPrefix(op, "put-") {
+		f, err := os.Open(file)
+		if err != nil {
+			return result{}, err
+		}
+		defer f.Close()
+		src = io.NewSectionReader(f, 0, size)
+	}
+	put := func(key string) *s3.PutObjectInput {
+		return &s3.PutObjectInput{Bucket: &bucket, Key: aws.String(key), Body: src, ContentLength: aws.Int64(size)}
+	}
+	get := func(key string) *s3.GetObjectInput { return &s3.GetObjectInput{Bucket: &bucket, Key: aws.String(key)} }
 	start := time.Now()
 	switch op {
 	case "put-plain":
-		_, err = plain.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: src, ContentLength: aws.Int64(size)})
+		_, err = cs.plain.PutObject(ctx, put(keyPlain(size)))
 	case "put-manager":
-		_, err = manager.NewUploader(plain).Upload(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: src})
+		_, err = manager.NewUploader(cs.plain).Upload(ctx, put(keyManager(size)))
+	case "put-manager-s3c-settings":
+		_, err = manager.NewUploader(cs.plain, func(u *manager.Uploader) {
+			u.PartSize = s3crypto.DefaultPartSize
+			u.Concurrency = s3crypto.DefaultConcurrency
+			u.ClientOptions = append(u.ClientOptions, cs.unsigned...)
+		}).Upload(ctx, put(keyTuned(size)))
 	case "put-s3c":
-		_, err = s3crypto.NewUploader(enc).Upload(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: src, ContentLength: aws.Int64(size)})
+		_, err = s3crypto.NewUploader(cs.kms).Upload(ctx, put(keyS3C(size)))
 	case "get-plain":
-		err = getToFile(ctx, dir, func(w *os.File) error {
-			out, err := plain.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("manager-" + fmt.Sprint(size))})
+		err = getToFile(dir, size, func(w *os.File) error {
+			out, err := cs.plain.GetObject(ctx, get(keyManager(size)))
 			if err != nil {
 				return err
 			}
@@ -101,14 +148,22 @@ func runChild(op string, size int64, file, key string, small, workers int) (resu
 			_, err = io.Copy(w, out.Body)
 			return err
 		})
+	case "get-plain-downloader":
+		err = getToFile(dir, size, func(w *os.File) error {
+			_, err := manager.NewDownloader(cs.plain, func(d *manager.Downloader) {
+				d.PartSize = s3crypto.DefaultDownloadPartSize
+				d.Concurrency = s3crypto.DefaultConcurrency
+			}).Download(ctx, w, get(keyManager(size)))
+			return err
+		})
 	case "get-s3c-downloader":
-		err = getToFile(ctx, dir, func(w *os.File) error {
-			_, err := s3crypto.NewDownloader(enc).Download(ctx, w, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("s3c-" + fmt.Sprint(size))})
+		err = getToFile(dir, size, func(w *os.File) error {
+			_, err := s3crypto.NewDownloader(cs.kms).Download(ctx, w, get(keyS3C(size)))
 			return err
 		})
 	case "get-s3c-getobject":
-		err = getToFile(ctx, dir, func(w *os.File) error {
-			out, err := enc.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: aws.String("s3c-" + fmt.Sprint(size))})
+		err = getToFile(dir, size, func(w *os.File) error {
+			out, err := cs.kms.GetObject(ctx, get(keyS3C(size)))
 			if err != nil {
 				return err
 			}
@@ -117,11 +172,11 @@ func runChild(op string, size int64, file, key string, small, workers int) (resu
 			return err
 		})
 	case "small-put-plain", "small-get-plain":
-		return smallObjects(ctx, op, plain, "small-plain/", bucket, small, workers)
+		return smallObjects(ctx, op, plainAPI{cs.plain, cs.unsigned}, "small-plain/", bucket, small, workers)
 	case "small-put-aes", "small-get-aes":
-		return smallObjects(ctx, op, raw, "small-aes/", bucket, small, workers)
+		return smallObjects(ctx, op, cs.aes, "small-aes/", bucket, small, workers)
 	case "small-put-kms", "small-get-kms":
-		return smallObjects(ctx, op, enc, "small-kms/", bucket, small, workers)
+		return smallObjects(ctx, op, cs.kms, "small-kms/", bucket, small, workers)
 	default:
 		return result{}, fmt.Errorf("unknown operation %q", op)
 	}
@@ -131,22 +186,52 @@ func runChild(op string, size int64, file, key string, small, workers int) (resu
 	return result{Seconds: time.Since(start).Seconds()}, nil
 }
 
-// getToFile downloads into a new file and removes it.
-func getToFile(ctx context.Context, dir string, get func(*os.File) error) error {
+// getToFile downloads into a new file in dir, checks its size and
+// removes it.
+func getToFile(dir string, size int64, get func(*os.File) error) error {
 	f, err := os.CreateTemp(dir, "get-")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	return get(f)
+	if err := get(f); err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != size {
+		return fmt.Errorf("downloaded %d bytes, want %d", st.Size(), size)
+	}
+	return nil
 }
 
-func smallObjects(ctx context.Context, op string, api s3crypto.ObjectAPI, prefix, bucket string, n, workers int) (result, error) {
+// plainAPI is the plain client with s3c's payload signing on puts, so
+// that the small-object rows differ only by encryption.
+type plainAPI struct {
+	*s3.Client
+	unsigned []func(*s3.Options)
+}
+
+func (p plainAPI) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	return p.Client.PutObject(ctx, in, append(append([]func(*s3.Options){}, p.unsigned...), optFns...)...)
+}
+
+type smallAPI interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+}
+
+func smallObjects(ctx context.Context, op string, api smallAPI, prefix, bucket string, n, workers int) (result, error) {
 	data := bytes.Repeat([]byte("s3c!"), 1024)
 	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
 	start := time.Now()
 	for range workers {
 		wg.Add(1)
@@ -164,20 +249,26 @@ func smallObjects(ctx context.Context, op string, api s3crypto.ObjectAPI, prefix
 				} else {
 					var out *s3.GetObjectOutput
 					if out, err = api.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key}); err == nil {
-						_, err = io.Copy(io.Discard, out.Body)
+						var k int64
+						k, err = io.Copy(io.Discard, out.Body)
 						out.Body.Close()
+						if err == nil && k != int64(len(data)) {
+							err = fmt.Errorf("%s: got %d bytes, want %d", key, k, len(data))
+						}
 					}
 				}
 				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
+					mu.Lock()
+					firstErr = cmp.Or(firstErr, err)
+					mu.Unlock()
 					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return result{}, err
+	if firstErr != nil {
+		return result{}, firstErr
 	}
 	return result{Seconds: time.Since(start).Seconds(), Ops: n}, nil
 }
