@@ -16,6 +16,8 @@ package miniotest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,10 +48,13 @@ const sseKey = "s3c-test-sse:cz1V8bXJ5Qn2rLm4Tk9Wp0YaHd3GfE6iOuSxZc7BvNg="
 
 // Server is a running S3 endpoint.
 type Server struct {
-	Endpoint  string // http://127.0.0.1:port
+	Endpoint  string // http://127.0.0.1:port, or https:// (StartTLS)
 	AccessKey string
 	SecretKey string
 	Region    string
+	// RootCAs trusts the server's certificate when StartTLS made it; nil
+	// otherwise (plain http, or an external endpoint).
+	RootCAs *x509.CertPool
 
 	cmd     *exec.Cmd
 	dataDir string
@@ -127,15 +132,48 @@ func Start(logf func(format string, args ...any)) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return launchRetrying(bin, false)
+}
+
+// StartTLS starts a MinIO of the pinned release that serves HTTPS on
+// 127.0.0.1 with a fresh self-signed certificate, trusted by
+// Server.RootCAs and Server.HTTPClient: for what S3 allows only over TLS,
+// such as SSE-C. It always starts a new server, whatever
+// S3C_TEST_ENDPOINT says.
+func StartTLS(logf func(format string, args ...any)) (*Server, error) {
+	bin, err := Binary(logf)
+	if err != nil {
+		return nil, err
+	}
+	return launchRetrying(bin, true)
+}
+
+// launchRetrying launches MinIO, trying again if a free port was taken
+// meanwhile.
+func launchRetrying(bin string, tls bool) (*Server, error) {
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := launch(bin)
+		s, err := launch(bin, tls)
 		if err == nil {
 			return s, nil
 		}
 		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// HTTPClient returns an HTTP client for s, trusting its certificate.
+func (s *Server) HTTPClient() *http.Client {
+	return &http.Client{Transport: s.Transport()}
+}
+
+// Transport returns an HTTP transport for s, trusting its certificate.
+func (s *Server) Transport() *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if s.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs}
+	}
+	return tr
 }
 
 func envOr(k, def string) string {
@@ -154,7 +192,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func launch(bin string) (*Server, error) {
+func launch(bin string, withTLS bool) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -176,10 +214,19 @@ func launch(bin string) (*Server, error) {
 		exited:    make(chan struct{}),
 		logs:      new(strings.Builder),
 	}
-	s.cmd = exec.Command(bin, "server", "--quiet",
+	args := []string{"server", "--quiet",
 		"--address", fmt.Sprintf("127.0.0.1:%d", port),
-		"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort),
-		dataDir)
+		"--console-address", fmt.Sprintf("127.0.0.1:%d", consolePort)}
+	if withTLS {
+		certs := filepath.Join(dataDir, "certs")
+		if s.RootCAs, err = selfSigned(certs); err != nil {
+			os.RemoveAll(dataDir)
+			return nil, err
+		}
+		s.Endpoint = fmt.Sprintf("https://127.0.0.1:%d", port)
+		args = append(args, "--certs-dir", certs)
+	}
+	s.cmd = exec.Command(bin, append(args, filepath.Join(dataDir, "data"))...)
 	s.cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+s.AccessKey, "MINIO_ROOT_PASSWORD="+s.SecretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=on",
@@ -202,7 +249,8 @@ func launch(bin string) (*Server, error) {
 
 func (s *Server) waitReady(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	client := &http.Client{Timeout: time.Second}
+	client := s.HTTPClient()
+	client.Timeout = time.Second
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.exited:
@@ -260,7 +308,12 @@ func (s *Server) Config() aws.Config {
 
 // Client returns an S3 client for s, with path-style addressing.
 func (s *Server) Client(optFns ...func(*s3.Options)) *s3.Client {
-	return s3.NewFromConfig(s.Config(), append([]func(*s3.Options){func(o *s3.Options) { o.UsePathStyle = true }}, optFns...)...)
+	return s3.NewFromConfig(s.Config(), append([]func(*s3.Options){func(o *s3.Options) {
+		o.UsePathStyle = true
+		if s.RootCAs != nil {
+			o.HTTPClient = s.HTTPClient()
+		}
+	}}, optFns...)...)
 }
 
 // NewBucket creates a bucket with a unique name and returns it. When t is

@@ -16,7 +16,9 @@
 // which cannot be made from decrypted data. Every other method is
 // *minio.Client's own, except those that would store plaintext or
 // splice ciphertexts (PutObjectFanOut, PutObjectsSnowball, AppendObject,
-// ComposeObject), which are refused.
+// ComposeObject), which are refused. So are ranges in GetObjectOptions
+// (use Object.ReadAt) and RDMA buffers in either options struct, whose
+// bytes would bypass the cipher.
 //
 // Per-call settings, which minio-go's option structs have no room for,
 // ride on the context: WithEncryptionContext, WithInstructionFile,
@@ -24,7 +26,9 @@
 //
 // minio-go's server-side encryption (PutObjectOptions.ServerSideEncryption,
 // encrypt.ServerSide) still applies and composes: the server encrypts the
-// ciphertext again. Pass the same SSE-C key on reads, as without s3c.
+// ciphertext again, and the instruction file, if any, with the same
+// settings. Pass the same SSE-C key on GetObject, FGetObject and
+// StatObject, as without s3c; S3 and MinIO accept SSE-C only over TLS.
 package miniocrypto
 
 import (

@@ -27,32 +27,64 @@ import (
 //
 // ReadAt and Seek work on authenticated objects (the default), which are
 // held in memory or spooled, as ciphertext, to a temporary file: any
-// offset is decrypted with AES-CTR at its counter. They fail on an
-// object opened with WithUnauthenticatedStream, and on legacy AES-CBC
-// objects larger than Options.MemoryBufferSize.
+// offset is decrypted with AES-CTR at its counter. They fail with
+// ErrNotSeekable on an object opened with WithUnauthenticatedStream, and
+// on legacy AES-CBC objects larger than Options.MemoryBufferSize.
+//
+// As with *minio.Object, all methods are safe for concurrent use. ReadAt
+// calls run in parallel with each other; Read, Seek and Close take the
+// object for themselves, so Close waits for a Read in progress (on a
+// streamed object, cancel GetObject's context to interrupt one). After
+// Close every method returns ErrObjectClosed.
 type Object struct {
-	mu     sync.Mutex
+	// mu is held exclusively by Read, Seek and Close, shared by ReadAt and
+	// Stat. The bodies that offer ReadAt (a bytes.Reader in memory, the
+	// core's spool-file reader) are themselves safe for concurrent ReadAt.
+	mu     sync.RWMutex
 	body   io.ReadCloser
 	info   minio.ObjectInfo
+	read   int64 // plaintext returned by Read, for a size learnt at the end
 	closed bool
 }
 
-// ErrNotSeekable is returned by ReadAt and Seek when the object was not
-// opened for random access.
-var ErrNotSeekable = errors.New("miniocrypto: object is read in order only (streamed, or legacy AES-CBC)")
+var (
+	// ErrNotSeekable is returned by ReadAt and Seek when the object was
+	// not opened for random access.
+	ErrNotSeekable = errors.New("miniocrypto: object is read in order only (streamed, or legacy AES-CBC)")
+
+	// ErrObjectClosed is returned by an Object's methods after Close.
+	ErrObjectClosed = errors.New("miniocrypto: object is closed")
+
+	// errSizeUnknown: a streamed legacy AES-CBC object that records no
+	// plaintext length has a size only once it is read to the end.
+	errSizeUnknown = errors.New("miniocrypto: the plaintext size of this legacy AES-CBC object is not recorded; it is known once the object is read to the end")
+)
 
 // Read implements io.Reader.
 func (o *Object) Read(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return 0, errors.New("miniocrypto: object is closed")
+		return 0, ErrObjectClosed
 	}
-	return o.body.Read(p)
+	n, err := o.body.Read(p)
+	o.read += int64(n)
+	if err == io.EOF && o.info.Size < 0 {
+		// Only a streamed object (read in order, no Seek) can have an
+		// unknown size: what was read is the size.
+		o.info.Size = o.read
+	}
+	return n, err
 }
 
-// ReadAt implements io.ReaderAt.
+// ReadAt implements io.ReaderAt. It is safe to call from several
+// goroutines at once, also while others Read or Seek.
 func (o *Object) ReadAt(p []byte, off int64) (int, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	if o.closed {
+		return 0, ErrObjectClosed
+	}
 	ra, ok := o.body.(io.ReaderAt)
 	if !ok {
 		return 0, ErrNotSeekable
@@ -64,6 +96,9 @@ func (o *Object) ReadAt(p []byte, off int64) (int, error) {
 func (o *Object) Seek(offset int64, whence int) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.closed {
+		return 0, ErrObjectClosed
+	}
 	s, ok := o.body.(io.Seeker)
 	if !ok {
 		return 0, ErrNotSeekable
@@ -71,10 +106,22 @@ func (o *Object) Seek(offset int64, whence int) (int64, error) {
 	return s.Seek(offset, whence)
 }
 
-// Stat returns the object's information, with Size the plaintext size.
-func (o *Object) Stat() (minio.ObjectInfo, error) { return o.info, nil }
+// Stat returns the object's information, with Size the whole plaintext
+// size (not, as minio-go's, the part not yet read).
+func (o *Object) Stat() (minio.ObjectInfo, error) {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	switch {
+	case o.closed:
+		return minio.ObjectInfo{}, ErrObjectClosed
+	case o.info.Size < 0:
+		return minio.ObjectInfo{}, errSizeUnknown
+	}
+	return o.info, nil
+}
 
-// Close releases the object (and its spool file, if any).
+// Close releases the object (and its spool file, if any). Closing twice
+// is not an error.
 func (o *Object) Close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -94,6 +141,9 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 	fail := func(ref string, err error) error { return c.fail("GetObject", bucket, key, ref, err) }
 	if h := opts.Header(); h.Get("Range") != "" || opts.PartNumber != 0 {
 		return nil, fail("", errors.New("a range of an encrypted object cannot be authenticated; use ReadAt on the object"))
+	}
+	if opts.RDMABuffer != nil {
+		return nil, fail("", errRDMA)
 	}
 	obj, err := c.Client.GetObject(ctx, bucket, key, opts)
 	if err != nil {
@@ -181,11 +231,29 @@ func (c *Client) StatObject(ctx context.Context, bucket, key string, opts minio.
 	if err != nil {
 		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, "", err)
 	}
-	size := env.PlaintextLength
-	if env.ContentAlg != metadata.ContentAESCBC {
-		size = info.Size - aesgcm.TagSize
+	size, err := storedPlaintextSize(env, info.Size)
+	if err != nil {
+		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, s3crypto.RecordedKeyRef(env), err)
 	}
 	return plaintextInfo(info, size), nil
+}
+
+// storedPlaintextSize is the plaintext size of an object of stored bytes,
+// from its envelope alone (no key is unwrapped). An AES-GCM object
+// shorter than its tag is corrupt (the core's GetObject says the same);
+// a legacy AES-CBC object without a recorded length has no size short of
+// decrypting its last block, which StatObject does not do.
+func storedPlaintextSize(env *metadata.Envelope, stored int64) (int64, error) {
+	if env.ContentAlg == metadata.ContentAESCBC {
+		if env.PlaintextLength < 0 {
+			return 0, errors.New("the plaintext size of this legacy AES-CBC object is not recorded; GetObject gives it")
+		}
+		return env.PlaintextLength, nil
+	}
+	if stored < aesgcm.TagSize {
+		return 0, fmt.Errorf("%w: %d bytes stored, an AES-GCM object has at least %d", s3crypto.ErrAuthentication, stored, aesgcm.TagSize)
+	}
+	return stored - aesgcm.TagSize, nil
 }
 
 // FGetObject decrypts an object into the file at filePath. It writes a

@@ -3,6 +3,7 @@ package miniocrypto
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -22,11 +23,31 @@ import (
 // the object reads like any other. The encrypted stream is generated as
 // minio-go reads it; memory use is what minio-go buffers: one part, 16 MiB
 // unless PartSize says otherwise. UploadInfo.Size is the plaintext size.
+//
+// A stream of unknown length that passes AES-GCM's limit (2^36 − 32
+// bytes, 64 GiB less 32 bytes) fails with an error wrapping
+// s3crypto.ErrTooLarge, and minio-go aborts the multipart upload.
+//
+// Retries never encrypt different plaintext under the same key and
+// nonce. This call makes one s3crypto.Encryption and takes its one
+// EncryptReader; minio-go never asks for a second. A multipart upload
+// copies each part into its own buffer before sending it (the body is no
+// io.ReaderAt, so minio-go never reads it at offsets), and a retried
+// part is resent from that buffer: the cipher runs once per byte. A
+// single PUT is retried by seeking the body back to its start; that body
+// is rewindable only if reader is an io.Seeker of known size, and on a
+// rewind the core encrypts again and compares every chunk with the first
+// pass (through its GHASH state) before releasing it, failing with
+// s3crypto.ErrSourceChanged if the source changed. Any other body is not
+// an io.Seeker, so minio-go sends it once and does not retry.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Reader, size int64, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	for k := range opts.UserMetadata {
 		if metadata.IsReservedKey(k) {
 			return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
 		}
+	}
+	if opts.RDMABuffer != nil {
+		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", errRDMA)
 	}
 	enc, err := s3crypto.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
 	if err != nil {
@@ -49,15 +70,24 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	put := opts
 	put.UserMetadata = objMeta
 	if size < 0 && put.PartSize == 0 {
-		// minio-go sizes parts of an unknown-length stream for 5 TiB
-		// (about 512 MiB buffered); AES-GCM stops at 64 GiB, which
-		// 10,000 parts of 16 MiB cover.
+		// minio-go sizes the parts of an unknown-length stream for 5 TiB
+		// in 10,000 parts: 528 MiB each, all buffered. AES-GCM allows
+		// 2^36 − 32 bytes of plaintext, so at most 2^36 − 16 bytes of
+		// ciphertext and tag: 4,096 parts of 16 MiB. minio-go allows
+		// 10,000 parts (156.25 GiB), so the cipher's limit comes first:
+		// past it the core fails the body with ErrTooLarge and minio-go
+		// aborts the upload. (A PartSize the caller sets below 7 MiB
+		// makes minio-go's 10,000 parts the tighter limit instead.)
 		put.PartSize = streamPartSize
 	}
 	info, err := c.Client.PutObject(ctx, bucket, key, body.Body(), body.Size(), put)
 	if err != nil {
+		// An error of the body (ErrTooLarge, ErrSourceChanged, a short or
+		// long source, the source's own) reaches minio-go as a read error:
+		// it aborts the multipart upload and returns that error, perhaps
+		// wrapped. Ours is the clearer cause.
 		if berr := body.Err(); berr != nil {
-			err = berr // ours is the clearer cause
+			err = berr
 		}
 		return fail(err)
 	}
@@ -80,6 +110,10 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 
 // streamPartSize is the part size for streams of unknown length.
 const streamPartSize = 16 << 20
+
+// errRDMA refuses minio-go's RDMA buffers, which move the caller's bytes
+// without passing through a reader s3c could encrypt or decrypt.
+var errRDMA = errors.New("miniocrypto: RDMABuffer is not supported: the bytes would bypass client-side encryption")
 
 // FPutObject encrypts and stores the file at filePath, as PutObject. As in
 // minio-go, a missing ContentType is guessed from the file's extension.
