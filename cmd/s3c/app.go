@@ -24,7 +24,8 @@ import (
 type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	exit           int // exit code of a command that reports failures itself
+	exit           int  // exit code of a command that reports failures itself
+	running        bool // a command's RunE was reached: errors before are usage errors
 
 	// AWS configuration
 	profile, region, endpoint string
@@ -36,7 +37,9 @@ type app struct {
 
 	// encryption settings
 	contexts    []string
+	ec          map[string]string // the parsed --context entries
 	format      string
+	fmtVersion  metadata.Format // the parsed --format
 	instruction bool
 	legacy      bool
 
@@ -90,9 +93,13 @@ AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 --profile, --region, --endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and
 AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
 
+SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
+uploads are aborted, temporary files are removed and the exit code is 1. A
+second signal exits at once.
+
 Exit codes:
   0  success
-  1  error (S3 or KMS unavailable, object missing, policy refusal, ...)
+  1  error (S3 or KMS unavailable, object missing, policy refusal, interrupted, ...)
   2  usage error
   3  integrity failure: the object was tampered with, the key is wrong, or the key
      commitment does not match`
@@ -110,6 +117,9 @@ func (a *app) rootCommand() *cobra.Command {
 			cmd.Help()
 			return usagef("no command given")
 		},
+		// Every flag is checked before any key file is read, any source
+		// opened or any request made.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return a.checkFlags() },
 	}
 	root.SetVersionTemplate("s3c {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
@@ -120,24 +130,60 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
-	root.MarkFlagsMutuallyExclusive("path-style", "virtual-hosted-style")
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand())
+	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
-		c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-		if c.Args == nil {
-			continue
+		if c.Name() == "help" {
+			a.checkHelpTopic(c)
 		}
-		args := c.Args
-		c.Args = func(cmd *cobra.Command, as []string) error {
-			if err := args(cmd, as); err != nil {
-				return usageError{err}
+		if c.RunE != nil {
+			runE := c.RunE
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				a.running = true
+				return runE(cmd, args)
 			}
-			return nil
 		}
 	}
 	return root
+}
+
+// checkHelpTopic makes "s3c help nosuch" a usage error (cobra prints a
+// note and succeeds).
+func (a *app) checkHelpTopic(help *cobra.Command) {
+	show := help.Run
+	help.Run = nil
+	help.Example = "  s3c help put"
+	help.RunE = func(cmd *cobra.Command, args []string) error {
+		if found, rest, err := cmd.Root().Find(args); err != nil || found == nil || len(rest) > 0 {
+			return usagef("unknown help topic %q", strings.Join(args, " "))
+		}
+		show(cmd, args)
+		return nil
+	}
+}
+
+// checkFlags validates the flags that need more than their type: before
+// anything is read, opened or sent.
+func (a *app) checkFlags() error {
+	if a.pathStyle && a.virtualHosted {
+		return usagef("--path-style and --virtual-hosted-style exclude each other")
+	}
+	switch strings.ToLower(a.format) {
+	case "v3", "":
+		a.fmtVersion = metadata.V3
+	case "v2":
+		a.fmtVersion = metadata.V2
+	default:
+		return usagef("--format must be v3 or v2, not %q", a.format)
+	}
+	ec, err := parseContext(a.contexts)
+	if err != nil {
+		return err
+	}
+	a.ec = ec
+	return nil
 }
 
 // keyFlags adds the key flags (put, get, cp).
@@ -289,15 +335,7 @@ func (a *app) client(ctx context.Context, write bool) (*s3crypto.Client, error) 
 	if err != nil {
 		return nil, err
 	}
-	var format metadata.Format
-	switch strings.ToLower(a.format) {
-	case "v3", "":
-		format = metadata.V3
-	case "v2":
-		format = metadata.V2
-	default:
-		return nil, usagef("--format must be v3 or v2, not %q", a.format)
-	}
+	format := a.fmtVersion
 	return s3crypto.New(sc, kr, func(o *s3crypto.Options) {
 		if write {
 			o.Format = format
@@ -321,13 +359,13 @@ func (a *app) metaClient(ctx context.Context) (*s3crypto.Client, error) {
 	return s3crypto.New(sc, materials.NewKMSDiscovery(nil))
 }
 
-// encryptionContext parses --context k=v entries.
-func (a *app) encryptionContext() (map[string]string, error) {
-	if len(a.contexts) == 0 {
+// parseContext parses --context k=v entries.
+func parseContext(entries []string) (map[string]string, error) {
+	if len(entries) == 0 {
 		return nil, nil
 	}
 	ec := map[string]string{}
-	for _, kv := range a.contexts {
+	for _, kv := range entries {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			return nil, usagef("--context %q: want key=value", kv)
@@ -341,16 +379,12 @@ func (a *app) encryptionContext() (map[string]string, error) {
 }
 
 // callOptions are the per-request options from the flags.
-func (a *app) callOptions() ([]func(*s3.Options), error) {
-	ec, err := a.encryptionContext()
-	if err != nil {
-		return nil, err
-	}
+func (a *app) callOptions() []func(*s3.Options) {
 	var opts []func(*s3.Options)
-	if ec != nil {
-		opts = append(opts, s3crypto.WithEncryptionContext(ec))
+	if a.ec != nil {
+		opts = append(opts, s3crypto.WithEncryptionContext(a.ec))
 	}
-	return opts, nil
+	return opts
 }
 
 // say prints a progress note to stderr unless --quiet.

@@ -9,10 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3c/s3c/internal/vectors"
 )
 
 func randomBytes(n int) []byte {
@@ -349,7 +352,12 @@ func TestKMSDiscovery(t *testing.T) {
 	if r := c.ok("get", "--allow-kms-key", kmsARN, c.url("k"), "-"); r.stdout != "kms" {
 		t.Fatal("allow-listed discovery get")
 	}
-	c.fails(3, "not in the allowed list", "get", "--allow-kms-key", "arn:aws:kms:us-east-1:111122223333:key/other", c.url("k"), "-")
+	// An allow-list without the object's key: with one key KMS enforces
+	// it, with several s3c refuses before asking KMS.
+	_, other := kmsSrv.CreateKey("")
+	_, another := kmsSrv.CreateKey("")
+	c.fails(3, "not in the allowed list", "get", "--allow-kms-key", other, c.url("k"), "-")
+	c.fails(3, "not in the allowed list", "get", "--allow-kms-key", other, "--allow-kms-key", another, c.url("k"), "-")
 }
 
 // Not a terminal: no progress bar, only the one-line summary.
@@ -365,5 +373,266 @@ func TestNoProgressWithoutTerminal(t *testing.T) {
 	r = c.ok("put", "--quiet", "--aes-key", "a.key", "big", c.url("big2"))
 	if r.stderr != "" || r.stdout != "" {
 		t.Fatalf("--quiet printed %q %q", r.stdout, r.stderr)
+	}
+}
+
+// tamper flips a bit in the middle of a stored object.
+func tamper(t *testing.T, bucket, key string) {
+	t.Helper()
+	ctx := context.Background()
+	raw := minio.Client()
+	out, err := raw.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	body[len(body)/2] ^= 1
+	if _, err := raw.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(body), Metadata: out.Metadata}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *cli) exists(key string) bool {
+	_, err := minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &c.bucket, Key: &key})
+	return err == nil
+}
+
+var importLegacyKey sync.Once
+
+// A legacy object (AES-CBC, written by aws-sdk-go's V1 client, the key
+// wrapped with KMS without context binding) is read only with --legacy.
+func TestLegacy(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	vs, err := vectors.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v *vectors.Vector
+	for _, x := range vs {
+		if x.Legacy() && x.OK() && x.PlaintextLength == 1000 {
+			v = x
+		}
+	}
+	if v == nil {
+		t.Fatal("no legacy CBC vector of 1000 bytes")
+	}
+	importLegacyKey.Do(func() { kmsSrv.ImportKey(v.KMSKeyID, v.KeyMaterial(), v.KMSKeyAlias) })
+	kmsSrv.RegisterCiphertext(v.EncryptedKey(), v.KMSKeyID, v.KMSContext, v.DataKey())
+	_, err = minio.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String("legacy"),
+		Body: bytes.NewReader(v.Body), Metadata: v.Metadata})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Refused, with the way out in the one line; nothing written.
+	c.fails(1, "--legacy", "get", c.url("legacy"), "out")
+	c.fails(1, "--legacy", "get", "--format", "v2", c.url("legacy"), "-")
+	if _, err := os.Stat(c.path("out")); err == nil {
+		t.Fatal("a refused legacy object was written")
+	}
+	c.noTempFiles()
+	// Read with --legacy, by KMS discovery or with the key named.
+	c.ok("get", "--legacy", c.url("legacy"), "out")
+	if err := v.CheckPlaintext(c.read("out")); err != nil {
+		t.Fatal(err)
+	}
+	r := c.ok("get", "--legacy", "--kms-key-id", v.KMSKeyAlias, c.url("legacy"), "-")
+	if err := v.CheckPlaintext([]byte(r.stdout)); err != nil {
+		t.Fatal(err)
+	}
+	if h := c.ok("head", c.url("legacy")).stdout; !strings.Contains(h, "legacy, no integrity protection") {
+		t.Fatalf("head of a legacy object:\n%s", h)
+	}
+}
+
+// AWS_ENDPOINT_URL alone points both S3 and KMS at custom endpoints.
+func TestBareEndpointURL(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.setenv("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL="+minio.Endpoint)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("bare endpoint"))
+	c.ok("put", "--aes-key", "a.key", "f", c.url("f"))
+	if r := c.ok("get", "--aes-key", "a.key", c.url("f"), "-"); r.stdout != "bare endpoint" {
+		t.Fatalf("get: %q", r.stdout)
+	}
+	if out := c.ok("ls", c.url("")).stdout; !strings.Contains(out, " f\n") {
+		t.Fatalf("ls:\n%s", out)
+	}
+	// KMS too: S3 named on its own, KMS by the bare variable.
+	k := *c
+	k.setenv("AWS_ENDPOINT_URL="+kmsSrv.URL(), "AWS_ENDPOINT_URL_S3="+minio.Endpoint)
+	k.ok("put", "--kms-key-id", "alias/cli", "f", c.url("k"))
+	if r := k.ok("get", c.url("k"), "-"); r.stdout != "bare endpoint" {
+		t.Fatalf("get of a KMS object: %q", r.stdout)
+	}
+}
+
+func TestJSONPutGet(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	ref := strings.TrimSpace(c.ok("keygen", "aes", "a.key").stdout)
+	data := randomBytes(12345)
+	c.write("f", data)
+	r := c.ok("put", "--json", "--aes-key", "a.key", "f", c.url("dir/"))
+	var put struct {
+		Bucket, Key, ETag string
+		Size              int64
+		KeyRef            string `json:"key_ref"`
+		Parts             *int
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &put); err != nil {
+		t.Fatalf("put --json: %v: %q", err, r.stdout)
+	}
+	if put.Bucket != c.bucket || put.Key != "dir/f" || put.Size != int64(len(data)) || put.KeyRef != ref || put.ETag == "" || put.Parts == nil || r.stderr != "" {
+		t.Fatalf("put --json: %+v, stderr %q", put, r.stderr)
+	}
+	r = c.ok("get", "--json", "--aes-key", "a.key", c.url("dir/f"), "out")
+	var get struct {
+		Bucket, Key, File string
+		Size              int64
+		KeyRef            string `json:"key_ref"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &get); err != nil {
+		t.Fatalf("get --json: %v: %q", err, r.stdout)
+	}
+	if get.Bucket != c.bucket || get.Key != "dir/f" || get.File != "out" || get.Size != int64(len(data)) || get.KeyRef != ref || r.stderr != "" {
+		t.Fatalf("get --json: %+v, stderr %q", get, r.stderr)
+	}
+	if !bytes.Equal(c.read("out"), data) {
+		t.Fatal("get --json: plaintext differs")
+	}
+	r = c.ok("cp", "--json", "--aes-key", "a.key", c.url("dir/f"), "copied")
+	var cp struct {
+		Source, Destination string
+		Bytes               int64
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &cp); err != nil || cp.Source != c.url("dir/f") || cp.Destination != "copied" || cp.Bytes != int64(len(data)) {
+		t.Fatalf("cp --json: %v: %q", err, r.stdout)
+	}
+}
+
+// A get to a file that fails leaves the destination as it was and no
+// temporary file: the wrong key (3), a missing object (1).
+func TestGetToFileFailures(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.ok("keygen", "aes", "b.key")
+	c.write("f", randomBytes(100000))
+	c.ok("put", "--aes-key", "a.key", "f", c.url("obj"))
+	c.write("dest", []byte("precious"))
+	os.Mkdir(c.path("sub"), 0o755)
+	for _, dst := range []string{"dest", "sub/new"} {
+		c.fails(3, c.url("obj"), "get", "--aes-key", "b.key", c.url("obj"), dst)
+		c.fails(1, c.url("missing"), "get", "--aes-key", "a.key", c.url("missing"), dst)
+	}
+	c.fails(1, c.url("missing"), "cp", "--aes-key", "a.key", c.url("missing"), "dest")
+	if string(c.read("dest")) != "precious" {
+		t.Fatal("the destination was changed")
+	}
+	if _, err := os.Stat(c.path("sub/new")); err == nil {
+		t.Fatal("a failed get created its destination")
+	}
+	c.noTempFiles()
+}
+
+func TestHeadMissing(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	r := c.fails(1, c.url("missing"), "head", c.url("missing"))
+	if r.stdout != "" {
+		t.Fatalf("head of a missing object printed %q", r.stdout)
+	}
+	c.fails(1, c.url("missing"), "head", "--json", c.url("missing"))
+}
+
+// A cp -r with failures copies what it can, names each failure, prints
+// its summary and exits 1, or 3 if a failure was an integrity failure.
+func TestCpRecursiveFailures(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	for _, name := range []string{"a", "b", "c"} {
+		c.write("tree/"+name, randomBytes(5000))
+	}
+	c.ok("cp", "-r", "--aes-key", "a.key", "tree", c.url("t"))
+	minio.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String("t/plain"), Body: strings.NewReader("not encrypted")})
+
+	r := c.run("cp", "-r", "--aes-key", "a.key", c.url("t"), "out1")
+	if r.code != 1 || !strings.Contains(r.stderr, "s3c: "+c.url("t/plain")+": ") || !strings.Contains(r.stderr, "cp: 3 objects") || !strings.Contains(r.stderr, "1 failed") {
+		t.Fatalf("cp -r with an unencrypted object: exit %d\n%s", r.code, r.stderr)
+	}
+	if !bytes.Equal(c.read("out1/a"), c.read("tree/a")) {
+		t.Fatal("the other objects were not copied")
+	}
+	tamper(t, c.bucket, "t/b")
+	r = c.run("cp", "-r", "--aes-key", "a.key", c.url("t"), "out2")
+	if r.code != 3 || !strings.Contains(r.stderr, "s3c: "+c.url("t/b")+": ") || !strings.Contains(r.stderr, "cp: 2 objects") || !strings.Contains(r.stderr, "2 failed") {
+		t.Fatalf("cp -r with a tampered object: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(c.path("out2/b")); err == nil {
+		t.Fatal("a tampered object was written")
+	}
+	r = c.run("cp", "-r", "--json", "--aes-key", "a.key", c.url("t"), "out3")
+	var sum struct {
+		Objects, Failed int
+		Errors          []string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || r.code != 3 || sum.Objects != 2 || sum.Failed != 2 || len(sum.Errors) != 2 {
+		t.Fatalf("cp -r --json: exit %d, %q", r.code, r.stdout)
+	}
+	c.noTempFiles()
+}
+
+func TestRSAWrongKey(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	ref := strings.TrimSpace(c.ok("keygen", "rsa", "one.pem", "--bits", "2048").stdout)
+	c.ok("keygen", "rsa", "two.pem", "--bits", "2048")
+	c.write("f", []byte("for one only"))
+	c.ok("put", "--rsa-key", "one.pem.pub", "f", c.url("obj"))
+	r := c.fails(3, c.url("obj"), "get", "--rsa-key", "two.pem", c.url("obj"), "-")
+	if !strings.Contains(r.stderr, ref) || strings.Contains(r.stderr, "BEGIN") {
+		t.Fatalf("the error should name the object's key %s and no key material: %s", ref, r.stderr)
+	}
+	c.fails(1, "private key", "get", "--rsa-key", "one.pem.pub", c.url("obj"), "-")
+	if r := c.ok("get", "--rsa-key", "two.pem", "--rsa-key", "one.pem", c.url("obj"), "-"); r.stdout != "for one only" {
+		t.Fatal("get with the right key among others")
+	}
+}
+
+// keygen rsa FILE refuses when FILE.pub exists, and writes nothing.
+func TestKeygenExistingPub(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.write("k.pem.pub", []byte("someone else's"))
+	c.fails(1, "k.pem.pub already exists", "keygen", "rsa", "k.pem", "--bits", "2048")
+	if _, err := os.Stat(c.path("k.pem")); err == nil {
+		t.Fatal("keygen wrote the private key beside someone else's public key")
+	}
+	if string(c.read("k.pem.pub")) != "someone else's" {
+		t.Fatal("keygen overwrote FILE.pub")
+	}
+}
+
+// cp -r of a single file is a plain cp: the key is the destination's,
+// not DEST/.
+func TestCpRecursiveFile(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("one.txt", []byte("one"))
+	r := c.ok("cp", "-r", "--aes-key", "a.key", "one.txt", c.url("x"))
+	if !c.exists("x") || c.exists("x/.") || !strings.HasPrefix(r.stderr, "cp one.txt to "+c.url("x")+":") {
+		t.Fatalf("cp -r FILE s3://b/x: x %v, x/. %v, stderr %q", c.exists("x"), c.exists("x/."), r.stderr)
+	}
+	c.ok("cp", "-r", "--aes-key", "a.key", "one.txt", c.url("dir/"))
+	if !c.exists("dir/one.txt") {
+		t.Fatal("cp -r FILE s3://b/dir/ should make dir/one.txt")
+	}
+	if r := c.ok("get", "--aes-key", "a.key", c.url("x"), "-"); r.stdout != "one" {
+		t.Fatalf("got %q", r.stdout)
 	}
 }

@@ -22,7 +22,7 @@ Large and unknown-length input is sent as a multipart upload in constant
 memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 		Example: `  s3c put --kms-key-id alias/app report.pdf s3://bucket/reports/
   s3c put --aes-key master.key --context team=blue data.csv s3://bucket/data.csv
-  tar c dir | s3c put --rsa-key backup.pub - s3://bucket/backup.tar`,
+  tar c dir | s3c put --rsa-key backup.pem.pub - s3://bucket/backup.tar`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst, err := parseLocation(args[1])
@@ -38,12 +38,23 @@ memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 				}
 				dst.key += filepath.Base(args[0])
 			}
+			if args[0] != "-" {
+				st, err := os.Stat(args[0])
+				if err != nil {
+					return err
+				}
+				if st.IsDir() {
+					return usagef("%s is a directory; use cp -r", args[0])
+				}
+			}
 			c, err := a.client(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			pr := a.newProgress(0, 1)
-			out, err := a.upload(cmd.Context(), c, args[0], dst, pr)
+			b := pr.start(dst.String(), -1)
+			out, err := a.upload(cmd.Context(), c, args[0], dst, b)
+			b.done()
 			pr.wait()
 			if err != nil {
 				return err
@@ -76,7 +87,8 @@ authenticated.`,
 		Example: `  s3c get --kms-key-id alias/app s3://bucket/report.pdf report.pdf
   s3c get --aes-key new.key --aes-key old.key s3://bucket/data.csv -
   s3c get --aes-key master.key --stream s3://bucket/big.log - | grep ERROR
-  s3c get --aes-key master.key --range 0-1023 s3://bucket/big.bin head.bin`,
+  s3c get --aes-key master.key --range 0-1023 s3://bucket/big.bin head.bin
+  s3c get --rsa-key backup.pem s3://bucket/backup.tar - | tar x`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := parseObject(args[0])
@@ -97,7 +109,9 @@ authenticated.`,
 				return err
 			}
 			pr := a.newProgress(0, 1)
-			res, err := a.download(cmd.Context(), c, src, dst, stream, rng, pr)
+			b := pr.start(src.String(), -1)
+			res, err := a.download(cmd.Context(), c, src, dst, stream, rng, b)
+			b.done()
 			pr.wait()
 			if err != nil {
 				return err

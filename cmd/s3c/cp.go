@@ -32,7 +32,7 @@ func (e *batchError) Unwrap() []error { return e.errs }
 // copyJob is one object to copy.
 type copyJob struct {
 	src, dst location
-	size     int64 // -1 if unknown
+	size     int64 // plaintext size, or an estimate (-1 if unknown)
 }
 
 func (a *app) cpCommand() *cobra.Command {
@@ -65,6 +65,12 @@ ending in "/" takes the source's name.`,
 			}
 			if recursive && (src.stream() || dst.stream()) {
 				return usagef("-r copies trees, not stdin or stdout")
+			}
+			if recursive && !src.s3 {
+				// A file is copied as without -r (a walk would name it ".").
+				if st, err := os.Stat(src.path); err == nil && !st.IsDir() {
+					recursive = false
+				}
 			}
 			ctx := cmd.Context()
 			var list []copyJob
@@ -169,7 +175,10 @@ func (a *app) expand(ctx context.Context, src, dst location) ([]copyJob, error) 
 		if rel == "" || strings.HasSuffix(rel, "/") {
 			continue // a "directory" marker
 		}
-		j := copyJob{src: location{s3: true, bucket: src.bucket, key: o.key}, size: -1}
+		// The listing gives stored sizes: an AES-GCM object is its
+		// plaintext and a 16-byte tag. Close enough for the progress total
+		// until each object's own size is known.
+		j := copyJob{src: location{s3: true, bucket: src.bucket, key: o.key}, size: max(o.size-16, 0)}
 		if dst.s3 {
 			j.dst = location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}
 		} else {
@@ -191,7 +200,8 @@ func joinKey(prefix, rel string) string {
 	return prefix + "/" + rel
 }
 
-// copyAll runs the jobs, jobs at a time, and reports.
+// copyAll runs the jobs, jobs at a time, and reports. A signal stops
+// it: running copies fail, no new one starts.
 func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJob, parallel int, summary bool) error {
 	var total int64
 	for _, j := range list {
@@ -199,16 +209,22 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 	}
 	pr := a.newProgress(total, len(list))
 	var (
-		bytes  atomic.Int64
-		mu     sync.Mutex
-		errs   []error
-		wg     sync.WaitGroup
-		sem    = make(chan struct{}, max(parallel, 1))
-		failed int
+		bytes   atomic.Int64
+		mu      sync.Mutex
+		errs    []error
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, max(parallel, 1))
+		failed  int
+		started int
 	)
 	for _, j := range list {
-		wg.Add(1)
 		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		started++
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
@@ -217,8 +233,8 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 				mu.Lock()
 				errs = append(errs, err)
 				failed++
-				if summary {
-					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, strings.Join(strings.Fields(err.Error()), " "))
+				if summary && ctx.Err() == nil {
+					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, oneLine(err))
 				}
 				mu.Unlock()
 				return
@@ -228,11 +244,19 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 	}
 	wg.Wait()
 	pr.wait()
+	failed += len(list) - started
 	if !summary {
 		if len(errs) > 0 {
 			return errs[0]
 		}
-		if len(list) == 1 && !list[0].dst.stream() {
+		if started < len(list) {
+			return context.Cause(ctx)
+		}
+		switch {
+		case len(list) != 1 || list[0].dst.stream():
+		case a.json:
+			return a.printJSON(map[string]any{"source": list[0].src.String(), "destination": list[0].dst.String(), "bytes": bytes.Load()})
+		default:
 			a.say("cp %s to %s: %s", list[0].src, list[0].dst, humanBytes(bytes.Load()))
 		}
 		return nil
@@ -240,13 +264,16 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 	if a.json {
 		msgs := []string{}
 		for _, e := range errs {
-			msgs = append(msgs, e.Error())
+			msgs = append(msgs, oneLine(e))
 		}
 		if err := a.printJSON(map[string]any{"objects": len(list) - failed, "bytes": bytes.Load(), "failed": failed, "errors": msgs}); err != nil {
 			return err
 		}
 	} else {
 		a.say("cp: %d objects, %s copied, %d failed", len(list)-failed, humanBytes(bytes.Load()), failed)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w after %d of %d objects", context.Cause(ctx), len(list)-failed, len(list))
 	}
 	if failed > 0 {
 		return &batchError{failed: failed, total: len(list), errs: errs}
@@ -255,9 +282,15 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 }
 
 func (a *app) copyOne(ctx context.Context, rc, wc *s3crypto.Client, j copyJob, pr *progress) (int64, error) {
+	name := j.dst.String()
+	if j.src.s3 && !j.dst.s3 {
+		name = j.src.String()
+	}
+	b := pr.start(name, j.size)
+	defer b.done()
 	switch {
 	case !j.src.s3:
-		out, err := a.upload(ctx, wc, j.src.path, j.dst, pr)
+		out, err := a.upload(ctx, wc, j.src.path, j.dst, b)
 		if err != nil {
 			return 0, err
 		}
@@ -268,12 +301,12 @@ func (a *app) copyOne(ctx context.Context, rc, wc *s3crypto.Client, j copyJob, p
 				return 0, err
 			}
 		}
-		res, err := a.download(ctx, rc, j.src, j.dst.path, false, "", pr)
+		res, err := a.download(ctx, rc, j.src, j.dst.path, false, "", b)
 		if err != nil {
 			return 0, err
 		}
 		return res.size, nil
 	default:
-		return a.copyObject(ctx, rc, wc, j.src, j.dst, pr)
+		return a.copyObject(ctx, rc, wc, j.src, j.dst, b)
 	}
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,7 +47,7 @@ to encrypt. Existing files are never overwritten.`,
 				if _, err := os.Lstat(file + ".pub"); err == nil {
 					return fmt.Errorf("%s.pub already exists; not overwriting", file)
 				}
-				priv, privPEM, pubPEM, err := materials.NewRSAKeyFiles(bits)
+				priv, privPEM, pubPEM, err := newRSAKeyFiles(cmd.Context(), bits)
 				if err != nil {
 					return err
 				}
@@ -72,6 +74,28 @@ to encrypt. Existing files are never overwritten.`,
 	c.Flags().IntVar(&bits, "bits", 3072, "RSA modulus size")
 	a.jsonFlag(c.Flags())
 	return c
+}
+
+// newRSAKeyFiles generates a key pair, which can take a while: a signal
+// stops the wait.
+func newRSAKeyFiles(ctx context.Context, bits int) (*rsa.PrivateKey, []byte, []byte, error) {
+	type keys struct {
+		priv            *rsa.PrivateKey
+		privPEM, pubPEM []byte
+		err             error
+	}
+	ch := make(chan keys, 1)
+	go func() {
+		var k keys
+		k.priv, k.privPEM, k.pubPEM, k.err = materials.NewRSAKeyFiles(bits)
+		ch <- k
+	}()
+	select {
+	case k := <-ch:
+		return k.priv, k.privPEM, k.pubPEM, k.err
+	case <-ctx.Done():
+		return nil, nil, nil, context.Cause(ctx)
+	}
 }
 
 // writeNew creates path with mode and data, refusing to replace anything.

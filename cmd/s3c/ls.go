@@ -108,10 +108,13 @@ under the prefix; without, one level, with sub-prefixes shown as PRE.`,
 				}()
 			}
 			wg.Wait()
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			for i, err := range errs {
 				if err != nil {
 					// Still list it, as S3 sees it, and say what is wrong.
-					fmt.Fprintf(a.stderr, "s3c: %s\n", strings.Join(strings.Fields(err.Error()), " "))
+					fmt.Fprintf(a.stderr, "s3c: %s\n", oneLine(err))
 					lm := objs[i].lastModified
 					reports[i] = &objectReport{Bucket: loc.bucket, Key: objs[i].key, StoredSize: objs[i].size, LastModified: &lm}
 					a.exit = exitError

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/spf13/cobra"
+
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -29,11 +31,43 @@ const (
 	exitIntegrity = 3
 )
 
+// The signals that stop s3c. The first one cancels the command, which
+// stops its transfers, aborts multipart uploads and removes temporary
+// files; a second one exits at once (still removing temporary files).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, stopSignals...)
+	go func() {
+		s := <-sigs
+		cancel(interrupted{s})
+		s = <-sigs
+		removeTempFiles()
+		fmt.Fprintf(os.Stderr, "s3c: %s again: stopped at once\n", signalName(s))
+		os.Exit(exitError)
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	signal.Stop(sigs)
 	os.Exit(code)
+}
+
+// interrupted is the cause of the context's cancellation by a signal.
+type interrupted struct{ sig os.Signal }
+
+func (e interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	}
+	return s.String()
 }
 
 // run executes one command line and returns the exit code.
@@ -44,15 +78,35 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return a.exit
 	}
-	if strings.HasPrefix(err.Error(), "unknown command ") {
+	var ue usageError
+	if !a.running && !errors.As(err, &ue) {
+		// Cobra's own checks (unknown command, arguments, flag groups)
+		// fail before any command runs: all are mistakes in the command line.
 		err = usageError{err}
 	}
-	a.report(err)
+	if ctx.Err() != nil && exitCode(err) == exitError {
+		err = interruption(ctx, err)
+	}
+	a.report(cmd, err)
 	return exitCode(err)
+}
+
+// interruption turns the failure of a command stopped by a signal into
+// one line naming the signal and, when known, the object.
+func interruption(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	var oe *s3crypto.ObjectError
+	switch {
+	case errors.As(err, &oe):
+		return &s3crypto.ObjectError{Op: oe.Op, Bucket: oe.Bucket, Key: oe.Key, KeyRef: oe.KeyRef, Err: cause}
+	case errors.Is(err, cause):
+		return err // says it already
+	}
+	return cause
 }
 
 // usageError is a mistake in the command line.
@@ -77,18 +131,27 @@ func exitCode(err error) int {
 	return exitError
 }
 
-// report prints an error as one line, with a hint where one helps.
-func (a *app) report(err error) {
-	msg := strings.Join(strings.Fields(err.Error()), " ")
-	fmt.Fprintf(a.stderr, "s3c: %s\n", msg)
+// report prints an error as one line, with a hint folded in where one
+// helps. Only a usage error gets a second line: where to find the usage.
+func (a *app) report(cmd *cobra.Command, err error) {
+	msg := oneLine(err)
 	var ue usageError
 	var pe *s3crypto.PolicyError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintln(a.stderr, "Run 's3c --help' or 's3c <command> --help' for usage.")
-	case errors.As(err, &pe) && pe.Content == "AES/CBC/PKCS5Padding" || errors.As(err, &pe) && strings.Contains(pe.Reason, "legacy"):
-		fmt.Fprintln(a.stderr, "s3c: this is a legacy object; --legacy reads it (it has no integrity protection)")
+		path := "s3c"
+		if cmd != nil && cmd.Name() != "help" {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(a.stderr, "s3c: %s\nRun '%s --help' for usage.\n", msg, path)
+		return
+	case errors.As(err, &pe) && (pe.Content == "AES/CBC/PKCS5Padding" || strings.Contains(pe.Reason, "legacy")):
+		msg += " (a legacy object: --legacy reads it, without integrity protection)"
 	case errors.As(err, &pe):
-		fmt.Fprintln(a.stderr, "s3c: the object has no key commitment (format V2); --format v2 reads it")
+		msg += " (no key commitment, format V2: --format v2 reads it)"
 	}
+	fmt.Fprintf(a.stderr, "s3c: %s\n", msg)
 }
+
+// oneLine folds an error message into one line.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
 	"log"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +21,8 @@ import (
 // The CLI is tested as people and scripts use it: the binary, built once,
 // run as a subprocess against a real MinIO and the KMS test server.
 var (
+	buildFlags []string // for go build of the binary under test
+
 	minio  *miniotest.Server
 	kmsSrv *kmstest.Server
 	kmsARN string
@@ -49,7 +54,8 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "s3c")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	build := append(append([]string{"build"}, buildFlags...), "-o", binary, ".")
+	if out, err := exec.Command("go", build...).CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building s3c: %v\n%s", err, out)
 		return 1
 	}
@@ -80,8 +86,33 @@ func newCLI(t *testing.T) *cli {
 		"AWS_ENDPOINT_URL_S3=" + minio.Endpoint,
 		"AWS_ENDPOINT_URL_KMS=" + kmsSrv.URL(),
 		"AWS_EC2_METADATA_DISABLED=true",
+		// A safety net: a request that would leave for AWS goes to a port
+		// where nothing listens (loopback addresses are never proxied).
+		"HTTP_PROXY=http://127.0.0.1:1",
+		"HTTPS_PROXY=http://127.0.0.1:1",
+		"NO_PROXY=" + hostOf(minio.Endpoint) + "," + hostOf(kmsSrv.URL()),
 	}
 	return c
+}
+
+func hostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
+}
+
+// setenv sets variables (k=v) in the test's environment, or removes
+// them (a bare k).
+func (c *cli) setenv(vars ...string) {
+	for _, kv := range vars {
+		k, _, _ := strings.Cut(kv, "=")
+		c.env = slices.DeleteFunc(c.env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		if strings.Contains(kv, "=") {
+			c.env = append(c.env, kv)
+		}
+	}
 }
 
 type result struct {
@@ -124,18 +155,57 @@ func (c *cli) ok(args ...string) result {
 	return r
 }
 
-// fails runs and requires the exit code and a one-line error naming want.
+// fails runs and requires the exit code and a one-line error naming want:
+// exactly one line on stderr, or for a usage error (2) that line and
+// where to read the usage.
 func (c *cli) fails(code int, want string, args ...string) result {
 	c.t.Helper()
 	r := c.run(args...)
+	c.failed(r, code, want, args...)
+	return r
+}
+
+func (c *cli) failed(r result, code int, want string, args ...string) {
+	c.t.Helper()
 	if r.code != code {
 		c.t.Fatalf("s3c %s: exit %d, want %d\nstderr: %s", strings.Join(args, " "), r.code, code, r.stderr)
 	}
-	first := strings.SplitN(r.stderr, "\n", 2)[0]
-	if !strings.HasPrefix(first, "s3c: ") || !strings.Contains(first, want) {
-		c.t.Fatalf("s3c %s: first stderr line %q, want it to mention %q", strings.Join(args, " "), first, want)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if !strings.HasPrefix(lines[0], "s3c: ") || !strings.Contains(lines[0], want) {
+		c.t.Fatalf("s3c %s: first stderr line %q, want it to mention %q", strings.Join(args, " "), lines[0], want)
 	}
-	return r
+	switch {
+	case code == exitUsage && (len(lines) != 2 || !strings.HasPrefix(lines[1], "Run 's3c")):
+		c.t.Fatalf("s3c %s: a usage error should be the error and a hint, got:\n%s", strings.Join(args, " "), r.stderr)
+	case code != exitUsage && len(lines) != 1:
+		c.t.Fatalf("s3c %s: an error should be one line, got:\n%s", strings.Join(args, " "), r.stderr)
+	}
+}
+
+// tempFilesIn lists what a get may leave behind in dir: .NAME.s3c-*.tmp.
+func tempFilesIn(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.Contains(d.Name(), ".s3c-") && strings.HasSuffix(d.Name(), ".tmp") {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func (c *cli) noTempFiles() {
+	c.t.Helper()
+	if left := tempFilesIn(c.t, c.dir); len(left) > 0 {
+		c.t.Fatalf("temporary files left behind: %v", left)
+	}
 }
 
 func (c *cli) path(name string) string { return filepath.Join(c.dir, name) }

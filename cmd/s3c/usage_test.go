@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestVersionAndHelp(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	if r := c.ok("--version"); r.stdout != "s3c "+version+"\n" {
+		t.Fatalf("--version printed %q", r.stdout)
+	}
+	help := c.ok("--help").stdout
+	for _, want := range []string{"Exit codes:", "0  success", "1  error", "2  usage error", "3  integrity failure", "SIGHUP"} {
+		if !strings.Contains(help, want) {
+			t.Fatalf("s3c --help lacks %q:\n%s", want, help)
+		}
+	}
+	// Every command's help has examples; the RSA ones use the public key
+	// file that keygen writes: FILE.pub beside FILE, a .pem.
+	rsaPub := regexp.MustCompile(`--rsa-key (\S+)\.pub\b`)
+	for _, cmd := range []string{"put", "get", "cp", "ls", "head", "rm", "keygen", "help"} {
+		out := c.ok(cmd, "--help").stdout
+		if !strings.Contains(out, "Examples:\n  s3c "+cmd) {
+			t.Fatalf("s3c %s --help has no example:\n%s", cmd, out)
+		}
+		help += out
+	}
+	if c.ok("help", "put").stdout != c.ok("put", "--help").stdout {
+		t.Fatal(`"s3c help put" and "s3c put --help" differ`)
+	}
+	for _, m := range rsaPub.FindAllStringSubmatch(help, -1) {
+		if !strings.HasSuffix(m[1], ".pem") {
+			t.Fatalf("example %q: keygen rsa FILE.pem writes FILE.pem.pub", m[0])
+		}
+	}
+	if !strings.Contains(help, "keygen rsa backup.pem") || !strings.Contains(help, "--rsa-key backup.pem.pub") {
+		t.Fatal("the RSA examples should use keygen rsa backup.pem and its backup.pem.pub")
+	}
+}
+
+// Usage errors exit 2, and are found before any key file is read, any
+// source opened or any request made (a missing key file would be exit 1).
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("x"))
+	os.Mkdir(c.path("dir"), 0o755)
+	c.fails(2, "--path-style", "--path-style", "--virtual-hosted-style", "ls", c.url(""))
+	c.fails(2, "--path-style", "get", "--path-style", "--virtual-hosted-style", "--aes-key", "a.key", c.url("x"), "-")
+	for _, args := range [][]string{
+		{"put", "--aes-key", "missing.key", "--format", "v4", "f", c.url("x")},
+		{"get", "--aes-key", "missing.key", "--format", "v4", c.url("x"), "-"},
+		{"cp", "--aes-key", "missing.key", "--format", "v4", "f", c.url("x")},
+		{"put", "--kms-key-id", "alias/cli", "--format", "v4", "missing-file", c.url("x")},
+	} {
+		c.fails(2, "--format", args...)
+	}
+	for _, args := range [][]string{
+		{"put", "--aes-key", "missing.key", "--context", "novalue", "f", c.url("x")},
+		{"put", "--aes-key", "a.key", "--context", "novalue", "missing-file", c.url("x")},
+		{"get", "--aes-key", "missing.key", "--context", "novalue", c.url("x"), "-"},
+		{"cp", "-r", "--aes-key", "a.key", "--context", "novalue", "missing-dir", c.url("x/")},
+		{"put", "--aes-key", "a.key", "--context", "k=v", "--context", "=v", "f", c.url("x")},
+	} {
+		c.fails(2, "--context", args...)
+	}
+	c.fails(2, "key \"k\" given twice", "put", "--aes-key", "missing.key", "--context", "k=1", "--context", "k=2", "f", c.url("x"))
+	c.fails(2, "help topic", "help", "nosuch")
+	c.fails(2, "unknown command", "nosuch")
+	c.fails(2, "unknown flag", "put", "--nosuch", "f", c.url("x"))
+	c.fails(2, "directory", "put", "--aes-key", "a.key", "dir", c.url("x"))
+	c.fails(2, "directory", "put", "--aes-key", "missing.key", "dir", c.url("dir/"))
+	c.fails(2, "directory", "cp", "--aes-key", "a.key", "dir", c.url("x"))
+	// Nothing was stored by any of them.
+	if out := c.ok("ls", "-r", c.url("")).stdout; out != "" {
+		t.Fatalf("objects after usage errors:\n%s", out)
+	}
+}
