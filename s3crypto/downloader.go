@@ -284,7 +284,10 @@ func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag
 		}
 	}()
 	// Range 0 comes from the response already open, meanwhile the workers
-	// fetch the rest.
+	// fetch the rest; if one of them fails, that response is closed too.
+	if rc, ok := body.(io.Closer); ok {
+		defer context.AfterFunc(ctx, func() { rc.Close() })()
+	}
 	if err := fetch(0, body); err != nil {
 		cancel(err)
 	}

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/metadata"
 )
@@ -162,4 +164,154 @@ func TestParallelDownloadOfMultipartObjects(t *testing.T) {
 			t.Fatalf("%d spool files left in TempDir", len(entries))
 		}
 	}
+}
+
+// Parts sent another way: sealed with SealPart, uploaded to a presigned
+// URL, reported with AddCompletedPart. A Complete with a part missing
+// leaves the upload open, to be finished.
+func TestSealPartPresigned(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(e.keyrings["aes"])
+	key := "presigned"
+	data := randomBytes(2*testPart + 33)
+	part := func(n int32) []byte { return data[int(n-1)*testPart : min(int(n)*testPart, len(data))] }
+	mp, err := c.NewMultipartUpload(bg, &s3.CreateMultipartUploadInput{Bucket: &e.bucket, Key: &key}, testPart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seal := func(n int32) []byte {
+		t.Helper()
+		buf := make([]byte, len(part(n)), len(part(n))+16)
+		copy(buf, part(n))
+		ct, err := mp.SealPart(n, buf, n == 3)
+		if err != nil {
+			t.Fatalf("sealing part %d: %v", n, err)
+		}
+		return ct
+	}
+	presign := s3.NewPresignClient(c.Unwrapped())
+	send := func(n int32, ct []byte) {
+		t.Helper()
+		req, err := presign.PresignUploadPart(bg, &s3.UploadPartInput{Bucket: &e.bucket, Key: &key, UploadId: aws.String(mp.UploadID()),
+			PartNumber: aws.Int32(n), ContentLength: aws.Int64(int64(len(ct)))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr, _ := http.NewRequest(req.Method, req.URL, bytes.NewReader(ct))
+		for k, v := range req.SignedHeader {
+			if !strings.EqualFold(k, "host") {
+				hr.Header[k] = v
+			}
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("part %d: %s", n, resp.Status)
+		}
+		if err := mp.AddCompletedPart(types.CompletedPart{PartNumber: aws.Int32(n), ETag: aws.String(resp.Header.Get("ETag"))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mp.AddCompletedPart(types.CompletedPart{PartNumber: aws.Int32(1), ETag: aws.String(`"x"`)}); err == nil {
+		t.Fatal("a part never sealed was recorded")
+	}
+	p1, p2, p3 := seal(1), seal(2), seal(3)
+	send(1, p1)
+	send(3, p3)
+	if _, err := mp.Complete(bg); err == nil || !strings.Contains(err.Error(), "part 2 was never uploaded") {
+		t.Fatalf("Complete without part 2: %v", err)
+	}
+	send(2, p2)
+	if !bytes.Equal(seal(2), p2) {
+		t.Fatal("part 2 sealed again differs")
+	}
+	if _, err := mp.Complete(bg); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := e.get(c, key)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read back: %v", err)
+	}
+	e.noUploadsLeft()
+}
+
+// failFirstAttempt fails the first attempt of one part's upload after
+// reading its body, so that the SDK sends the part again.
+type failFirstAttempt struct {
+	next   http.Client
+	part   string
+	failed atomic.Bool
+}
+
+func (f *failFirstAttempt) Do(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == f.part && f.failed.CompareAndSwap(false, true) {
+		io.Copy(io.Discard, req.Body)
+		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>try again</Message></Error>`
+		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{"Content-Type": {"application/xml"}},
+			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+	}
+	return f.next.Do(req)
+}
+
+// changingFile is a file whose second part changes once it has been
+// read through.
+type changingFile struct {
+	*bytes.Reader
+	data  []byte
+	reads atomic.Int32
+}
+
+func (s *changingFile) ReadAt(p []byte, off int64) (int, error) {
+	n, err := s.Reader.ReadAt(p, off)
+	if off < 2*testPart && off+int64(n) == 2*testPart && s.reads.Add(1) == 1 {
+		s.data[testPart+1] ^= 1 // the end of part 2 was read: change it
+	}
+	return n, err
+}
+
+// A part of a file-like source that the SDK sends twice is encrypted
+// twice under the same counters: it goes out again only if its bytes are
+// the same; a source that changed in between fails the upload.
+func TestRetriedSectionPart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, changing := range []bool{false, true} {
+		hc := &failFirstAttempt{part: "2"}
+		c, err := New(minio.Client(func(o *s3.Options) { o.HTTPClient = hc }), e.keyrings["aes"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(3*testPart + 9)
+		orig := bytes.Clone(data)
+		var src io.Reader = bytes.NewReader(data)
+		if changing {
+			src = &changingFile{Reader: bytes.NewReader(data), data: data}
+		}
+		key := fmt.Sprintf("retried-%v", changing)
+		_, err = NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: src})
+		if !hc.failed.Load() {
+			t.Fatal("part 2 was never retried")
+		}
+		if changing {
+			if !errors.Is(err, ErrSourceChanged) {
+				t.Fatalf("changed source: %v, want ErrSourceChanged", err)
+			}
+			if e.exists(key) {
+				t.Fatal("changed source: object stored")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := e.get(c, key)
+		if err != nil || !bytes.Equal(got, orig) {
+			t.Fatalf("read back after a retried part: %v", err)
+		}
+	}
+	e.noUploadsLeft()
 }

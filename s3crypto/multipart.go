@@ -45,12 +45,13 @@ type MultipartUpload struct {
 	partOpts []func(*s3.Options) // optFns, and an unsigned payload over http
 	inst     []byte              // instruction file body, written after completion
 
-	mu     sync.Mutex
-	hashed *sync.Cond             // signalled when a part's hash is recorded
-	hashes map[int32]*aesgcm.Hash // per sealed part
-	parts  map[int32]types.CompletedPart
-	last   int32 // number of the last part, once sealed
-	done   bool
+	mu      sync.Mutex
+	hashed  *sync.Cond             // signalled when a part's hash is recorded
+	hashes  map[int32]*aesgcm.Hash // per sealed part
+	parts   map[int32]types.CompletedPart
+	last    int32 // number of the last part, once sealed
+	done    bool  // completed or aborted
+	aborted bool
 }
 
 // NewMultipartUpload creates the upload: a fresh data key from the
@@ -138,6 +139,31 @@ func (m *MultipartUpload) UploadPart(ctx context.Context, n int32, r io.Reader, 
 		return types.CompletedPart{}, err
 	}
 	return m.send(ctx, n, ct)
+}
+
+// SealPart encrypts plaintext as part number n (1-based) and returns the
+// bytes to upload as that part, for callers that send parts their own way
+// (presigned URLs, another HTTP stack); then report each uploaded part
+// with AddCompletedPart before Complete. The rules of UploadPart apply:
+// every part but the last is PartSize bytes, the last is sealed last, and
+// a part sealed again must have the same plaintext. plaintext is
+// encrypted in place; with cap(plaintext) ≥ len(plaintext)+16 nothing is
+// copied.
+func (m *MultipartUpload) SealPart(n int32, plaintext []byte, last bool) ([]byte, error) {
+	return m.seal(n, plaintext, last)
+}
+
+// AddCompletedPart records a part uploaded outside UploadPart, with the
+// ETag (and checksums) S3 returned for it.
+func (m *MultipartUpload) AddCompletedPart(p types.CompletedPart) error {
+	n := aws.ToInt32(p.PartNumber)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, sealed := m.hashes[n]; !sealed {
+		return m.fail(fmt.Errorf("part %d was never sealed", n))
+	}
+	m.parts[n] = p
+	return nil
 }
 
 // seal encrypts buf in place (cap(buf) ≥ len(buf)+16) as part n and
@@ -317,13 +343,18 @@ func (m *MultipartUpload) sendBody(ctx context.Context, n int32, body io.Reader,
 
 // Complete finishes the upload once the last part and every part before it
 // are uploaded, then writes the instruction file if the envelope goes
-// there. On failure the upload is aborted.
+// there. If a part is missing, it says which and leaves the upload open:
+// upload the part and call Complete again, or Abort. If S3 refuses to
+// complete it, the upload is aborted.
 func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUploadOutput, error) {
 	fail := func(err error) error {
-		m.Abort(ctx)
 		return &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
 	}
 	m.mu.Lock()
+	if m.done {
+		m.mu.Unlock()
+		return nil, fail(errors.New("upload already completed or aborted"))
+	}
 	if m.last == 0 {
 		m.mu.Unlock()
 		return nil, fail(errors.New("the last part was never uploaded"))
@@ -350,6 +381,7 @@ func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUp
 		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
 	}, m.optFns...)
 	if err != nil {
+		m.Abort(ctx)
 		return nil, fail(err)
 	}
 	if m.inst != nil {
@@ -367,11 +399,15 @@ func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUp
 }
 
 // Abort aborts the upload, so that no parts are left behind. It runs even
-// if ctx is already cancelled.
+// if ctx is already cancelled; once it has, later calls do nothing.
 func (m *MultipartUpload) Abort(ctx context.Context) error {
 	m.mu.Lock()
-	m.done = true
+	again := m.aborted
+	m.done, m.aborted = true, true
 	m.mu.Unlock()
+	if again {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	_, err := m.c.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{

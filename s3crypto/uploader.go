@@ -23,8 +23,8 @@ type Uploader struct {
 	// Client does the requests.
 	Client *Client
 	// PartSize is the plaintext size of each part but the last; rounded up
-	// to a multiple of 16, and raised if the object would need more than
-	// 10,000 parts. Default 8 MiB; S3 needs at least 5 MiB.
+	// to a multiple of 16, and raised to S3's minimum of 5 MiB, or further
+	// if the object would need more than 10,000 parts. Default 8 MiB.
 	PartSize int64
 	// Concurrency is how many parts are uploaded at once. Default 4.
 	Concurrency int
@@ -70,6 +70,7 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if u.PartSize <= 0 {
 		u.PartSize = DefaultPartSize
 	}
+	u.PartSize = max(u.PartSize, minPartSize)
 	if u.Concurrency <= 0 {
 		u.Concurrency = DefaultConcurrency
 	}
@@ -282,6 +283,7 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 	}
 	out, err := mp.Complete(ctx)
 	if err != nil {
+		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
@@ -347,6 +349,7 @@ feed:
 	}
 	out, err := mp.Complete(ctx)
 	if err != nil {
+		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil
