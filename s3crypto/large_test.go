@@ -82,9 +82,7 @@ type failingComplete struct{ next http.Client }
 
 func (f *failingComplete) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPost && req.URL.Query().Has("uploadId") {
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>complete failed by test</Message></Error>`
-		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{"Content-Type": {"application/xml"}},
-			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+		return s3ErrorResponse(req, 500, "InternalError", "complete failed by test"), nil
 	}
 	return f.next.Do(req)
 }
@@ -250,9 +248,7 @@ type failFirstAttempt struct {
 func (f *failFirstAttempt) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == f.part && f.failed.CompareAndSwap(false, true) {
 		io.Copy(io.Discard, req.Body)
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalError</Code><Message>try again</Message></Error>`
-		return &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Header: http.Header{"Content-Type": {"application/xml"}},
-			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+		return s3ErrorResponse(req, 500, "InternalError", "try again"), nil
 	}
 	return f.next.Do(req)
 }

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -159,3 +161,12 @@ func mustFail(t testing.TB, what string, got []byte, err error, want func(error)
 }
 
 func is(target error) func(error) bool { return func(err error) bool { return errors.Is(err, target) } }
+
+// s3ErrorResponse is the response S3 gives for an error, for fake HTTP
+// clients that fail requests.
+func s3ErrorResponse(req *http.Request, status int, code, message string) *http.Response {
+	body := fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message></Error>`, code, message)
+	return &http.Response{StatusCode: status, Status: fmt.Sprintf("%d %s", status, http.StatusText(status)),
+		Header: http.Header{"Content-Type": {"application/xml"}}, Body: io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}
+}

@@ -87,9 +87,7 @@ func (f *failingParts) Do(req *http.Request) (*http.Response, error) {
 	if req.Method == http.MethodPut && req.URL.Query().Get("partNumber") == f.part {
 		f.fails.Add(1)
 		io.Copy(io.Discard, req.Body)
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>denied by test</Message></Error>`
-		return &http.Response{StatusCode: 403, Status: "403 Forbidden", Header: http.Header{"Content-Type": {"application/xml"}},
-			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+		return s3ErrorResponse(req, 403, "AccessDenied", "denied by test"), nil
 	}
 	return f.next.Do(req)
 }

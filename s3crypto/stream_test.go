@@ -246,9 +246,7 @@ func (f *flakyHTTP) Do(req *http.Request) (*http.Response, error) {
 			io.CopyN(io.Discard, req.Body, 100<<10)
 		}
 		req.Body.Close()
-		body := `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`
-		return &http.Response{StatusCode: 503, Status: "503 Slow Down", Header: http.Header{"Content-Type": {"application/xml"}},
-			Body: io.NopCloser(strings.NewReader(body)), ContentLength: int64(len(body)), Request: req}, nil
+		return s3ErrorResponse(req, 503, "SlowDown", "Please reduce your request rate."), nil
 	}
 	return f.next.Do(req)
 }

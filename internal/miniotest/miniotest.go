@@ -316,8 +316,8 @@ func (s *Server) Client(optFns ...func(*s3.Options)) *s3.Client {
 	}}, optFns...)...)
 }
 
-// NewBucket creates a bucket with a unique name and returns it. When t is
-// not nil the bucket and its objects are removed at the end of the test.
+// NewBucket creates a bucket with a unique name and returns it; the
+// bucket and its objects are removed at the end of the test.
 func (s *Server) NewBucket(t testing.TB) string {
 	b := make([]byte, 6)
 	rand.Read(b)
