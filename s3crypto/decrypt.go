@@ -110,14 +110,11 @@ func checkStoredSize(env *metadata.Envelope, stored int64) error {
 // bytes, or -1 where only decryption can tell (AES-CBC without a recorded
 // length).
 func (d *Decryption) PlaintextSize(stored int64) int64 {
-	if d.gcm != nil {
-		n, err := plaintextSize(stored)
-		if err != nil {
-			return -1
-		}
-		return n
+	n, err := StoredPlaintextSize(d.env, stored)
+	if err != nil {
+		return -1
 	}
-	return d.env.PlaintextLength
+	return n
 }
 
 func (d *Decryption) tempDir() string { return d.opts.TempDir }

@@ -124,11 +124,9 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 		return nil, fail(err)
 	}
 	stored := aws.ToInt64(out.ContentLength)
-	size := env.PlaintextLength
-	if env.ContentAlg != metadata.ContentAESCBC {
-		if size, err = plaintextSize(stored); err != nil {
-			size = -1
-		}
+	size, err := StoredPlaintextSize(env, stored)
+	if err != nil {
+		size = -1
 	}
 	out.ContentLength = nil
 	if size >= 0 {

@@ -161,11 +161,11 @@ func TestEveryBitFlipDetected(t *testing.T) {
 	}
 }
 
-// One Encryption encrypts one body: a second reader would reuse its key
-// and nonce.
-func TestEncryptionGivesOneReader(t *testing.T) {
-	e := newEnv(t)
-	opts, err := NewOptions(e.keyrings["aes"])
+// newAESEncryption returns the encryption state of a new object under a
+// raw AES key.
+func newAESEncryption(t *testing.T) *Encryption {
+	t.Helper()
+	opts, err := NewOptions(newEnv(t).keyrings["aes"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +173,13 @@ func TestEncryptionGivesOneReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return enc
+}
+
+// One Encryption encrypts one body: a second reader would reuse its key
+// and nonce.
+func TestEncryptionGivesOneReader(t *testing.T) {
+	enc := newAESEncryption(t)
 	if _, err := enc.NewReader(strings.NewReader("one"), 3); err != nil {
 		t.Fatal(err)
 	}
@@ -184,15 +191,7 @@ func TestEncryptionGivesOneReader(t *testing.T) {
 // A stream of unknown length stops at AES-GCM's limit instead of letting
 // the 32-bit block counter wrap.
 func TestUnknownLengthStopsAtGCMLimit(t *testing.T) {
-	e := newEnv(t)
-	opts, err := NewOptions(e.keyrings["aes"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := NewEncryption(bg, &opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	enc := newAESEncryption(t)
 	r, err := enc.NewReader(bytes.NewReader(make([]byte, 64)), -1)
 	if err != nil {
 		t.Fatal(err)

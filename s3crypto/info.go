@@ -1,6 +1,8 @@
 package s3crypto
 
 import (
+	"errors"
+
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/s3c/s3c/materials"
@@ -51,4 +53,23 @@ func RecordedKeyRef(env *metadata.Envelope) string {
 		return metadata.EncodeDescription(env.Description)
 	}
 	return ""
+}
+
+// errSizeNotRecorded: a legacy AES-CBC object's padding, and so its
+// plaintext size, is known only by decrypting its last block.
+var errSizeNotRecorded = errors.New("the plaintext size of this legacy AES-CBC object is not recorded; only decrypting it tells")
+
+// StoredPlaintextSize returns the plaintext size of an object stored in
+// stored bytes, from its envelope alone, unwrapping nothing. An AES-GCM
+// object shorter than its tag, or longer than AES-GCM allows, is an error
+// (wrapping ErrAuthentication or ErrTooLarge), as is a legacy AES-CBC
+// object that records no plaintext length.
+func StoredPlaintextSize(env *metadata.Envelope, stored int64) (int64, error) {
+	if env.ContentAlg != metadata.ContentAESCBC {
+		return plaintextSize(stored)
+	}
+	if env.PlaintextLength < 0 {
+		return 0, errSizeNotRecorded
+	}
+	return env.PlaintextLength, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
-	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
 )
@@ -231,29 +230,11 @@ func (c *Client) StatObject(ctx context.Context, bucket, key string, opts minio.
 	if err != nil {
 		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, "", err)
 	}
-	size, err := storedPlaintextSize(env, info.Size)
+	size, err := s3crypto.StoredPlaintextSize(env, info.Size)
 	if err != nil {
 		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, s3crypto.RecordedKeyRef(env), err)
 	}
 	return plaintextInfo(info, size), nil
-}
-
-// storedPlaintextSize is the plaintext size of an object of stored bytes,
-// from its envelope alone (no key is unwrapped). An AES-GCM object
-// shorter than its tag is corrupt (the core's GetObject says the same);
-// a legacy AES-CBC object without a recorded length has no size short of
-// decrypting its last block, which StatObject does not do.
-func storedPlaintextSize(env *metadata.Envelope, stored int64) (int64, error) {
-	if env.ContentAlg == metadata.ContentAESCBC {
-		if env.PlaintextLength < 0 {
-			return 0, errors.New("the plaintext size of this legacy AES-CBC object is not recorded; GetObject gives it")
-		}
-		return env.PlaintextLength, nil
-	}
-	if stored < aesgcm.TagSize {
-		return 0, fmt.Errorf("%w: %d bytes stored, an AES-GCM object has at least %d", s3crypto.ErrAuthentication, stored, aesgcm.TagSize)
-	}
-	return stored - aesgcm.TagSize, nil
 }
 
 // FGetObject decrypts an object into the file at filePath. It writes a
