@@ -1,6 +1,6 @@
 module github.com/s3c/s3c
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/aws/aws-sdk-go v1.55.8
