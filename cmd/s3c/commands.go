@@ -116,10 +116,10 @@ authenticated.`,
 			if err != nil {
 				return err
 			}
-			if a.json && dst != "-" {
+			if a.json && !res.stdout {
 				return a.printJSON(map[string]any{"bucket": src.bucket, "key": src.key, "file": dst, "size": res.size, "key_ref": keyRefOf(res.info)})
 			}
-			if dst != "-" {
+			if !res.stdout {
 				a.say("get %s: %s to %s, key %s", src, humanBytes(res.size), dst, keyRefOf(res.info))
 			}
 			return nil
