@@ -59,7 +59,8 @@ func procUmask() (os.FileMode, bool) {
 	return 0, false
 }
 
-// probeUmask creates an empty file with mode 0666 and sees what it got.
+// probeUmask creates an empty file with mode 0666 and sees what it got:
+// the umask's bits that bear on such a file.
 func probeUmask() (os.FileMode, bool) {
 	var b [8]byte
 	rand.Read(b[:])
