@@ -230,6 +230,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 			defer func() { <-sem }()
 			n, err := a.copyOne(ctx, rc, wc, j, pr)
 			if err != nil {
+				err = explain(err)
 				mu.Lock()
 				errs = append(errs, err)
 				failed++
