@@ -17,13 +17,13 @@ import (
 type trouble int
 
 const (
-	troubleNone      trouble = iota
-	troubleNoKind            // no key of the kind the object is wrapped with
-	troubleOtherKey          // the object names a key that was not given
-	troubleNotAllowed        // a KMS key outside --allow-kms-key
-	troubleContext           // the stored context is not the one given
-	troubleKMS               // KMS answered with a malformed data key
-	troubleIntegrity         // the key the object names failed: not a key trouble
+	troubleNone       trouble = iota
+	troubleNoKind             // no key of the kind the object is wrapped with
+	troubleOtherKey           // the object names a key that was not given
+	troubleNotAllowed         // a KMS key outside --allow-kms-key
+	troubleContext            // the stored context is not the one given
+	troubleKMS                // KMS answered with a malformed data key
+	troubleIntegrity          // the key the object names failed: not a key trouble
 )
 
 // classifyKeyError sorts one keyring's failure.

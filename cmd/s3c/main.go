@@ -149,6 +149,7 @@ func exitCode(err error) int {
 	}
 	return exitError
 }
+
 // report prints an error as one line, with a hint folded in where one
 // helps. Only a usage error gets a second line: where to find the usage.
 func (a *app) report(cmd *cobra.Command, err error) {
