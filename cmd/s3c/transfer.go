@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
@@ -127,8 +128,15 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 		}
 		var dl *s3crypto.DownloadOutput
 		dl, err = s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) { d.ClientOptions = opts }).Download(ctx, b.writerAt(out), in)
-		if err == nil {
+		var ae smithy.APIError
+		switch {
+		case err == nil:
 			res = &downloadResult{size: dl.Size, info: dl.Info}
+		case errors.As(err, &ae) && ae.ErrorCode() == "InvalidRange":
+			// An empty object: the Downloader's first ranged GET cannot
+			// be satisfied. GetObject, as to stdout, says what it is
+			// (for an encrypted object: shorter than its tag).
+			res, err = a.getInto(ctx, c, in, out, opts, b)
 		}
 	}
 	if err != nil {
