@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/s3c/s3c/internal/faultproxy"
 )
 
@@ -75,6 +77,38 @@ func TestGetKilledLeavesNothing(t *testing.T) {
 		p.wait(10 * time.Second)
 		if after := names(t, c.dir); !slices.Equal(after, before) {
 			t.Fatalf("s3c %s killed: files left: %v (before: %v)", args[0], after, before)
+		}
+	}
+}
+
+// A get removes the temporary files that earlier gets to the same file
+// left when killed (no lock held on them, unchanged for a while), and no
+// other.
+func TestGetRemovesStaleTemp(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("x"))
+	c.ok("put", "--aes-key", "a.key", "f", c.url("obj"))
+	old := time.Now().Add(-2 * time.Hour)
+	for _, name := range []string{".out.s3c-111.tmp", ".out.s3c-222.tmp", ".out.s3c-333.tmp", ".other.s3c-444.tmp"} {
+		c.write(name, []byte("left behind"))
+		if name != ".out.s3c-333.tmp" {
+			os.Chtimes(c.path(name), old, old)
+		}
+	}
+	held, err := os.Open(c.path(".out.s3c-222.tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := unix.Flock(int(held.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("get", "--aes-key", "a.key", c.url("obj"), "out")
+	for name, want := range map[string]bool{".out.s3c-111.tmp": false, ".out.s3c-222.tmp": true, ".out.s3c-333.tmp": true, ".other.s3c-444.tmp": true} {
+		if _, err := os.Stat(c.path(name)); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", name, err == nil, want)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // outFile is the file a download writes, put in place at dst only once
@@ -40,14 +41,38 @@ func (o *outFile) err(err error) error {
 	return destError(o.dst, err)
 }
 
-// createNamed creates the file under a temporary name beside dst.
+// createNamed creates the file under a temporary name beside dst, and
+// locks it while it is in use.
 func createNamed(dst string) (*outFile, error) {
 	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".s3c-*.tmp")
 	if err != nil {
 		return nil, destError(dst, err)
 	}
+	lock(f)
 	tempFiles.Store(f.Name(), struct{}{})
 	return &outFile{f: f, dst: dst, temp: f.Name()}, nil
+}
+
+// staleAge is how long a temporary file must have been left alone
+// before it may be taken for stale: longer than any gap between its
+// creation and its lock.
+const staleAge = time.Minute
+
+// removeStale removes the temporary files of earlier gets to dst that
+// were killed before they could clean up (a crash, SIGKILL): those no
+// process holds a lock on and that have not changed for staleAge.
+func removeStale(dst string) {
+	pattern := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".s3c-*.tmp")
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return // dst's name holds pattern characters
+	}
+	names, _ := filepath.Glob(pattern)
+	for _, name := range names {
+		st, err := os.Lstat(name)
+		if err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > staleAge && unlocked(name) {
+			os.Remove(name)
+		}
+	}
 }
 
 // commit gives the file its mode, flushes it to disk and puts it in

@@ -14,6 +14,7 @@ import (
 // nothing; where the file system or kernel has no O_TMPFILE, or /proc
 // is missing, a file under a temporary name.
 func createOut(dst string) (*outFile, error) {
+	removeStale(dst)
 	fd, err := unix.Open(filepath.Dir(dst), unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o600)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL) {
 		return createNamed(dst)
