@@ -105,6 +105,10 @@ func TestGetToStdoutPath(t *testing.T) {
 			t.Fatalf("get to %s (a file): exit %d: %s", dst, r.code, r.stderr)
 		}
 	}
+	// cp to /dev/stdout is cp to -: the plaintext alone on stdout.
+	if r := c.ok("cp", "--json", "--aes-key", "a.key", c.url("obj"), "/dev/stdout"); r.stdout != string(data) || r.stderr != "" {
+		t.Fatalf("cp to /dev/stdout: %d bytes, stderr %q", len(r.stdout), r.stderr)
+	}
 	// The destination is the very file stdout goes to.
 	out, _ := os.Create(c.path("same"))
 	r := c.runTo(out, "get", "--json", "--aes-key", "a.key", c.url("obj"), "same")
