@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -69,10 +75,62 @@ func (f keyFlag) Type() string {
 }
 func (f keyFlag) Set(v string) error {
 	if v == "" {
-		return fmt.Errorf("empty value")
+		return fmt.Errorf("--%s needs %s", f.name(), f.wants())
+	}
+	if f.kind != "kms" && looksLikeKey(v) {
+		// pflag would quote the value in its message: see flagError.
+		return fmt.Errorf("--%s takes the path of a key file, not the key itself", f.name())
 	}
 	f.a.keys = append(f.a.keys, keySpec{f.kind, v})
 	return nil
+}
+
+func (f keyFlag) name() string {
+	if f.kind == "kms" {
+		return "kms-key-id"
+	}
+	return f.kind + "-key"
+}
+
+func (f keyFlag) wants() string {
+	if f.kind == "kms" {
+		return "a KMS key ID, ARN or alias"
+	}
+	return "the path of a key file"
+}
+
+// looksLikeKey reports whether a key flag's value is key material rather
+// than the path of a key file: no such file exists and it holds a PEM
+// block, a line break or control bytes, or is AES key text (base64 or hex
+// of 16, 24 or 32 bytes).
+func looksLikeKey(v string) bool {
+	if _, err := os.Stat(v); err == nil {
+		return false
+	}
+	if strings.Contains(v, "-----BEGIN") || !utf8.ValidString(v) || strings.ContainsFunc(v, unicode.IsControl) {
+		return true
+	}
+	t := strings.TrimSpace(v)
+	aesSize := func(b []byte, err error) bool { return err == nil && (len(b) == 16 || len(b) == 24 || len(b) == 32) }
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if aesSize(enc.DecodeString(t)) {
+			return true
+		}
+	}
+	return aesSize(hex.DecodeString(t))
+}
+
+// flagError turns pflag's complaint about a flag into a usage error. For
+// a key flag, pflag's message would quote the value, which may be the key
+// itself: only keyFlag.Set's own message is kept.
+func flagError(_ *cobra.Command, err error) error {
+	var ive *pflag.InvalidValueError
+	if errors.As(err, &ive) {
+		if _, ok := ive.GetFlag().Value.(keyFlag); ok {
+			return usageError{ive.Unwrap()}
+		}
+	}
+	return usageError{err}
 }
 
 const rootHelp = `s3c encrypts files on the client before they reach S3 and decrypts them on
@@ -86,8 +144,11 @@ Keys:
   --aes-key FILE                   a local AES key (make one with: s3c keygen aes FILE)
   --rsa-key FILE                   a local RSA key (PEM; for put the public key is enough)
   Give several to rotate: on put the first one wraps new data keys, on get any of them
-  may unwrap. On get without --kms-key-id, KMS-wrapped objects are decrypted with the
-  key they name (discovery), limited to --allow-kms-key if given.
+  may unwrap. A key flag takes the path of a key file, never the key itself.
+  On get, only the keys given are trusted. With no key flag at all, a KMS-wrapped
+  object is decrypted with whichever KMS key it names that your credentials may use
+  (discovery: whoever can write to the bucket can plant objects under a key of their
+  own). --allow-kms-key ARN limits discovery to these keys, beside any other key flags.
 
 AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 --profile, --region, --endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and
@@ -99,10 +160,16 @@ second signal exits at once.
 
 Exit codes:
   0  success
-  1  error (S3 or KMS unavailable, object missing, policy refusal, interrupted, ...)
-  2  usage error
-  3  integrity failure: the object was tampered with, the key is wrong, or the key
-     commitment does not match`
+  1  error: S3 or KMS unavailable or misbehaving (a response without Content-Length,
+     a malformed data key from KMS), object missing, policy refusal, the object needs
+     a key or an encryption context (--context) that was not given (the message names
+     it), interrupted by a signal, ...
+  2  usage error, a key flag's file included (missing, unreadable, not a key)
+  3  integrity failure: the object was altered or truncated (authentication, key
+     commitment, padding, a malformed envelope), or the key it names failed to
+     unwrap its data key
+  The cause alone decides: a get to a file, a get to stdout and a cp exit alike.
+  A cp -r with failures exits 3 if any object failed its integrity check, else 1.`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -122,7 +189,7 @@ func (a *app) rootCommand() *cobra.Command {
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return a.checkFlags() },
 	}
 	root.SetVersionTemplate("s3c {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(flagError)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile")
 	pf.StringVar(&a.region, "region", "", "AWS region")
@@ -191,7 +258,7 @@ func (a *app) keyFlags(fs *pflag.FlagSet) {
 	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
 	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
 	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
-	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, KMS key ARNs discovery may use (repeatable)")
+	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, trust KMS-wrapped objects under this key ARN (discovery; repeatable)")
 	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
 	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
 	fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
@@ -260,12 +327,14 @@ func (a *app) kmsClient(ctx context.Context) (*kms.Client, error) {
 }
 
 // keyring builds the keyring from the key flags, in order. For writing,
-// at least one key is needed; for reading, a KMS discovery keyring is
-// added when no KMS key is named.
+// at least one key is needed. For reading, only the keys given are
+// trusted: KMS discovery (any KMS key the object names and the caller may
+// use) is added only when no key flag is given at all, or for the keys
+// of --allow-kms-key.
 func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error) {
 	var krs []materials.Keyring
-	hasKMS := false
-	for _, k := range a.keys {
+	for i, k := range a.keys {
+		flag := a.keyFlagName(i)
 		switch k.kind {
 		case "kms":
 			c, err := a.kmsClient(ctx)
@@ -273,30 +342,31 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 				return nil, err
 			}
 			krs = append(krs, materials.NewKMS(c, k.value))
-			hasKMS = true
 		case "aes":
-			data, err := os.ReadFile(k.value)
+			data, err := readKeyFile(flag, k.value)
 			if err != nil {
-				return nil, fmt.Errorf("--aes-key: %w", err)
+				return nil, err
 			}
 			key, err := materials.ParseAESKey(data)
+			clear(data)
 			if err != nil {
-				return nil, fmt.Errorf("--aes-key %s: %w", k.value, err)
+				return nil, usagef("%s: %v", flag, err)
 			}
 			kr, err := materials.NewAES(key)
 			clear(key)
 			if err != nil {
-				return nil, fmt.Errorf("--aes-key %s: %w", k.value, err)
+				return nil, usagef("%s: %v", flag, err)
 			}
 			krs = append(krs, kr)
 		case "rsa":
-			data, err := os.ReadFile(k.value)
+			data, err := readKeyFile(flag, k.value)
 			if err != nil {
-				return nil, fmt.Errorf("--rsa-key: %w", err)
+				return nil, err
 			}
 			priv, pub, err := materials.ParseRSAKey(data)
+			clear(data)
 			if err != nil {
-				return nil, fmt.Errorf("--rsa-key %s: %w", k.value, err)
+				return nil, usagef("%s: not an RSA key file (%v)", flag, err)
 			}
 			var kr *materials.RSAKeyring
 			if priv != nil {
@@ -304,15 +374,15 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 			} else if write {
 				kr, err = materials.NewRSAPublic(pub)
 			} else {
-				return nil, fmt.Errorf("--rsa-key %s holds only a public key; reading needs the private key", k.value)
+				return nil, usagef("%s holds only a public key; reading needs the private key", flag)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("--rsa-key %s: %w", k.value, err)
+				return nil, usagef("%s: %v", flag, err)
 			}
 			krs = append(krs, kr)
 		}
 	}
-	if !write && !hasKMS {
+	if !write && (len(a.keys) == 0 || len(a.allowKMS) > 0) {
 		c, err := a.kmsClient(ctx)
 		if err != nil {
 			return nil, err
@@ -323,6 +393,39 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 		return nil, usagef("a master key is needed: --kms-key-id, --aes-key or --rsa-key")
 	}
 	return materials.Multi(krs[0], krs[1:]...), nil
+}
+
+// keyFlagName names the i-th key flag without its value, which may be
+// secret: "--aes-key", or "--aes-key #2" when there are several.
+func (a *app) keyFlagName(i int) string {
+	flag := keyFlag{kind: a.keys[i].kind}.name()
+	n, nth := 0, 0
+	for j, k := range a.keys {
+		if k.kind == a.keys[i].kind {
+			n++
+			if j <= i {
+				nth++
+			}
+		}
+	}
+	if n > 1 {
+		return fmt.Sprintf("--%s #%d", flag, nth)
+	}
+	return "--" + flag
+}
+
+// readKeyFile reads a key file. Its errors name the flag, not the path
+// (which may be the key itself, given by mistake): a usage error.
+func readKeyFile(flag, path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, usagef("%s: cannot read the key file (%v)", flag, err)
+	}
+	return data, nil
 }
 
 // client returns the encryption client for reading (write=false) or writing.
@@ -350,13 +453,26 @@ func (a *app) client(ctx context.Context, write bool) (*s3crypto.Client, error) 
 }
 
 // metaClient is an encryption client for calls that unwrap no key (head,
-// ls, rm): its keyring is never used.
+// ls, rm): its keyring refuses every request.
 func (a *app) metaClient(ctx context.Context) (*s3crypto.Client, error) {
 	sc, err := a.s3Client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s3crypto.New(sc, materials.NewKMSDiscovery(nil))
+	return s3crypto.New(sc, noKeys{})
+}
+
+// noKeys is the keyring of a client that must not unwrap or make keys.
+type noKeys struct{}
+
+var errNoKeys = errors.New("s3c: this command uses no master key")
+
+func (noKeys) GenerateDataKey(context.Context, *materials.EncryptionRequest) (*materials.DataKey, error) {
+	return nil, errNoKeys
+}
+
+func (noKeys) DecryptDataKey(context.Context, *materials.DecryptionRequest) (*materials.DataKey, error) {
+	return nil, errNoKeys
 }
 
 // parseContext parses --context k=v entries.

@@ -206,7 +206,8 @@ func TestCpRekey(t *testing.T) {
 	if h.KeyRef != newRef {
 		t.Fatalf("re-keyed object names %s, want %s", h.KeyRef, newRef)
 	}
-	c.fails(3, "s3://"+c.bucket+"/f2", "get", "--aes-key", "old.key", c.url("f2"), "-")
+	// The object names a key that was not given: not the object's fault.
+	c.fails(1, "s3://"+c.bucket+"/f2 is wrapped by local AES key "+newRef+", which is not among the keys given", "get", "--aes-key", "old.key", c.url("f2"), "-")
 	if r := c.ok("get", "--aes-key", "new.key", c.url("f2"), "-"); r.stdout != "rotate me" {
 		t.Fatal("re-keyed object")
 	}
@@ -315,8 +316,9 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	c.ok("keygen", "aes", "b.key")
 	c.write("f", []byte("secret"))
 	c.ok("put", "--aes-key", "a.key", "--context", "team=blue", "f", c.url("obj"))
-	c.fails(3, "s3://"+c.bucket+"/obj", "get", "--aes-key", "b.key", "--context", "team=blue", c.url("obj"), "-")
-	c.fails(3, "encryption context", "get", "--aes-key", "a.key", c.url("obj"), "-")
+	c.fails(1, "s3://"+c.bucket+"/obj is wrapped by local AES key", "get", "--aes-key", "b.key", "--context", "team=blue", c.url("obj"), "-")
+	c.fails(1, "s3://"+c.bucket+"/obj has encryption context keys [team], but the request gave none: give the pairs the object was written with, with --context k=v", "get", "--aes-key", "a.key", c.url("obj"), "-")
+	c.fails(1, "has encryption context keys [team], but the request gave [team2]", "get", "--aes-key", "a.key", "--context", "team2=blue", c.url("obj"), "-")
 	if r := c.ok("get", "--aes-key", "a.key", "--context", "team=blue", c.url("obj"), "-"); r.stdout != "secret" {
 		t.Fatal("get with the context")
 	}
@@ -328,7 +330,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 	c.fails(2, "--format", "put", "--aes-key", "a.key", "--format", "v4", "f", c.url("x"))
 	c.fails(2, "key=value", "put", "--aes-key", "a.key", "--context", "novalue", "f", c.url("x"))
 	c.fails(2, "unknown command", "frobnicate")
-	c.fails(1, "no-such.key", "put", "--aes-key", "no-such.key", "f", c.url("x"))
+	c.fails(2, "--aes-key: cannot read the key file (no such file or directory)", "put", "--aes-key", "no-such.key", "f", c.url("x"))
 	// KMS unreachable.
 	bad := *c
 	bad.env = append(append([]string{}, c.env...), "AWS_ENDPOINT_URL_KMS=http://127.0.0.1:1", "AWS_MAX_ATTEMPTS=1")
@@ -356,8 +358,8 @@ func TestKMSDiscovery(t *testing.T) {
 	// it, with several s3c refuses before asking KMS.
 	_, other := kmsSrv.CreateKey("")
 	_, another := kmsSrv.CreateKey("")
-	c.fails(3, "not in the allowed list", "get", "--allow-kms-key", other, c.url("k"), "-")
-	c.fails(3, "not in the allowed list", "get", "--allow-kms-key", other, "--allow-kms-key", another, c.url("k"), "-")
+	c.fails(1, "is wrapped by KMS key alias/cli, which is not in --allow-kms-key", "get", "--allow-kms-key", other, c.url("k"), "-")
+	c.fails(1, "is wrapped by KMS key "+kmsARN+", which is not in --allow-kms-key", "get", "--allow-kms-key", other, "--allow-kms-key", another, c.url("k"), "-")
 }
 
 // Not a terminal: no progress bar, only the one-line summary.
@@ -514,7 +516,7 @@ func TestJSONPutGet(t *testing.T) {
 }
 
 // A get to a file that fails leaves the destination as it was and no
-// temporary file: the wrong key (3), a missing object (1).
+// temporary file: the wrong key, a missing object.
 func TestGetToFileFailures(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -525,7 +527,7 @@ func TestGetToFileFailures(t *testing.T) {
 	c.write("dest", []byte("precious"))
 	os.Mkdir(c.path("sub"), 0o755)
 	for _, dst := range []string{"dest", "sub/new"} {
-		c.fails(3, c.url("obj"), "get", "--aes-key", "b.key", c.url("obj"), dst)
+		c.fails(1, c.url("obj")+" is wrapped by local AES key", "get", "--aes-key", "b.key", c.url("obj"), dst)
 		c.fails(1, c.url("missing"), "get", "--aes-key", "a.key", c.url("missing"), dst)
 	}
 	c.fails(1, c.url("missing"), "cp", "--aes-key", "a.key", c.url("missing"), "dest")
@@ -593,11 +595,11 @@ func TestRSAWrongKey(t *testing.T) {
 	c.ok("keygen", "rsa", "two.pem", "--bits", "2048")
 	c.write("f", []byte("for one only"))
 	c.ok("put", "--rsa-key", "one.pem.pub", "f", c.url("obj"))
-	r := c.fails(3, c.url("obj"), "get", "--rsa-key", "two.pem", c.url("obj"), "-")
+	r := c.fails(1, c.url("obj")+" is wrapped by local RSA key", "get", "--rsa-key", "two.pem", c.url("obj"), "-")
 	if !strings.Contains(r.stderr, ref) || strings.Contains(r.stderr, "BEGIN") {
 		t.Fatalf("the error should name the object's key %s and no key material: %s", ref, r.stderr)
 	}
-	c.fails(1, "private key", "get", "--rsa-key", "one.pem.pub", c.url("obj"), "-")
+	c.fails(2, "--rsa-key holds only a public key; reading needs the private key", "get", "--rsa-key", "one.pem.pub", c.url("obj"), "-")
 	if r := c.ok("get", "--rsa-key", "two.pem", "--rsa-key", "one.pem", c.url("obj"), "-"); r.stdout != "for one only" {
 		t.Fatal("get with the right key among others")
 	}

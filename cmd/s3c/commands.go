@@ -77,13 +77,21 @@ func (a *app) getCommand() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "get [flags] s3://bucket/key <file|->",
 		Short: "Download an object and decrypt it",
-		Long: `Download an object and decrypt it into a file, or to stdout for "-".
-A file is written under a temporary name in its directory and renamed only
-after the whole object is authenticated: on failure the destination is left
-untouched. To stdout, only authenticated bytes are written, unless --stream
-asks for plaintext as it is decrypted (the exit code still reports a failed
-check). --range a-b fetches bytes a to b of the plaintext, which cannot be
-authenticated.`,
+		Long: `Download an object and decrypt it into a file, or to stdout for "-" (or for
+/dev/stdout, or any path naming the file stdout is).
+A file is written where no one sees it (on Linux a file without a name; elsewhere
+".NAME.s3c-*.tmp" beside it, mode 0600) and put in place only after the whole
+object is authenticated: on failure the destination is left untouched, and on
+Linux a crash leaves nothing behind. A symbolic link is written through (its
+target gets the plaintext); a destination that exists and is not a regular file
+(a device, a pipe) is refused. A new file gets mode 0666 less the umask, as cp
+makes it; an existing file keeps its mode.
+To stdout, only authenticated bytes are written, unless --stream asks for
+plaintext as it is decrypted (the exit code still reports a failed check).
+--range a-b fetches bytes a to b of the plaintext, which cannot be authenticated.
+Only the keys given are trusted. With no key flag at all, a KMS-wrapped object is
+decrypted with the KMS key it names (discovery); --allow-kms-key ARN limits
+discovery to these keys, and adds it beside other key flags.`,
 		Example: `  s3c get --kms-key-id alias/app s3://bucket/report.pdf report.pdf
   s3c get --aes-key new.key --aes-key old.key s3://bucket/data.csv -
   s3c get --aes-key master.key --stream s3://bucket/big.log - | grep ERROR
@@ -116,10 +124,10 @@ authenticated.`,
 			if err != nil {
 				return err
 			}
-			if a.json && dst != "-" {
+			if a.json && !res.stdout {
 				return a.printJSON(map[string]any{"bucket": src.bucket, "key": src.key, "file": dst, "size": res.size, "key_ref": keyRefOf(res.info)})
 			}
-			if dst != "-" {
+			if !res.stdout {
 				a.say("get %s: %s to %s, key %s", src, humanBytes(res.size), dst, keyRefOf(res.info))
 			}
 			return nil

@@ -105,6 +105,9 @@ ending in "/" takes the source's name.`,
 
 // single resolves one source to one destination.
 func single(src, dst location) ([]copyJob, error) {
+	if src.s3 && !dst.s3 && dst.path == "/dev/stdout" {
+		dst.path = "-" // as get takes it: stdout, no summary
+	}
 	name := path.Base(src.key)
 	if !src.s3 {
 		if src.stream() {
@@ -230,6 +233,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 			defer func() { <-sem }()
 			n, err := a.copyOne(ctx, rc, wc, j, pr)
 			if err != nil {
+				err = explain(err)
 				mu.Lock()
 				errs = append(errs, err)
 				failed++

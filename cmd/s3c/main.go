@@ -117,15 +117,34 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
-// exitCode classifies an error: usage 2, integrity 3, anything else 1.
+// exitCode classifies an error, by its cause alone (not by the path
+// the plaintext took): usage 2; integrity 3 (the object was altered, or
+// the key it names failed to unwrap it); anything else 1, including an
+// object that needs a key or context that was not given, and S3 or KMS
+// misbehaving. A cp -r is 3 if any of its objects is.
 func exitCode(err error) int {
 	var ue usageError
+	var be *batchError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
 		return exitUsage
-	case s3crypto.IsIntegrityError(err):
+	case errors.As(err, &be):
+		code := exitError
+		for _, e := range be.errs {
+			if exitCode(e) == exitIntegrity {
+				code = exitIntegrity
+			}
+		}
+		return code
+	case errors.Is(err, errNoContentLength):
+		return exitError
+	}
+	if _, ok := keyTrouble(err); ok {
+		return exitError
+	}
+	if s3crypto.IsIntegrityError(err) {
 		return exitIntegrity
 	}
 	return exitError
@@ -134,7 +153,7 @@ func exitCode(err error) int {
 // report prints an error as one line, with a hint folded in where one
 // helps. Only a usage error gets a second line: where to find the usage.
 func (a *app) report(cmd *cobra.Command, err error) {
-	msg := oneLine(err)
+	msg := oneLine(explain(err))
 	var ue usageError
 	var pe *s3crypto.PolicyError
 	switch {

@@ -134,8 +134,10 @@ func TestSignalDuringGet(t *testing.T) {
 				{"cp", "--aes-key", "a.key", c.url("obj"), "dest"},
 			} {
 				p := c.start(nil, args...)
-				// The temporary file exists while the object is awaited.
-				waitFor(t, 10*time.Second, "the temporary file", func() bool { return len(tempFilesIn(t, c.dir)) > 0 })
+				// The file to write is open while the object is awaited.
+				waitFor(t, 10*time.Second, "the file to write", func() bool {
+					return len(tempFilesIn(t, c.dir)) > 0 || len(openIn(p.cmd.Process.Pid, c.dir)) > 0
+				})
 				p.cmd.Process.Signal(sig)
 				r := p.wait(10 * time.Second)
 				c.failed(r, 1, "interrupted by SIG", args...)

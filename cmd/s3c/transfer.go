@@ -5,13 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/s3c/s3c/internal/filemode"
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -75,54 +79,46 @@ func contextReader(ctx context.Context, r io.Reader) (_ io.Reader, stop func()) 
 	}
 }
 
-// tempFiles are the temporary files being written, removed by the
-// deferred clean-up of their download or, when a second signal exits at
-// once, by removeTempFiles.
-var tempFiles sync.Map // name → struct{}
-
-func removeTempFiles() {
-	tempFiles.Range(func(name, _ any) bool {
-		os.Remove(name.(string))
-		return true
-	})
-}
-
 // downloadResult is what a get reports.
 type downloadResult struct {
-	size int64
-	info *s3crypto.ObjectInfo
+	size   int64
+	info   *s3crypto.ObjectInfo
+	stdout bool // written to stdout
 }
 
-// download decrypts bucket/key into a local file, or to stdout for "-".
-// A file is written to a temporary file beside it and renamed into place
-// only once the object is authenticated: on any failure, cancellation
-// included, the destination is untouched and the temporary file removed.
+// download decrypts bucket/key into a local file, or to stdout for "-"
+// or a path that names stdout (/dev/stdout). A file is written where no
+// one sees it (see createOut) and put in place only once the object is
+// authenticated: on any failure, cancellation included, the destination
+// is untouched. A symbolic link is written through: its target is
+// replaced. A new file's mode is 0666 less the umask; a file replaced
+// keeps its mode.
 func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, dst string, stream bool, rng string, b *bar) (*downloadResult, error) {
-	opts := a.callOptions()
+	opts := append(a.callOptions(), requireContentLength)
 	in := &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}
 	if rng != "" {
 		in.Range = aws.String("bytes=" + rng)
 		opts = append(opts, s3crypto.WithUnauthenticatedRange())
 	}
-	if dst == "-" {
-		return a.downloadStream(ctx, c, in, stream, opts, b)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".s3c-*.tmp")
+	target, toStdout, err := a.resolveDest(dst)
 	if err != nil {
 		return nil, err
 	}
-	tempFiles.Store(tmp.Name(), struct{}{})
-	kept := false
-	defer func() {
-		if !kept {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	if toStdout {
+		res, err := a.downloadStream(ctx, c, in, stream, opts, b)
+		if res != nil {
+			res.stdout = true
 		}
-		tempFiles.Delete(tmp.Name())
-	}()
+		return res, err
+	}
+	out, err := createOut(target)
+	if err != nil {
+		return nil, err
+	}
+	defer out.discard()
 	var res *downloadResult
 	if rng != "" {
-		res, err = a.getInto(ctx, c, in, tmp, opts, b)
+		res, err = a.getInto(ctx, c, in, out, opts, b)
 	} else {
 		if b.live() {
 			// The Downloader reports the size only at the end: ask for it
@@ -130,10 +126,17 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 			stop := sizeInto(ctx, c, src, b)
 			defer stop()
 		}
-		var out *s3crypto.DownloadOutput
-		out, err = s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) { d.ClientOptions = opts }).Download(ctx, b.writerAt(tmp), in)
-		if err == nil {
-			res = &downloadResult{size: out.Size, info: out.Info}
+		var dl *s3crypto.DownloadOutput
+		dl, err = s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) { d.ClientOptions = opts }).Download(ctx, b.writerAt(out), in)
+		var ae smithy.APIError
+		switch {
+		case err == nil:
+			res = &downloadResult{size: dl.Size, info: dl.Info}
+		case errors.As(err, &ae) && ae.ErrorCode() == "InvalidRange":
+			// An empty object: the Downloader's first ranged GET cannot
+			// be satisfied. GetObject, as to stdout, says what it is
+			// (for an encrypted object: shorter than its tag).
+			res, err = a.getInto(ctx, c, in, out, opts, b)
 		}
 	}
 	if err != nil {
@@ -142,24 +145,60 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 	if err := ctx.Err(); err != nil {
 		return nil, context.Cause(ctx)
 	}
-	mode := os.FileMode(0o644)
-	if st, err := os.Stat(dst); err == nil {
-		if !st.Mode().IsRegular() {
-			return nil, fmt.Errorf("%s exists and is not a regular file", dst)
-		}
-		mode = st.Mode().Perm()
+	if st, err := os.Stat(target); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", dst)
 	}
-	if err := tmp.Chmod(mode); err != nil {
+	if err := out.commit(filemode.For(target)); err != nil {
 		return nil, err
 	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return nil, err
-	}
-	kept = true
 	return res, nil
+}
+
+// resolveDest finds where a download to dst goes: stdout (for "-",
+// /dev/stdout or any path naming the same file as stdout), or the file
+// dst names, through symbolic links. A destination that exists and is not
+// a regular file (a device, a pipe) is refused, as is a link to nowhere.
+func (a *app) resolveDest(dst string) (target string, toStdout bool, err error) {
+	if dst == "-" || dst == "/dev/stdout" || a.isStdout(dst) {
+		return "", true, nil
+	}
+	fi, err := os.Lstat(dst)
+	if errors.Is(err, fs.ErrNotExist) {
+		return dst, false, nil
+	}
+	if err != nil {
+		return "", false, destError(dst, err)
+	}
+	target = dst
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if target, err = filepath.EvalSymlinks(dst); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return "", false, fmt.Errorf("%s is a symbolic link to a file that does not exist", dst)
+			}
+			return "", false, destError(dst, err)
+		}
+		if fi, err = os.Stat(target); err != nil {
+			return "", false, destError(dst, err)
+		}
+	}
+	if !fi.Mode().IsRegular() {
+		return "", false, fmt.Errorf("%s is not a regular file (for a device or pipe, write to - and redirect)", dst)
+	}
+	return target, false, nil
+}
+
+// isStdout reports whether path names the file s3c's stdout is.
+func (a *app) isStdout(path string) bool {
+	f, ok := a.stdout.(*os.File)
+	if !ok {
+		return false
+	}
+	out, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	st, err := os.Stat(path)
+	return err == nil && os.SameFile(out, st)
 }
 
 // sizeInto heads the object (no key is unwrapped; ContentLength is the
@@ -183,7 +222,7 @@ func sizeInto(ctx context.Context, c *s3crypto.Client, src location, b *bar) (st
 
 // getInto writes the plaintext from GetObject into f (already verified,
 // unless a range was asked for).
-func (a *app) getInto(ctx context.Context, c *s3crypto.Client, in *s3.GetObjectInput, f *os.File, opts []func(*s3.Options), b *bar) (*downloadResult, error) {
+func (a *app) getInto(ctx context.Context, c *s3crypto.Client, in *s3.GetObjectInput, f io.Writer, opts []func(*s3.Options), b *bar) (*downloadResult, error) {
 	out, err := c.GetObject(ctx, in, opts...)
 	if err != nil {
 		return nil, err
@@ -245,4 +284,29 @@ func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst 
 		return 0, err
 	}
 	return up.Size, nil
+}
+
+// errNoContentLength: a GetObject response that does not say how long
+// its body is. The stored size tells where an object's tag is and, for a
+// truncated transfer, that bytes are missing: every download path
+// refuses such a response alike.
+var errNoContentLength = errors.New("S3 did not report the object's size (no Content-Length)")
+
+// requireContentLength makes GetObject fail with errNoContentLength on a
+// successful response without Content-Length.
+func requireContentLength(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Deserialize.Add(middleware.DeserializeMiddlewareFunc("s3c:RequireContentLength",
+			func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleDeserialize(ctx, in)
+				if err != nil || middleware.GetOperationName(ctx) != "GetObject" {
+					return out, md, err
+				}
+				if resp, ok := out.RawResponse.(*smithyhttp.Response); ok && resp.StatusCode/100 == 2 && resp.ContentLength < 0 {
+					resp.Body.Close()
+					return out, md, errNoContentLength
+				}
+				return out, md, nil
+			}), middleware.Before)
+	})
 }

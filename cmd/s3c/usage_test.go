@@ -43,7 +43,8 @@ func TestVersionAndHelp(t *testing.T) {
 }
 
 // Usage errors exit 2, and are found before any key file is read, any
-// source opened or any request made (a missing key file would be exit 1).
+// source opened or any request made (a missing key file, also a usage
+// error, would give another message).
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)

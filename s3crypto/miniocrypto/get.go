@@ -14,6 +14,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
+	"github.com/s3c/s3c/internal/filemode"
 	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
 )
@@ -238,9 +239,11 @@ func (c *Client) StatObject(ctx context.Context, bucket, key string, opts minio.
 }
 
 // FGetObject decrypts an object into the file at filePath. It writes a
-// temporary file beside it and renames it into place only once the whole
-// object is authenticated: on any failure no partial file is left and an
-// existing file is untouched.
+// temporary file beside it (mode 0600) and renames it into place only
+// once the whole object is authenticated: on any failure no partial file
+// is left and an existing file is untouched. The file gets the mode cp
+// would give it: an existing file's mode is kept, a new file gets 0666
+// less the process's umask.
 func (c *Client) FGetObject(ctx context.Context, bucket, key, filePath string, opts minio.GetObjectOptions) error {
 	if st, err := os.Stat(filePath); err == nil && st.IsDir() {
 		return c.fail("FGetObject", bucket, key, "", fmt.Errorf("%s is a directory", filePath))
@@ -269,6 +272,10 @@ func (c *Client) FGetObject(ctx context.Context, bucket, key, filePath string, o
 	defer obj.Close()
 	if _, err := io.Copy(tmp, obj); err != nil {
 		return c.fail("FGetObject", bucket, key, "", err)
+	}
+	// The mode cp gives: an existing file's, or 0666 less the umask.
+	if err := tmp.Chmod(filemode.For(filePath)); err != nil {
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
