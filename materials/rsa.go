@@ -161,5 +161,16 @@ func (k *RSAKeyring) openOAEP(req *DecryptionRequest) ([]byte, error) {
 	return nil, fmt.Errorf("the wrapped key is bound to another content algorithm than %s", req.ContentAlg)
 }
 
+// OwnedDescriptionKeys returns the keys of the keyring's material
+// description (and s3c:key-id) for the RSA wrapping algorithms, which the
+// keyring checks itself; see DescriptionOwner.
+func (k *RSAKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
+	switch wrapAlg {
+	case metadata.WrapRSAOAEP, metadata.WrapRSAOAEPSHA256, metadata.WrapRSAPKCS1:
+		return k.owned()
+	}
+	return nil
+}
+
 // claimsRequest reports whether the stored description names this key.
 func (k *RSAKeyring) claimsRequest(req *DecryptionRequest) bool { return k.claims(req.Description) }

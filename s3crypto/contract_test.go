@@ -2,11 +2,20 @@ package s3crypto
 
 import (
 	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"maps"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
 )
 
 // SealPart writes nothing past len(plaintext): consecutive parts may be
@@ -48,4 +57,136 @@ func TestSealPartSlicesOfOneBuffer(t *testing.T) {
 	if !bytes.Equal(buf, data) {
 		t.Fatal("SealPart changed the caller's buffer")
 	}
+}
+
+// carelessKeyring wraps a keyring and ignores the caller's context: it
+// passes on the stored one as if the caller had asked for it.
+type carelessKeyring struct{ materials.Keyring }
+
+func (k carelessKeyring) DecryptDataKey(ctx context.Context, req *materials.DecryptionRequest) (*materials.DataKey, error) {
+	r := *req
+	r.Context = maps.Clone(req.Description)
+	for _, reserved := range []string{metadata.ContextContentAlg, metadata.ContextKMSKeyID, materials.DescriptionKeyID} {
+		delete(r.Context, reserved)
+	}
+	return k.Keyring.DecryptDataKey(ctx, &r)
+}
+
+// The encryption context is compared by the client, whatever the keyring:
+// one that ignores it cannot make a read with the wrong context succeed.
+func TestContextCheckedForEveryKeyring(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, name := range []string{"kms", "aes", "rsa"} {
+		kr := carelessKeyring{e.keyrings[name]}
+		c := e.client(kr)
+		ec := map[string]string{"tenant": "acme"}
+		e.put(c, name, []byte("context bound"), WithEncryptionContext(ec))
+		before := e.kms.Calls("Decrypt")
+		for _, wrong := range []map[string]string{nil, {"tenant": "evil"}, {"tenant": "acme", "x": "y"}} {
+			got, _, err := e.get(c, name, WithEncryptionContext(wrong))
+			var cm *materials.ContextMismatchError
+			mustFail(t, name+" with the wrong context", got, err, func(err error) bool { return errors.As(err, &cm) && !IsIntegrityError(err) })
+			if !strings.Contains(err.Error(), "[tenant]") || strings.Contains(err.Error(), "acme") {
+				t.Fatalf("%s: error should name the object's context keys and no values: %v", name, err)
+			}
+		}
+		if e.kms.Calls("Decrypt") != before {
+			t.Fatalf("%s: keyring called for a request whose context does not match", name)
+		}
+		if got, _, err := e.get(c, name, WithEncryptionContext(ec)); err != nil || string(got) != "context bound" {
+			t.Fatalf("%s with the right context: %v", name, err)
+		}
+	}
+	// The keys a raw keyring records itself are not the caller's to give.
+	custom, _ := materials.NewAES(e.aesKey, func(o *materials.RawOptions) { o.Description = map[string]string{"generation": "2"} })
+	c := e.client(custom)
+	e.put(c, "custom", []byte("x"), WithEncryptionContext(map[string]string{"tenant": "acme"}))
+	if _, _, err := e.get(c, "custom", WithEncryptionContext(map[string]string{"tenant": "acme"})); err != nil {
+		t.Fatalf("custom description: %v", err)
+	}
+	if got, _, err := e.get(c, "custom"); err == nil || len(got) != 0 {
+		t.Fatalf("custom description, no context: %v", err)
+	}
+}
+
+// Multi(new public key, old key pair) reads an object written under the
+// old key whose material description is empty, as Java writes them.
+func TestMultiPublicThenOldPrivate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	old := e.keyrings["rsa"]
+	for _, format := range []metadata.Format{metadata.V2, metadata.V3} {
+		key := "java-style-" + format.String()
+		e.put(e.client(old, func(o *Options) { o.Format = format }), key, []byte("old object"))
+		body, meta, err := e.rawGet(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for k := range meta {
+			if k == metadata.KeyMatDesc || k == metadata.KeyV3MatDesc {
+				delete(meta, k)
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%s: no material description in %v", format, meta)
+		}
+		if format == metadata.V2 {
+			meta[metadata.KeyMatDesc] = "{}"
+		}
+		e.rawPut(key, body, meta)
+		newPriv, _ := rsa.GenerateKey(rand.Reader, 2048)
+		pub, err := materials.NewRSAPublic(&newPriv.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e.client(materials.Multi(pub, old), func(o *Options) { o.CommitmentPolicy = RequireEncryptAllowDecrypt })
+		got, _, err := e.get(c, key)
+		if err != nil || string(got) != "old object" {
+			t.Fatalf("%s: %v", format, err)
+		}
+	}
+}
+
+// Not having the right kind of key is no integrity failure, and the error
+// says what the object needs.
+func TestNoKeyIsNotIntegrity(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.put(e.client(e.keyrings["aes"]), "aes", []byte("x"))
+	e.put(e.client(e.keyrings["kms"]), "kms", []byte("x"))
+	aesRef := e.keyrings["aes"].(*materials.AESKeyring).KeyRef()
+	for _, tc := range []struct {
+		key  string
+		kr   materials.Keyring
+		want string
+	}{
+		{"aes", e.keyrings["rsa"], `needs a local AES key ("` + aesRef + `")`},
+		{"aes", materials.Multi(e.keyrings["kms"], e.keyrings["rsa"]), `needs a local AES key ("` + aesRef + `")`},
+		{"kms", e.keyrings["aes"], `needs an AWS KMS key ("alias/s3c-test")`},
+	} {
+		got, _, err := e.get(e.client(tc.kr), tc.key)
+		var nk *materials.NoKeyError
+		mustFail(t, tc.key, got, err, func(err error) bool {
+			return errors.As(err, &nk) && errors.Is(err, materials.ErrUnsupportedWrap) && !IsIntegrityError(err)
+		})
+		if !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("%s: %v, want it to say %s", tc.key, err, tc.want)
+		}
+	}
+	// Another key of the right kind: that one is an integrity error.
+	other, _ := materials.NewAES(randomBytes(32))
+	got, _, err := e.get(e.client(other), "aes")
+	mustFail(t, "other AES key", got, err, IsIntegrityError)
+}
+
+// integrityOrNotForUs accepts the errors an altered envelope may give:
+// an integrity error, or, when the alteration makes the object look as if
+// it were for another context or another kind of key (which IsIntegrityError
+// leaves to the caller), a context mismatch or no keyring for its wrap.
+func integrityOrNotForUs(err error) bool {
+	var cm *materials.ContextMismatchError
+	return IsIntegrityError(err) || errors.As(err, &cm) || errors.Is(err, materials.ErrUnsupportedWrap)
 }
