@@ -1,8 +1,12 @@
 package materials
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -95,5 +99,38 @@ func TestKMSMalformedResponse(t *testing.T) {
 	var nk *NoKeyError
 	if !errors.Is(err, ErrKMSResponse) || errors.Is(err, ErrIncorrectKey) || errors.As(err, &nk) {
 		t.Fatalf("Decrypt: %v", err)
+	}
+}
+
+// A legacy PKCS #1 v1.5 wrapped key with bad padding is not told apart
+// from one with good padding under another key: both unwrap, in constant
+// time, to a key that then fails on the content.
+func TestRSAPKCS1NoPaddingOracle(t *testing.T) {
+	priv := testRSAKey(t)
+	k, _ := NewRSA(priv)
+	other := make([]byte, DataKeySize)
+	rand.Read(other)
+	goodPadding, _ := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, other)
+	short, _ := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, other[:16])
+	// Raw RSA of a message whose first byte is not 0x00 0x02: bad padding.
+	m := new(big.Int).SetBytes(append([]byte{0x00, 0x01}, bytes.Repeat([]byte{0xab}, priv.Size()-2)...))
+	badPadding := new(big.Int).Exp(m, big.NewInt(int64(priv.E)), priv.N).FillBytes(make([]byte, priv.Size()))
+	if _, err := priv.Decrypt(nil, badPadding, &rsa.PKCS1v15DecryptOptions{}); err == nil {
+		t.Fatal("the bad-padding vector has good padding")
+	}
+	keys := map[string][]byte{}
+	for name, edk := range map[string][]byte{"bad padding": badPadding, "good padding, another key": goodPadding, "16-byte key": short} {
+		got, err := k.DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: metadata.WrapRSAPKCS1, ContentAlg: metadata.ContentAESCBC, EncryptedKey: edk, Description: map[string]string{}})
+		if err != nil || len(got.Plaintext) != DataKeySize {
+			t.Fatalf("%s: %v", name, err)
+		}
+		keys[name] = got.Plaintext
+	}
+	if !bytes.Equal(keys["good padding, another key"], other) || bytes.Equal(keys["bad padding"], other) || bytes.Equal(keys["16-byte key"][:16], other[:16]) {
+		t.Fatal("unexpected unwrapped keys")
+	}
+	// Only a wrapped key of the wrong size fails at once (it is public).
+	if _, err := k.DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: metadata.WrapRSAPKCS1, EncryptedKey: badPadding[1:], Description: map[string]string{}}); !errors.Is(err, ErrIncorrectKey) {
+		t.Fatalf("short wrapped key: %v", err)
 	}
 }

@@ -3,10 +3,15 @@ package s3crypto
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"errors"
 	"maps"
+	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -189,4 +194,61 @@ func TestNoKeyIsNotIntegrity(t *testing.T) {
 func integrityOrNotForUs(err error) bool {
 	var cm *materials.ContextMismatchError
 	return IsIntegrityError(err) || errors.As(err, &cm) || errors.Is(err, materials.ErrUnsupportedWrap)
+}
+
+// putV1RSA stores a V1 object as AWS's V1 clients write it with an RSA
+// key: AES-CBC content, its key wrapped as edk.
+func (e *env) putV1RSA(key string, dataKey, edk, plaintext []byte) {
+	e.t.Helper()
+	iv := randomBytes(16)
+	pad := 16 - len(plaintext)%16
+	body := append(bytes.Clone(plaintext), bytes.Repeat([]byte{byte(pad)}, pad)...)
+	block, _ := aes.NewCipher(dataKey)
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(body, body)
+	e.rawPut(key, body, map[string]string{
+		metadata.KeyV1EncryptedKey:  base64.StdEncoding.EncodeToString(edk),
+		metadata.KeyIV:              base64.StdEncoding.EncodeToString(iv),
+		metadata.KeyMatDesc:         "{}",
+		metadata.KeyPlaintextLength: strconv.Itoa(len(plaintext)),
+	})
+}
+
+// A V1 object whose PKCS #1 v1.5 wrapped key has bad padding fails the
+// same way as one whose wrapped key has good padding under another key:
+// no Bleichenbacher oracle.
+func TestRSAPKCS1FailuresAlike(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(e.keyrings["rsa"], func(o *Options) {
+		o.CommitmentPolicy = RequireEncryptAllowDecrypt
+		o.AllowLegacyContent, o.AllowLegacyWrapping = true, true
+	})
+	plaintext := []byte("thirty-two bytes of V1 plaintext")
+	dataKey := randomBytes(32)
+	edk, _ := rsa.EncryptPKCS1v15(rand.Reader, &e.rsaKey.PublicKey, dataKey)
+	e.putV1RSA("good", dataKey, edk, plaintext)
+	if got, _, err := e.get(c, "good"); err != nil || !bytes.Equal(got, plaintext) {
+		t.Fatalf("V1 RSA object: %v", err)
+	}
+	otherKey, _ := rsa.EncryptPKCS1v15(rand.Reader, &e.rsaKey.PublicKey, randomBytes(32))
+	m := new(big.Int).SetBytes(append([]byte{0x00, 0x01}, bytes.Repeat([]byte{0xab}, e.rsaKey.Size()-2)...))
+	badPadding := new(big.Int).Exp(m, big.NewInt(int64(e.rsaKey.E)), e.rsaKey.N).FillBytes(make([]byte, e.rsaKey.Size()))
+	e.putV1RSA("other-key", dataKey, otherKey, plaintext)
+	e.putV1RSA("bad-padding", dataKey, badPadding, plaintext)
+	var msgs []string
+	for _, key := range []string{"other-key", "bad-padding"} {
+		got, _, err := e.get(c, key)
+		mustFail(t, key, got, err, func(err error) bool {
+			return errors.Is(err, ErrBadPadding) && !errors.Is(err, materials.ErrIncorrectKey) && IsIntegrityError(err)
+		})
+		// The message differs only when the random key happens to give
+		// valid padding (about 1 in 256), alike for both.
+		msg := strings.ReplaceAll(err.Error(), key, "KEY")
+		if !strings.Contains(msg, "padding leaves") {
+			msgs = append(msgs, msg)
+		}
+	}
+	if len(msgs) == 2 && msgs[0] != msgs[1] {
+		t.Fatalf("the two failures differ:\n%s\n%s", msgs[0], msgs[1])
+	}
 }
