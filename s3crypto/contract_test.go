@@ -252,3 +252,37 @@ func TestRSAPKCS1FailuresAlike(t *testing.T) {
 		t.Fatalf("the two failures differ:\n%s\n%s", msgs[0], msgs[1])
 	}
 }
+
+// Context values that look like RFC 2047 encoded words, or hold
+// non-ASCII text, round-trip through the server; so does a description
+// that another writer stored with raw UTF-8, which MinIO returns encoded.
+func TestContextValuesRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ec := map[string]string{"word": "=?utf-8?q?x?=", "words": "=?UTF-8?B?w6k=?= =?utf-8?q?y?=", "text": "é 日本 😀", "=?utf-8?q?k?=": "v"}
+	for _, name := range []string{"kms", "aes"} {
+		for _, format := range []metadata.Format{metadata.V3, metadata.V2} {
+			c := e.client(e.keyrings[name], func(o *Options) { o.Format = format })
+			key := name + "/" + format.String()
+			e.put(c, key, []byte("x"), WithEncryptionContext(ec))
+			if got, _, err := e.get(c, key, WithEncryptionContext(ec)); err != nil || string(got) != "x" {
+				t.Fatalf("%s: %v", key, err)
+			}
+		}
+	}
+	// A V2 material description with raw UTF-8, as Java writes it.
+	c := e.client(e.keyrings["aes"], func(o *Options) { o.Format = metadata.V2 })
+	e.put(c, "raw-utf8", []byte("x"), WithEncryptionContext(map[string]string{"text": "é 日本"}))
+	body, meta, err := e.rawGet("raw-utf8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta[metadata.KeyMatDesc] = `{"s3c:key-id":"` + materials.AESKeyID(e.aesKey) + `","text":"é 日本"}`
+	e.rawPut("raw-utf8", body, meta)
+	if _, stored, _ := e.rawGet("raw-utf8"); !strings.HasPrefix(stored[metadata.KeyMatDesc], "=?") {
+		t.Fatalf("expected the server to return the description RFC 2047 encoded: %q", stored[metadata.KeyMatDesc])
+	}
+	if got, _, err := e.get(c, "raw-utf8", WithEncryptionContext(map[string]string{"text": "é 日本"})); err != nil || string(got) != "x" {
+		t.Fatalf("raw UTF-8 description: %v", err)
+	}
+}
