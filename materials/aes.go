@@ -112,6 +112,17 @@ func (k *AESKeyring) openGCM(req *DecryptionRequest) ([]byte, error) {
 	return pdk, nil
 }
 
+// OwnedDescriptionKeys returns the keys of the keyring's material
+// description (and s3c:key-id) for the AES wrapping algorithms, which the
+// keyring checks itself; see DescriptionOwner.
+func (k *AESKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
+	switch wrapAlg {
+	case metadata.WrapAESGCM, metadata.WrapAESWrap, metadata.WrapAESECB:
+		return k.owned()
+	}
+	return nil
+}
+
 // claimsRequest reports whether the stored description names this key.
 func (k *AESKeyring) claimsRequest(req *DecryptionRequest) bool { return k.claims(req.Description) }
 

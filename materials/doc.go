@@ -27,6 +27,13 @@
 // Keyrings never put key material in errors. A keyring that cannot decrypt
 // a data key because it holds a different key returns an error wrapping
 // ErrIncorrectKey; one that does not handle the wrapping algorithm at all
-// returns an error wrapping ErrUnsupportedWrap. Multi moves on to the next
-// keyring on either.
+// returns an error wrapping ErrUnsupportedWrap, and one that cannot
+// decrypt at all ErrEncryptOnly. Multi moves on to the next keyring on
+// any of them; when none is left, a NoKeyError names the kind of key the
+// object needs. A KMS answer that is not a data key is ErrKMSResponse.
+//
+// The caller's encryption context is compared with the stored one by the
+// s3crypto client, for every keyring, before the keyring is called; a
+// keyring that records pairs of its own in the material description
+// declares them by implementing DescriptionOwner.
 package materials

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
 	"github.com/s3c/s3c/metadata"
@@ -16,12 +14,45 @@ import (
 const DataKeySize = 32
 
 // Keyring creates and recovers data keys.
+//
+// The contract of DecryptDataKey: when the keyring cannot decrypt the
+// data key because it is not the keyring for it, it returns an error
+// wrapping one of these, and MultiKeyring goes on to its next keyring:
+//
+//   - ErrUnsupportedWrap: it does not handle the wrapping algorithm;
+//   - ErrEncryptOnly: it cannot decrypt at all (an RSA public key);
+//   - ErrIncorrectKey: it handles the algorithm but its master key does
+//     not open this data key (another key, or an altered envelope);
+//   - *ContextMismatchError: it found a context it does not expect.
+//
+// Any other error (a KMS service unreachable or answering nonsense, a
+// cancelled context) stops MultiKeyring and is reported as it is.
+//
+// A keyring need not compare the stored description with the caller's
+// context: the s3crypto client does that, in one place, before it calls
+// DecryptDataKey (see DescriptionOwner). A keyring that records pairs of
+// its own in the description declares them by implementing
+// DescriptionOwner; otherwise every stored pair but the well-known
+// reserved ones (aws:x-amz-cek-alg, kms_cmk_id, s3c:key-id) must be
+// presented by the caller.
 type Keyring interface {
 	// GenerateDataKey returns a fresh random data key and its encrypted
 	// form, with the description to store in the envelope.
 	GenerateDataKey(ctx context.Context, req *EncryptionRequest) (*DataKey, error)
 	// DecryptDataKey recovers the data key of an envelope.
 	DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error)
+}
+
+// DescriptionOwner is implemented by a keyring that records pairs of its
+// own in the material description (a raw keyring's RawOptions.Description
+// or its s3c:key-id). OwnedDescriptionKeys returns the keys of those pairs
+// for objects wrapped with wrapAlg (none for an algorithm the keyring does
+// not handle). The s3crypto client leaves these keys out when it compares
+// the stored description with the encryption context the caller asked
+// for, unless the caller names them; the keyring itself is then
+// responsible for checking their values.
+type DescriptionOwner interface {
+	OwnedDescriptionKeys(wrapAlg string) []string
 }
 
 // EncryptionRequest asks a keyring for a new data key.
@@ -43,8 +74,10 @@ type DecryptionRequest struct {
 	EncryptedKey []byte            // the encrypted data key
 	Description  map[string]string // the stored encryption context or material description
 	// Context is what the caller expects the stored context to hold,
-	// besides the keyring's own reserved pairs; nil means none. It must
-	// match exactly, as AWS's Java client checks it.
+	// besides the reserved pairs; nil means none. The s3crypto client has
+	// already compared it with Description, exactly as AWS's Java client
+	// does, before calling DecryptDataKey: keyrings need not check it
+	// again.
 	Context map[string]string
 }
 
@@ -85,6 +118,12 @@ var (
 	// discovery keyring).
 	ErrEncryptOnly = errors.New("keyring can only encrypt")
 	ErrDecryptOnly = errors.New("keyring can only decrypt")
+	// ErrKMSResponse means AWS KMS answered a call with something that is
+	// not a valid data key (the wrong length, or no ciphertext). It is a
+	// fault of the service or of whatever stands in for it, not a sign
+	// that the object was altered; MultiKeyring does not try other
+	// keyrings after it.
+	ErrKMSResponse = errors.New("KMS returned a malformed data key")
 )
 
 // KeyError is an error from one keyring, naming its master key.
@@ -99,32 +138,19 @@ func (e *KeyError) Error() string { return e.KeyRef + ": " + e.Err.Error() }
 func (e *KeyError) Unwrap() error { return e.Err }
 
 // ContextMismatchError means the stored encryption context or material
-// description is not the one the caller presented. Only key names are
-// reported; the values are in the object's metadata for anyone who can
-// read it.
+// description is not the one the caller presented. The object may be
+// perfectly sound: the caller must present the context it was written
+// with. Only key names are reported; the values are in the object's
+// metadata for anyone who can read it.
 type ContextMismatchError struct {
 	StoredKeys    []string // keys of the stored context, reserved ones left out
 	RequestedKeys []string // keys the caller presented
 }
 
 func (e *ContextMismatchError) Error() string {
-	return fmt.Sprintf("encryption context does not match the object's: object has [%s], request has [%s]",
+	return fmt.Sprintf("encryption context does not match the object's: the object's context has keys [%s], the request has [%s]; "+
+		"reading it needs the same context it was written with",
 		strings.Join(e.StoredKeys, " "), strings.Join(e.RequestedKeys, " "))
-}
-
-// checkContext compares stored, minus the keys reserved says to skip,
-// with requested.
-func checkContext(stored, requested map[string]string, reserved func(string) bool) error {
-	rest := maps.Clone(stored)
-	maps.DeleteFunc(rest, func(k, _ string) bool { return reserved(k) })
-	if maps.Equal(rest, requested) || (len(rest) == 0 && len(requested) == 0) {
-		return nil
-	}
-	return &ContextMismatchError{StoredKeys: sortedKeys(rest), RequestedKeys: sortedKeys(requested)}
-}
-
-func sortedKeys(m map[string]string) []string {
-	return slices.Sorted(maps.Keys(m))
 }
 
 // newDataKey returns 32 bytes from crypto/rand.

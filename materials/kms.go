@@ -103,7 +103,7 @@ func (k *KMSKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest
 	}
 	if len(out.Plaintext) != DataKeySize || len(out.CiphertextBlob) == 0 {
 		clear(out.Plaintext)
-		return nil, &KeyError{KeyRef: k.ref(), Err: errors.New("KMS GenerateDataKey returned a malformed key")}
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("GenerateDataKey: %w (%d-byte key, %d-byte ciphertext)", ErrKMSResponse, len(out.Plaintext), len(out.CiphertextBlob))}
 	}
 	ref := k.keyID
 	if out.KeyId != nil {
@@ -118,8 +118,9 @@ func (k *KMSKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest
 	}, nil
 }
 
-// DecryptDataKey checks the stored encryption context against the
-// request before calling KMS, then calls KMS Decrypt with it.
+// DecryptDataKey checks that the stored encryption context binds the
+// object's content algorithm, then calls KMS Decrypt with it. (The
+// s3crypto client has compared it with the caller's context already.)
 func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
 	switch req.WrapAlg {
 	case metadata.WrapKMSContext:
@@ -137,9 +138,6 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		// Legacy: the whole material description is the context.
 	default:
 		return nil, fmt.Errorf("%w: %s", ErrUnsupportedWrap, req.WrapAlg)
-	}
-	if err := checkContext(req.Description, req.Context, kmsReserved); err != nil {
-		return nil, &KeyError{KeyRef: k.ref(), Err: err}
 	}
 	in := &kms.DecryptInput{
 		CiphertextBlob:    req.EncryptedKey,
@@ -180,7 +178,7 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 	}
 	if len(out.Plaintext) != DataKeySize {
 		clear(out.Plaintext)
-		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("%w: KMS returned a %d-byte data key", ErrIncorrectKey, len(out.Plaintext))}
+		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("Decrypt: %w (%d bytes)", ErrKMSResponse, len(out.Plaintext))}
 	}
 	if k.discovery && len(k.opts.AllowedKeys) > 0 && !slices.Contains(k.opts.AllowedKeys, ref) {
 		clear(out.Plaintext)

@@ -3,7 +3,10 @@ package materials
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
+
+	"github.com/s3c/s3c/metadata"
 )
 
 // MultiKeyring generates data keys with its first keyring and decrypts
@@ -27,14 +30,34 @@ func (m *MultiKeyring) GenerateDataKey(ctx context.Context, req *EncryptionReque
 	return m.keyrings[0].GenerateDataKey(ctx, req)
 }
 
+// OwnedDescriptionKeys returns the description keys any of its keyrings
+// records for objects wrapped with wrapAlg (see DescriptionOwner).
+func (m *MultiKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
+	var keys []string
+	for _, k := range m.keyrings {
+		if o, ok := k.(DescriptionOwner); ok {
+			keys = append(keys, o.OwnedDescriptionKeys(wrapAlg)...)
+		}
+	}
+	return keys
+}
+
 type claimer interface {
 	claimsRequest(*DecryptionRequest) bool
 }
 
+// notMine reports whether a keyring's error means only that the data key
+// is not for it (see Keyring), so that the next keyring may be tried.
+func notMine(err error) bool {
+	var mismatch *ContextMismatchError
+	return errors.Is(err, ErrUnsupportedWrap) || errors.Is(err, ErrIncorrectKey) ||
+		errors.Is(err, ErrEncryptOnly) || errors.As(err, &mismatch)
+}
+
 // DecryptDataKey tries each keyring until one succeeds. It moves on when
-// a keyring does not handle the wrap, holds another key, or finds a
-// context it does not expect; any other error (KMS unreachable, context
-// cancelled) stops it.
+// a keyring does not handle the wrap, cannot decrypt at all, holds
+// another key, or finds a context it does not expect; any other error
+// (KMS unreachable, context cancelled) stops it.
 func (m *MultiKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
 	var first, rest []Keyring
 	for _, k := range m.keyrings {
@@ -50,20 +73,69 @@ func (m *MultiKeyring) DecryptDataKey(ctx context.Context, req *DecryptionReques
 		if err == nil {
 			return dk, nil
 		}
-		var mismatch *ContextMismatchError
-		if !errors.Is(err, ErrUnsupportedWrap) && !errors.Is(err, ErrIncorrectKey) && !errors.As(err, &mismatch) {
+		if !notMine(err) {
 			return nil, err
 		}
 		errs = append(errs, err)
 	}
-	return nil, &NoKeyError{WrapAlg: req.WrapAlg, Errs: errs}
+	return nil, newNoKeyError(req, errs)
 }
 
-// NoKeyError means no keyring of a MultiKeyring could decrypt the data
-// key. It wraps each keyring's error.
+// NoKeyError means no keyring could decrypt the data key: none handles
+// the object's wrapping algorithm, or those that do hold other keys or
+// cannot decrypt. It names what the object needs and wraps each keyring's
+// error.
 type NoKeyError struct {
-	WrapAlg string
-	Errs    []error
+	WrapAlg string // the object's wrapping algorithm
+	// KeyRef is the master key the object's description names: the
+	// kms_cmk_id of a KMS object, the s3c:key-id of a raw one; "" if it
+	// names none (as Java's clients write raw objects by default).
+	KeyRef string
+	Errs   []error
+}
+
+// newNoKeyError returns the error for a request that none of the keyrings
+// that returned errs could decrypt.
+func newNoKeyError(req *DecryptionRequest, errs []error) *NoKeyError {
+	ref := req.Description[DescriptionKeyID]
+	switch req.WrapAlg {
+	case metadata.WrapKMSContext, metadata.WrapKMS:
+		ref = req.Description[metadata.ContextKMSKeyID]
+	}
+	return &NoKeyError{WrapAlg: req.WrapAlg, KeyRef: ref, Errs: errs}
+}
+
+// WrapKind names, in words, the kind of master key a wrapping algorithm
+// needs: "local AES key", "local RSA key" or "AWS KMS key"; "" for an
+// algorithm it does not know.
+func WrapKind(wrapAlg string) string {
+	switch wrapAlg {
+	case metadata.WrapAESGCM, metadata.WrapAESWrap, metadata.WrapAESECB:
+		return "local AES key"
+	case metadata.WrapRSAOAEP, metadata.WrapRSAOAEPSHA256, metadata.WrapRSAPKCS1:
+		return "local RSA key"
+	case metadata.WrapKMSContext, metadata.WrapKMS:
+		return "AWS KMS key"
+	}
+	return ""
+}
+
+// needs says what the object needs, e.g. `an AWS KMS key "alias/app"`.
+func (e *NoKeyError) needs() string {
+	kind := WrapKind(e.WrapAlg)
+	var s string
+	switch {
+	case kind == "":
+		s = "a key for wrapping algorithm " + e.WrapAlg
+	case strings.HasPrefix(kind, "AWS"):
+		s = "an " + kind
+	default:
+		s = "a " + kind
+	}
+	if e.KeyRef != "" {
+		s += fmt.Sprintf(" (%q)", e.KeyRef)
+	}
+	return s
 }
 
 func (e *NoKeyError) Error() string {
@@ -74,9 +146,10 @@ func (e *NoKeyError) Error() string {
 		}
 	}
 	if len(parts) == 0 {
-		return "no keyring handles wrapping algorithm " + e.WrapAlg
+		return fmt.Sprintf("the object needs %s to decrypt its data key (wrapping algorithm %s), and no keyring of that kind is configured",
+			e.needs(), e.WrapAlg)
 	}
-	return "no keyring could decrypt the data key: " + strings.Join(parts, "; ")
+	return fmt.Sprintf("no keyring could decrypt the data key, which needs %s: %s", e.needs(), strings.Join(parts, "; "))
 }
 
 // Unwrap returns the keyrings' errors.

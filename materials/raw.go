@@ -68,19 +68,29 @@ func (r *rawDescription) claims(stored map[string]string) bool {
 	return true
 }
 
-// check refuses a stored description that names another key (one of
-// this keyring's description keys with another value), then compares the
-// rest with the caller's context. A description that does not mention the
-// keyring's keys at all (as Java writes by default) is let through: the
-// unwrap itself tells whether the key is right.
+// owned returns the description keys the keyring records: those of its
+// description, and s3c:key-id (which callers may not set either).
+func (r *rawDescription) owned() []string {
+	keys := []string{DescriptionKeyID}
+	for k := range r.desc {
+		if k != DescriptionKeyID {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// check refuses a stored description that names another key: one of this
+// keyring's description keys with another value. A description that does
+// not mention the keyring's keys at all (as Java writes by default) is let
+// through: the unwrap itself tells whether the key is right. The caller's
+// context is compared with the rest by the client, not here (see
+// DescriptionOwner).
 func (r *rawDescription) check(req *DecryptionRequest) error {
 	for k, v := range r.desc {
 		if got, ok := req.Description[k]; ok && got != v {
 			return &KeyError{KeyRef: r.id, Err: fmt.Errorf("%w: the object's material description names another key (%s)", ErrIncorrectKey, k)}
 		}
-	}
-	if err := checkContext(req.Description, req.Context, r.reserved); err != nil {
-		return &KeyError{KeyRef: r.id, Err: err}
 	}
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"maps"
 
@@ -123,12 +122,17 @@ func (k *RSAKeyring) DecryptDataKey(_ context.Context, req *DecryptionRequest) (
 		// SunJCE's default for this name: SHA-256 label hash, MGF1-SHA-1.
 		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.OAEPOptions{Hash: crypto.SHA256, MGFHash: crypto.SHA1})
 	case metadata.WrapRSAPKCS1:
-		// One error for bad padding and for a wrong-sized key, so that
-		// the two cannot be told apart (no Bleichenbacher oracle).
-		pdk, err = k.priv.Decrypt(nil, req.EncryptedKey, &rsa.PKCS1v15DecryptOptions{})
-		if err != nil || len(pdk) != DataKeySize {
+		// No Bleichenbacher oracle: bad padding, or a message that is
+		// not a 32-byte key, leaves the random key in place, in constant
+		// time, and the unwrap "succeeds". Such an object then fails
+		// exactly as one whose wrapped key has valid padding under the
+		// wrong key: when its content is decrypted (a V1 AES-CBC object
+		// with bad padding or garbage, AES-GCM with an authentication
+		// error). Only a ciphertext of the wrong size fails here.
+		pdk = newDataKey()
+		if err = rsa.DecryptPKCS1v15SessionKey(nil, k.priv, req.EncryptedKey, pdk); err != nil {
 			clear(pdk)
-			pdk, err = nil, errors.New("decryption error")
+			pdk = nil
 		}
 	}
 	if err == nil && len(pdk) != DataKeySize {
@@ -159,6 +163,17 @@ func (k *RSAKeyring) openOAEP(req *DecryptionRequest) ([]byte, error) {
 		}
 	}
 	return nil, fmt.Errorf("the wrapped key is bound to another content algorithm than %s", req.ContentAlg)
+}
+
+// OwnedDescriptionKeys returns the keys of the keyring's material
+// description (and s3c:key-id) for the RSA wrapping algorithms, which the
+// keyring checks itself; see DescriptionOwner.
+func (k *RSAKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
+	switch wrapAlg {
+	case metadata.WrapRSAOAEP, metadata.WrapRSAOAEPSHA256, metadata.WrapRSAPKCS1:
+		return k.owned()
+	}
+	return nil
 }
 
 // claimsRequest reports whether the stored description names this key.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf16"
@@ -16,7 +17,9 @@ import (
 // EncodeDescription returns the JSON of an encryption context or material
 // description: keys sorted, no spaces, and every non-ASCII character
 // escaped as \uXXXX, so the value is plain ASCII in an HTTP header and
-// every reader's JSON parser yields the same strings.
+// every reader's JSON parser yields the same strings. Being ASCII and a
+// JSON object, it is never taken for RFC 2047 encoded words on read, so
+// every description round-trips, whatever its strings hold.
 func EncodeDescription(d map[string]string) string {
 	keys := make([]string, 0, len(d))
 	for k := range d {
@@ -107,40 +110,41 @@ func DecodeDescription(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// decodeS3Value undoes what S3 does to a user-metadata value that held
-// non-ASCII characters: it returns it RFC 2047 encoded, and the encoded
-// text is the original UTF-8 bytes each taken as one Latin-1 character.
-// Plain ASCII passes through unchanged. The result is the original string
-// when it can be recovered, else the MIME-decoded value.
+// encodedWords matches a value that is entirely RFC 2047 encoded words
+// separated by spaces or tabs: what S3 and MinIO return for a metadata
+// value that held non-ASCII characters (MinIO splits long values into
+// several words, S3 may too).
+var encodedWords = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:[ \t]+=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)*$`)
+
+// decodeS3Value undoes what S3 and MinIO do to a user-metadata value that
+// held non-ASCII characters: they return it RFC 2047 encoded. MinIO
+// encodes the original UTF-8; S3 encodes the original UTF-8 bytes each
+// taken as one Latin-1 character, which is undone too when the result is
+// valid UTF-8. Only a value that consists of encoded words is decoded:
+// anything else, such as the JSON that EncodeDescription writes, which
+// starts with '{', is returned as it is, even if encoded words occur
+// inside it.
 func decodeS3Value(v string) string {
-	if strings.Contains(v, "=?") {
-		dec := new(mime.WordDecoder)
-		dec.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
-			return nil, fmt.Errorf("unsupported charset %q", charset)
-		}
-		if d, err := dec.DecodeHeader(v); err == nil {
-			v = d
-		}
+	if !encodedWords.MatchString(v) {
+		return v
 	}
-	ascii := true
-	for i := 0; i < len(v); i++ {
-		if v[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
+	dec := new(mime.WordDecoder)
+	dec.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
+		return nil, fmt.Errorf("unsupported charset %q", charset)
 	}
-	if ascii {
+	d, err := dec.DecodeHeader(v)
+	if err != nil {
 		return v
 	}
 	var raw bytes.Buffer
-	for _, r := range v {
+	for _, r := range d {
 		if r > 0xff {
-			return v // not Latin-1 mojibake: keep as is
+			return d // not Latin-1 mojibake: MinIO's encoding of UTF-8
 		}
 		raw.WriteByte(byte(r))
 	}
 	if utf8.Valid(raw.Bytes()) {
 		return raw.String()
 	}
-	return v
+	return d
 }

@@ -5,6 +5,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 
@@ -25,10 +27,18 @@ type Decryption struct {
 }
 
 // NewDecryption checks env against the commitment policy and the legacy
-// settings, before any keyring call, then unwraps the data key with ec as
-// the expected encryption context (nil: none) and prepares the content
-// cipher. For V3 it compares the key commitment, in constant time, before
-// deriving the content key.
+// settings, and its stored encryption context or material description
+// against ec, the expected one (nil: none), before any keyring call. Then
+// it unwraps the data key and prepares the content cipher. For V3 it
+// compares the key commitment, in constant time, before deriving the
+// content key.
+//
+// The context comparison is made here for every keyring, so that a
+// keyring cannot skip it: the stored pairs, but for the reserved ones,
+// must be exactly ec (see materials.DescriptionOwner), or the error is a
+// *materials.ContextMismatchError. A keyring error that only means no
+// configured key fits (see materials.Keyring) comes as a
+// *materials.NoKeyError naming what the object needs.
 func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
 	if err := opts.resolve(); err != nil {
 		return nil, err
@@ -36,7 +46,14 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 	if err := checkReadable(opts, env); err != nil {
 		return nil, err
 	}
-	dk, err := opts.Keyring.DecryptDataKey(ctx, &materials.DecryptionRequest{
+	if err := checkContext(opts.Keyring, env, ec); err != nil {
+		return nil, err
+	}
+	kr := opts.Keyring
+	if _, ok := kr.(*materials.MultiKeyring); !ok {
+		kr = materials.Multi(kr) // for its NoKeyError
+	}
+	dk, err := kr.DecryptDataKey(ctx, &materials.DecryptionRequest{
 		WrapAlg:      env.WrapAlg,
 		ContentAlg:   env.ContentAlg,
 		EncryptedKey: env.EncryptedKey,
@@ -63,6 +80,34 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 		return nil, err
 	}
 	return d, nil
+}
+
+// reservedContextKeys returns the description keys that the formats
+// reserve for objects wrapped with wrap, which the caller does not
+// present: for KMS, the content algorithm and key ID that the client
+// adds to every context; for raw keys, the key ID s3c records.
+func reservedContextKeys(wrap string) []string {
+	switch wrap {
+	case metadata.WrapKMSContext, metadata.WrapKMS:
+		return []string{metadata.ContextContentAlg, metadata.ContextKMSKeyID}
+	}
+	return []string{materials.DescriptionKeyID}
+}
+
+// checkContext compares the stored description, the reserved keys and
+// those the keyring declares as its own left out, with the context the
+// caller expects. Only key names go into the error.
+func checkContext(kr materials.Keyring, env *metadata.Envelope, ec map[string]string) error {
+	skip := reservedContextKeys(env.WrapAlg)
+	if o, ok := kr.(materials.DescriptionOwner); ok {
+		skip = append(skip, o.OwnedDescriptionKeys(env.WrapAlg)...)
+	}
+	rest := maps.Clone(env.Description)
+	maps.DeleteFunc(rest, func(k, _ string) bool { return slices.Contains(skip, k) })
+	if maps.Equal(rest, ec) {
+		return nil
+	}
+	return &materials.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(rest)), RequestedKeys: slices.Sorted(maps.Keys(ec))}
 }
 
 // checkReadable applies the commitment policy and the legacy switches.

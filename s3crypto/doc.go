@@ -58,8 +58,9 @@
 // material. They are *ObjectError wrapping the cause: ErrAuthentication,
 // ErrCommitmentMismatch, *PolicyError, ErrNotEncrypted, a
 // *metadata.FormatError, a materials error, or the SDK's own typed errors.
-// IsIntegrityError tells an object that cannot be trusted (or is not for
-// this key) from a configuration or transport problem.
+// IsIntegrityError tells an object that cannot be trusted from a
+// configuration or transport problem (no keyring for the object's kind of
+// key, another encryption context, an unreachable or faulty KMS).
 //
 // The cipher is internal/aesgcm (streaming AES-GCM stitched from the
 // standard library's assembly), the envelope is package metadata and the

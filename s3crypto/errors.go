@@ -96,19 +96,23 @@ func (e *ObjectError) Error() string {
 func (e *ObjectError) Unwrap() error { return e.Err }
 
 // IsIntegrityError reports whether err means the object cannot be
-// trusted or is not for the keys and context at hand, as opposed to a
-// policy, configuration or transport problem: failed authentication, key
-// commitment mismatch, bad legacy padding, a data key no configured master
-// key opens (or whose wrapping no keyring handles), an encryption context
-// that does not match, or a malformed envelope.
+// trusted, as opposed to a policy, configuration or transport problem:
+// failed authentication, key commitment mismatch, bad legacy padding, a
+// malformed envelope, or a data key that a keyring able to open it could
+// not open (materials.ErrIncorrectKey: the object was altered, or was
+// written under another key of the same kind).
+//
+// It is false when no configured keyring handles the object's kind of
+// key (materials.ErrUnsupportedWrap, materials.ErrEncryptOnly: a
+// *materials.NoKeyError says what the object needs), when the caller's
+// encryption context differs from the object's
+// (*materials.ContextMismatchError), and when KMS returns a malformed data
+// key (materials.ErrKMSResponse): the object may be perfectly sound.
 func IsIntegrityError(err error) bool {
 	var fe *metadata.FormatError
-	var cm *materials.ContextMismatchError
 	return errors.Is(err, ErrAuthentication) ||
 		errors.Is(err, ErrCommitmentMismatch) ||
 		errors.Is(err, ErrBadPadding) ||
 		errors.Is(err, materials.ErrIncorrectKey) ||
-		errors.Is(err, materials.ErrUnsupportedWrap) ||
-		errors.As(err, &cm) ||
 		errors.As(err, &fe)
 }

@@ -146,11 +146,12 @@ func (m *MultipartUpload) UploadPart(ctx context.Context, n int32, r io.Reader, 
 // (presigned URLs, another HTTP stack); then report each uploaded part
 // with AddCompletedPart before Complete. The rules of UploadPart apply:
 // every part but the last is PartSize bytes, the last is sealed last, and
-// a part sealed again must have the same plaintext. plaintext is
-// encrypted in place; with cap(plaintext) ≥ len(plaintext)+16 nothing is
-// copied.
+// a part sealed again must have the same plaintext. The ciphertext is
+// returned in a new slice: plaintext is only read, and nothing beyond
+// len(plaintext) is touched, so consecutive parts may be slices of one
+// buffer.
 func (m *MultipartUpload) SealPart(n int32, plaintext []byte, last bool) ([]byte, error) {
-	return m.seal(n, plaintext, last)
+	return m.sealPart(n, plaintext, last, false)
 }
 
 // AddCompletedPart records a part uploaded outside UploadPart, with the
@@ -166,9 +167,19 @@ func (m *MultipartUpload) AddCompletedPart(p types.CompletedPart) error {
 	return nil
 }
 
-// seal encrypts buf in place (cap(buf) ≥ len(buf)+16) as part n and
-// returns the ciphertext, with the tag if last.
+// seal encrypts buf, whose whole capacity the caller owns, in place as
+// part n and returns the ciphertext, with the tag if last.
 func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
+	return m.sealPart(n, buf, last, true)
+}
+
+// sealPart encrypts buf as part n and returns the ciphertext, with the tag
+// if last. If owned, the caller owns all of buf's capacity and buf is
+// encrypted in place, the capacity beyond len(buf) used for GCM's scratch
+// tag and the final tag (no copy when cap(buf) ≥ len(buf)+16). Otherwise
+// buf is only read and the ciphertext is a new slice: buf may be part of
+// a larger buffer whose bytes past len(buf) belong to someone else.
+func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byte, error) {
 	size := int64(len(buf))
 	switch {
 	case n < 1 || n > 10000:
@@ -181,7 +192,12 @@ func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
 		return nil, m.fail(err)
 	}
 	s := m.enc.cipher.gcm.NewStream(uint64(off))
-	ct := s.Seal(buf[:0], buf)
+	dst := buf[:0]
+	if !owned {
+		// No spare capacity: Seal allocates, buf is left as it is.
+		dst = buf[:0:0]
+	}
+	ct := s.Seal(dst, buf)
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -196,14 +212,14 @@ func (m *MultipartUpload) seal(n int32, buf []byte, last bool) ([]byte, error) {
 		// A retry: only the very same ciphertext may go out again.
 		state, prevState := s.Hash().State(), prev.State()
 		if prev.Len() != uint64(size) || subtle.ConstantTimeCompare(state[:], prevState[:]) != 1 {
-			clear(buf[:cap(buf)])
+			clear(ct[:cap(ct)])
 			return nil, m.fail(fmt.Errorf("part %d: %w", n, ErrSourceChanged))
 		}
 	}
 	if last {
 		for i := int32(1); i < n; i++ {
 			if _, ok := m.hashes[i]; !ok {
-				clear(buf[:cap(buf)])
+				clear(ct[:cap(ct)])
 				return nil, m.fail(fmt.Errorf("last part %d sealed before part %d", n, i))
 			}
 		}

@@ -45,6 +45,12 @@ type Object struct {
 	info   minio.ObjectInfo
 	read   int64 // plaintext returned by Read, for a size learnt at the end
 	closed bool
+
+	// For a streamed object, whose body is fetched as it is read: reopen
+	// reads the object afresh (once, if it was overwritten before Read
+	// returned anything) and changed makes the error for an overwrite.
+	reopen  func() (*Object, error)
+	changed func(returned int64, cause error) error
 }
 
 var (
@@ -68,10 +74,38 @@ func (o *Object) Read(p []byte) (int, error) {
 		return 0, ErrObjectClosed
 	}
 	n, err := o.body.Read(p)
+	if err != nil && o.changed != nil && overwritten(err) {
+		err = o.changed(o.read+int64(n), err)
+		if n == 0 && o.read == 0 && o.reopen != nil {
+			// Nothing was returned yet: read the new version instead.
+			reopen := o.reopen
+			o.reopen = nil
+			if fresh, rerr := reopen(); rerr != nil {
+				err = rerr
+			} else {
+				o.body.Close()
+				o.body, o.info = fresh.body, fresh.info
+				return o.read0(p)
+			}
+		}
+	}
 	o.read += int64(n)
 	if err == io.EOF && o.info.Size < 0 {
 		// Only a streamed object (read in order, no Seek) can have an
 		// unknown size: what was read is the size.
+		o.info.Size = o.read
+	}
+	return n, err
+}
+
+// read0 is Read's first read from a reopened body, o.mu held.
+func (o *Object) read0(p []byte) (int, error) {
+	n, err := o.body.Read(p)
+	if err != nil && overwritten(err) {
+		err = o.changed(int64(n), err)
+	}
+	o.read += int64(n)
+	if err == io.EOF && o.info.Size < 0 {
 		o.info.Size = o.read
 	}
 	return n, err
@@ -137,7 +171,92 @@ func (o *Object) Close() error {
 // the encryption context against WithEncryptionContext. A range or part
 // number in opts is refused (a range of an AES-GCM object cannot be
 // authenticated): use ReadAt on the authenticated Object instead.
+//
+// minio-go pins the requests of one read to the ETag of its first
+// response. If the object is overwritten in between, GetObject reads it
+// again, once, from the new version, as long as nothing has been returned
+// (always so by default: nothing is returned before authentication);
+// otherwise the error wraps ErrObjectChanged. A precondition of the
+// caller's own (If-Match and the like in opts) is never retried.
 func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.GetObjectOptions) (*Object, error) {
+	own := hasConditions(opts)
+	changed := func(returned int64, err error) error {
+		// The server's own answer, without the ObjectError around it.
+		var cause minio.ErrorResponse
+		errors.As(err, &cause)
+		return &s3crypto.ObjectError{Op: "GetObject", Bucket: bucket, Key: key, Err: &changedError{returned: returned, cause: cause}}
+	}
+	retry := func() (*Object, error) {
+		o := opts
+		if o.Header().Get("If-Match") != "" {
+			// minio-go left its own If-Match in the headers map that
+			// opts shares with the caller's: match whatever version
+			// there is now instead.
+			o.Set("If-Match", "*")
+		}
+		obj, err := c.getOnce(ctx, bucket, key, o)
+		if err != nil && overwritten(err) {
+			return nil, changed(0, err)
+		}
+		return obj, err
+	}
+	obj, err := c.getOnce(ctx, bucket, key, opts)
+	if own {
+		return obj, err
+	}
+	retried := err != nil && overwritten(err)
+	if retried {
+		obj, err = retry()
+	}
+	if err == nil && flag(ctx, keyStream) {
+		// Streamed: the body is fetched as it is read.
+		obj.changed = changed
+		if !retried {
+			obj.reopen = retry
+		}
+	}
+	return obj, err
+}
+
+// ErrObjectChanged means the object was overwritten while it was being
+// read, between the requests that fetch it, and reading it afresh did
+// not help (it changed again, or part of the earlier version had been
+// returned already).
+var ErrObjectChanged = errors.New("object changed while it was being read (overwritten)")
+
+type changedError struct {
+	returned int64 // plaintext bytes returned before the change was seen
+	cause    error // the server's answer: 412 Precondition Failed
+}
+
+func (e *changedError) Error() string {
+	if e.returned == 0 {
+		return ErrObjectChanged.Error() + "; nothing was returned"
+	}
+	return fmt.Sprintf("%s; the %d bytes returned were from the earlier version, unauthenticated", ErrObjectChanged, e.returned)
+}
+
+func (e *changedError) Unwrap() []error { return []error{ErrObjectChanged, e.cause} }
+
+// overwritten reports whether err is the server's 412 Precondition Failed.
+func overwritten(err error) bool {
+	var er minio.ErrorResponse
+	return errors.As(err, &er) && (er.StatusCode == http.StatusPreconditionFailed || er.Code == "PreconditionFailed")
+}
+
+// hasConditions reports whether the caller made the read conditional.
+func hasConditions(opts minio.GetObjectOptions) bool {
+	h := opts.Header()
+	for _, k := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if h.Get(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// getOnce is one attempt of GetObject.
+func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.GetObjectOptions) (*Object, error) {
 	fail := func(ref string, err error) error { return c.fail("GetObject", bucket, key, ref, err) }
 	if h := opts.Header(); h.Get("Range") != "" || opts.PartNumber != 0 {
 		return nil, fail("", errors.New("a range of an encrypted object cannot be authenticated; use ReadAt on the object"))

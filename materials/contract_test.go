@@ -1,0 +1,136 @@
+package materials
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"errors"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/s3c/s3c/metadata"
+)
+
+// An encrypt-only keyring is not the end of the search: Multi goes on to
+// the next, even for an object whose description names no key (as Java
+// writes them), which no keyring claims.
+func TestMultiPassesEncryptOnly(t *testing.T) {
+	old, err := NewRSA(testRSAKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newPriv, _ := newAES(t) // any other keyring that cannot open it
+	pub, err := NewRSAPublic(&testRSAKey(t).PublicKey, func(o *RawOptions) { o.Description = map[string]string{"gen": "new"} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := old.GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &DecryptionRequest{WrapAlg: dk.WrapAlg, ContentAlg: algs[0], EncryptedKey: dk.Encrypted, Description: map[string]string{}}
+	got, err := Multi(pub, newPriv, old).DecryptDataKey(ctx, req)
+	if err != nil || got.KeyRef != old.KeyRef() {
+		t.Fatalf("Multi(public, AES, private) on an empty description: %v", err)
+	}
+	// Only encrypt-only keyrings: the error says so and what is needed.
+	_, err = Multi(pub).DecryptDataKey(ctx, req)
+	var nk *NoKeyError
+	if !errors.As(err, &nk) || !errors.Is(err, ErrEncryptOnly) || !strings.Contains(err.Error(), "needs a local RSA key") {
+		t.Fatalf("encrypt-only: %v", err)
+	}
+}
+
+// NoKeyError names the kind of key the object needs and the key its
+// description records.
+func TestNoKeyErrorNamesWhatIsNeeded(t *testing.T) {
+	aesK, _ := newAES(t)
+	rsaK, _ := NewRSA(testRSAKey(t))
+	for _, tc := range []struct {
+		wrap string
+		desc map[string]string
+		kr   Keyring
+		want string
+	}{
+		{metadata.WrapAESGCM, map[string]string{DescriptionKeyID: "aes:0123456789abcdef"}, rsaK,
+			`the object needs a local AES key ("aes:0123456789abcdef") to decrypt its data key (wrapping algorithm AES/GCM), and no keyring of that kind is configured`},
+		{metadata.WrapRSAOAEP, map[string]string{}, aesK,
+			`the object needs a local RSA key to decrypt its data key (wrapping algorithm RSA-OAEP-SHA1), and no keyring of that kind is configured`},
+		{metadata.WrapKMSContext, map[string]string{metadata.ContextKMSKeyID: "alias/app", DescriptionKeyID: "x"}, aesK,
+			`the object needs an AWS KMS key ("alias/app") to decrypt its data key (wrapping algorithm kms+context), and no keyring of that kind is configured`},
+		{metadata.WrapAESGCM, map[string]string{DescriptionKeyID: "aes:0123456789abcdef"}, aesK,
+			`no keyring could decrypt the data key, which needs a local AES key ("aes:0123456789abcdef"): ` + aesK.KeyRef() + `: master key cannot decrypt this data key: the object's material description names another key (s3c:key-id)`},
+	} {
+		_, err := Multi(tc.kr).DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: tc.wrap, ContentAlg: algs[0], EncryptedKey: make([]byte, 60), Description: tc.desc})
+		var nk *NoKeyError
+		if !errors.As(err, &nk) || err.Error() != tc.want {
+			t.Errorf("%s:\n got %v\nwant %s", tc.wrap, err, tc.want)
+		}
+	}
+}
+
+// badKMS answers with a data key of the wrong size.
+type badKMS struct{}
+
+func (badKMS) GenerateDataKey(context.Context, *kms.GenerateDataKeyInput, ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
+	return &kms.GenerateDataKeyOutput{Plaintext: make([]byte, 16), CiphertextBlob: []byte{1}, KeyId: aws.String("k")}, nil
+}
+
+func (badKMS) Decrypt(context.Context, *kms.DecryptInput, ...func(*kms.Options)) (*kms.DecryptOutput, error) {
+	return &kms.DecryptOutput{Plaintext: make([]byte, 16), KeyId: aws.String("k")}, nil
+}
+
+// A malformed answer from KMS is ErrKMSResponse, not ErrIncorrectKey: it
+// says nothing about the object, and Multi does not go on past it.
+func TestKMSMalformedResponse(t *testing.T) {
+	k := NewKMS(badKMS{}, "k")
+	if _, err := k.GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]}); !errors.Is(err, ErrKMSResponse) {
+		t.Fatalf("GenerateDataKey: %v", err)
+	}
+	aesK, _ := newAES(t)
+	req := &DecryptionRequest{WrapAlg: metadata.WrapKMSContext, ContentAlg: algs[0], EncryptedKey: []byte{1},
+		Description: map[string]string{metadata.ContextContentAlg: algs[0], metadata.ContextKMSKeyID: "k"}}
+	_, err := Multi(k, aesK).DecryptDataKey(ctx, req)
+	var nk *NoKeyError
+	if !errors.Is(err, ErrKMSResponse) || errors.Is(err, ErrIncorrectKey) || errors.As(err, &nk) {
+		t.Fatalf("Decrypt: %v", err)
+	}
+}
+
+// A legacy PKCS #1 v1.5 wrapped key with bad padding is not told apart
+// from one with good padding under another key: both unwrap, in constant
+// time, to a key that then fails on the content.
+func TestRSAPKCS1NoPaddingOracle(t *testing.T) {
+	priv := testRSAKey(t)
+	k, _ := NewRSA(priv)
+	other := make([]byte, DataKeySize)
+	rand.Read(other)
+	goodPadding, _ := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, other)
+	short, _ := rsa.EncryptPKCS1v15(rand.Reader, &priv.PublicKey, other[:16])
+	// Raw RSA of a message whose first byte is not 0x00 0x02: bad padding.
+	m := new(big.Int).SetBytes(append([]byte{0x00, 0x01}, bytes.Repeat([]byte{0xab}, priv.Size()-2)...))
+	badPadding := new(big.Int).Exp(m, big.NewInt(int64(priv.E)), priv.N).FillBytes(make([]byte, priv.Size()))
+	if _, err := priv.Decrypt(nil, badPadding, &rsa.PKCS1v15DecryptOptions{}); err == nil {
+		t.Fatal("the bad-padding vector has good padding")
+	}
+	keys := map[string][]byte{}
+	for name, edk := range map[string][]byte{"bad padding": badPadding, "good padding, another key": goodPadding, "16-byte key": short} {
+		got, err := k.DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: metadata.WrapRSAPKCS1, ContentAlg: metadata.ContentAESCBC, EncryptedKey: edk, Description: map[string]string{}})
+		if err != nil || len(got.Plaintext) != DataKeySize {
+			t.Fatalf("%s: %v", name, err)
+		}
+		keys[name] = got.Plaintext
+	}
+	if !bytes.Equal(keys["good padding, another key"], other) || bytes.Equal(keys["bad padding"], other) || bytes.Equal(keys["16-byte key"][:16], other[:16]) {
+		t.Fatal("unexpected unwrapped keys")
+	}
+	// Only a wrapped key of the wrong size fails at once (it is public).
+	if _, err := k.DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: metadata.WrapRSAPKCS1, EncryptedKey: badPadding[1:], Description: map[string]string{}}); !errors.Is(err, ErrIncorrectKey) {
+		t.Fatalf("short wrapped key: %v", err)
+	}
+}
