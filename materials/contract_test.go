@@ -64,7 +64,7 @@ func TestNoKeyErrorNamesWhatIsNeeded(t *testing.T) {
 		{metadata.WrapKMSContext, map[string]string{metadata.ContextKMSKeyID: "alias/app", DescriptionKeyID: "x"}, aesK,
 			`the object needs an AWS KMS key ("alias/app") to decrypt its data key (wrapping algorithm kms+context), and no keyring of that kind is configured`},
 		{metadata.WrapAESGCM, map[string]string{DescriptionKeyID: "aes:0123456789abcdef"}, aesK,
-			`no keyring could decrypt the data key, which needs a local AES key ("aes:0123456789abcdef"): ` + aesK.KeyRef() + `: master key cannot decrypt this data key: the object's material description names another key (s3c:key-id)`},
+			`no keyring could decrypt the data key, which needs a local AES key ("aes:0123456789abcdef"): ` + aesK.KeyRef() + `: the object names another master key: its material description names another key (s3c:key-id)`},
 	} {
 		_, err := Multi(tc.kr).DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: tc.wrap, ContentAlg: algs[0], EncryptedKey: make([]byte, 60), Description: tc.desc})
 		var nk *NoKeyError

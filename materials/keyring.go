@@ -124,7 +124,28 @@ var (
 	// that the object was altered; MultiKeyring does not try other
 	// keyrings after it.
 	ErrKMSResponse = errors.New("KMS returned a malformed data key")
+
+	// ErrOtherKey means the object names a master key that is not this
+	// keyring's: its material description records another key, or KMS
+	// reports that its data key is under another KMS key. The object may
+	// be perfectly sound; it is just not for this key. It matches
+	// ErrIncorrectKey too, so MultiKeyring goes on to its next keyring.
+	ErrOtherKey error = incorrectKeyKind("the object names another master key")
+	// ErrKeyNotAllowed means a KMS discovery keyring refused an object
+	// whose KMS key is not in KMSOptions.AllowedKeys: a key the caller
+	// did not choose to trust. It matches ErrIncorrectKey too.
+	ErrKeyNotAllowed error = incorrectKeyKind("KMS key is not in the allowed list")
 )
+
+// incorrectKeyKind is a sentinel that is also an ErrIncorrectKey: a
+// reason a keyring is not the one for an object that says nothing
+// against the object itself.
+type incorrectKeyKind string
+
+func (e incorrectKeyKind) Error() string { return string(e) }
+
+// Is makes errors.Is(err, ErrIncorrectKey) hold for these too.
+func (e incorrectKeyKind) Is(target error) bool { return target == ErrIncorrectKey }
 
 // KeyError is an error from one keyring, naming its master key.
 type KeyError struct {

@@ -155,7 +155,7 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		// KMS reports is checked below all the same.
 		named := req.Description[metadata.ContextKMSKeyID]
 		if strings.HasPrefix(named, "arn:") && strings.Contains(named, ":key/") && !slices.Contains(k.opts.AllowedKeys, named) {
-			return nil, &KeyError{KeyRef: named, Err: fmt.Errorf("%w: KMS key is not in the allowed list", ErrIncorrectKey)}
+			return nil, &KeyError{KeyRef: named, Err: ErrKeyNotAllowed}
 		}
 	}
 	out, err := k.client.Decrypt(ctx, in)
@@ -164,8 +164,10 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		var invalid *types.InvalidCiphertextException
 		switch {
 		case errors.As(err, &incorrect) && k.discovery:
-			err = fmt.Errorf("%w: KMS key is not in the allowed list: KMS Decrypt: %w", ErrIncorrectKey, err)
-		case errors.As(err, &incorrect) || errors.As(err, &invalid):
+			err = fmt.Errorf("%w: KMS Decrypt: %w", ErrKeyNotAllowed, err)
+		case errors.As(err, &incorrect):
+			err = fmt.Errorf("%w: KMS Decrypt: %w", ErrOtherKey, err)
+		case errors.As(err, &invalid):
 			err = fmt.Errorf("%w: KMS Decrypt: %w", ErrIncorrectKey, err)
 		default:
 			err = fmt.Errorf("KMS Decrypt: %w", err)
@@ -182,7 +184,7 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 	}
 	if k.discovery && len(k.opts.AllowedKeys) > 0 && !slices.Contains(k.opts.AllowedKeys, ref) {
 		clear(out.Plaintext)
-		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("%w: KMS key is not in the allowed list", ErrIncorrectKey)}
+		return nil, &KeyError{KeyRef: ref, Err: ErrKeyNotAllowed}
 	}
 	return &DataKey{
 		Plaintext:   out.Plaintext,

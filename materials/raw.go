@@ -89,7 +89,7 @@ func (r *rawDescription) owned() []string {
 func (r *rawDescription) check(req *DecryptionRequest) error {
 	for k, v := range r.desc {
 		if got, ok := req.Description[k]; ok && got != v {
-			return &KeyError{KeyRef: r.id, Err: fmt.Errorf("%w: the object's material description names another key (%s)", ErrIncorrectKey, k)}
+			return &KeyError{KeyRef: r.id, Err: fmt.Errorf("%w: its material description names another key (%s)", ErrOtherKey, k)}
 		}
 	}
 	return nil

@@ -3,6 +3,7 @@ package s3crypto
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/s3c/s3c/materials"
@@ -98,21 +99,44 @@ func (e *ObjectError) Unwrap() error { return e.Err }
 // IsIntegrityError reports whether err means the object cannot be
 // trusted, as opposed to a policy, configuration or transport problem:
 // failed authentication, key commitment mismatch, bad legacy padding, a
-// malformed envelope, or a data key that a keyring able to open it could
-// not open (materials.ErrIncorrectKey: the object was altered, or was
-// written under another key of the same kind).
+// malformed envelope, or a data key that a keyring which took the object
+// for its own could not open (materials.ErrIncorrectKey: the object was
+// altered, or was written under another key of the same kind that it
+// does not name).
 //
 // It is false when no configured keyring handles the object's kind of
 // key (materials.ErrUnsupportedWrap, materials.ErrEncryptOnly: a
 // *materials.NoKeyError says what the object needs), when the caller's
 // encryption context differs from the object's
-// (*materials.ContextMismatchError), and when KMS returns a malformed data
-// key (materials.ErrKMSResponse): the object may be perfectly sound.
+// (*materials.ContextMismatchError), when the object names a key that was
+// not given (materials.ErrOtherKey, materials.ErrKeyNotAllowed), and when
+// KMS returns a malformed data key (materials.ErrKMSResponse): the object
+// may be perfectly sound.
 func IsIntegrityError(err error) bool {
 	var fe *metadata.FormatError
 	return errors.Is(err, ErrAuthentication) ||
 		errors.Is(err, ErrCommitmentMismatch) ||
 		errors.Is(err, ErrBadPadding) ||
-		errors.Is(err, materials.ErrIncorrectKey) ||
+		claimedKeyFailed(err) ||
 		errors.As(err, &fe)
+}
+
+// claimedKeyFailed reports whether, somewhere in err's tree, a keyring
+// failed with materials.ErrIncorrectKey for a reason other than the
+// object naming another key: one failure of that kind among several
+// keyrings' is enough.
+func claimedKeyFailed(err error) bool {
+	for err != nil {
+		switch err {
+		case materials.ErrOtherKey, materials.ErrKeyNotAllowed:
+			return false
+		case materials.ErrIncorrectKey:
+			return true
+		}
+		if m, ok := err.(interface{ Unwrap() []error }); ok {
+			return slices.ContainsFunc(m.Unwrap(), claimedKeyFailed)
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-
 	"github.com/s3c/s3c/materials"
 	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
@@ -29,22 +27,16 @@ const (
 // classifyKeyError sorts one keyring's failure.
 func classifyKeyError(err error) trouble {
 	var cm *materials.ContextMismatchError
-	var incorrect *kmstypes.IncorrectKeyException
-	msg := err.Error()
 	switch {
 	case errors.Is(err, materials.ErrUnsupportedWrap):
 		return troubleNoKind
 	case errors.As(err, &cm):
 		return troubleContext
-	case !errors.Is(err, materials.ErrIncorrectKey):
-		return troubleIntegrity
-	// The library's ErrIncorrectKey covers causes that are not the
-	// object's; until it tells them apart by type, its messages do.
-	case strings.Contains(msg, "KMS returned a "):
+	case errors.Is(err, materials.ErrKMSResponse):
 		return troubleKMS
-	case strings.Contains(msg, "not in the allowed list"):
+	case errors.Is(err, materials.ErrKeyNotAllowed):
 		return troubleNotAllowed
-	case strings.Contains(msg, "names another key"), errors.As(err, &incorrect):
+	case errors.Is(err, materials.ErrOtherKey):
 		return troubleOtherKey
 	}
 	return troubleIntegrity
@@ -58,6 +50,7 @@ func keyTrouble(err error) (msg string, ok bool) {
 	var oe *s3crypto.ObjectError
 	var nk *materials.NoKeyError
 	var ke *materials.KeyError
+	var cm *materials.ContextMismatchError
 	var errs []error
 	wrap := ""
 	switch {
@@ -65,6 +58,8 @@ func keyTrouble(err error) (msg string, ok bool) {
 		errs, wrap = nk.Errs, nk.WrapAlg
 	case errors.As(err, &ke):
 		errs = []error{ke}
+	case errors.As(err, &cm):
+		errs = []error{cm} // checked by the client before any keyring
 	default:
 		return "", false
 	}
