@@ -10,7 +10,7 @@
 //	_, err = c.PutObject(ctx, "bucket", "key", f, size, minio.PutObjectOptions{})
 //	obj, err := c.GetObject(ctx, "bucket", "key", minio.GetObjectOptions{})
 //
-// PutObject, FPutObject, StatObject and RemoveObject keep *minio.Client's
+// PutObject, FPutObject, StatObject, RemoveObject and CopyObject keep *minio.Client's
 // signatures; GetObject and FGetObject take the same arguments, but
 // GetObject returns an *Object (see there) instead of a *minio.Object,
 // which cannot be made from decrypted data. Every other method is
