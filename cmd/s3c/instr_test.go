@@ -116,7 +116,7 @@ func TestCpInPlaceKeepsProperties(t *testing.T) {
 			MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta,
 			ContentType: aws.String("text/x-kept"), CacheControl: aws.String("max-age=60"), ContentDisposition: aws.String("attachment; filename=\"k.txt\""),
 			ContentEncoding: aws.String("identity"), ContentLanguage: aws.String("de-CH"), Expires: &expires,
-			StorageClass: types.StorageClassReducedRedundancy,
+			StorageClass:     types.StorageClassReducedRedundancy,
 			TaggingDirective: types.TaggingDirectiveReplace, Tagging: aws.String("project=s3c&note=a%20b%2Bc")})
 		if err != nil {
 			t.Fatal(err)
