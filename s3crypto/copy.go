@@ -97,6 +97,11 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 	}
+	if !sameObject {
+		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}, optFns); err != nil {
+			return nil, fail(err)
+		}
+	}
 	if inst != nil && !sameObject {
 		// Refuse before copying anything if the destination's instruction
 		// file name is taken by an object of the caller's.
@@ -220,4 +225,41 @@ var errRename = errors.New("s3crypto: RenameObject through the encryption client
 // kept in an instruction file would stay under the old name.
 func (c *Client) RenameObject(context.Context, *s3.RenameObjectInput, ...func(*s3.Options)) (*s3.RenameObjectOutput, error) {
 	return nil, errRename
+}
+
+// checkInstructionFileInUse fails, wrapping ErrInstructionFileInUse, if
+// key is the instruction file of an existing object (see
+// Options.InstructionFileOwner), which storing or deleting key would leave
+// undecryptable. Only keys ending in the suffix cost a request.
+func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket *string, key string, sse sseFields, optFns []func(*s3.Options)) error {
+	owner, ok := strings.CutSuffix(key, c.opts.InstructionFileSuffix)
+	if !ok || owner == "" {
+		return nil
+	}
+	head := func(k string) (map[string]string, error) {
+		out, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &k,
+			SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
+			ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer}, optFns...)
+		switch {
+		case isNotFound(err):
+			return nil, nil
+		case err != nil:
+			return nil, fmt.Errorf("checking whether %s is an instruction file in use: %w", key, err)
+		case out.Metadata == nil:
+			return map[string]string{}, nil
+		}
+		return out.Metadata, nil
+	}
+	im, err := head(key)
+	if err != nil || !IsInstructionFile(im) {
+		return err
+	}
+	om, err := head(owner)
+	if err != nil {
+		return err
+	}
+	if _, inUse := c.opts.InstructionFileOwner(key, im, om); inUse {
+		return fmt.Errorf("%w: %s holds the envelope of %s, which could not be decrypted without it", ErrInstructionFileInUse, key, owner)
+	}
+	return nil
 }

@@ -17,8 +17,14 @@ import (
 // (IsInstructionFile). An object of that name without the marker is the
 // caller's own and is left alone. With a VersionId only that version is
 // deleted: which version of the instruction file goes with it cannot be
-// told, so it is left alone.
+// told, so it is left alone. Deleting an instruction file that an existing
+// object needs is refused (ErrInstructionFileInUse): delete the object.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if in.VersionId == nil {
+		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns); err != nil {
+			return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+		}
+	}
 	out, err := c.Client.DeleteObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}

@@ -150,3 +150,23 @@ func unmarkedInstructionFile(body []byte) bool {
 	}
 	return has(metadata.KeyIV) && (has(metadata.KeyV2EncryptedKey) || has(metadata.KeyV1EncryptedKey))
 }
+
+// ErrInstructionFileInUse is returned, wrapped, when a call would
+// overwrite or delete an instruction file that an existing object needs:
+// that object could not be decrypted any more.
+var ErrInstructionFileInUse = errors.New("instruction file in use")
+
+// InstructionFileOwner tells whether key names an instruction file in use
+// and returns its owner's key: key ends in the instruction-file suffix,
+// the object key carries the marker (instMeta, nil if there is none), and
+// the owner exists (ownerMeta, nil if it does not) without an envelope of
+// its own in its metadata. A marked file whose owner is gone, or keeps
+// its envelope in its metadata, is stale and free to replace.
+func (o *Options) InstructionFileOwner(key string, instMeta, ownerMeta map[string]string) (owner string, inUse bool) {
+	owner, ok := strings.CutSuffix(key, o.InstructionFileKey(""))
+	if !ok || owner == "" || instMeta == nil || ownerMeta == nil || !IsInstructionFile(instMeta) {
+		return owner, false
+	}
+	_, err := metadata.Decode(ownerMeta)
+	return owner, errors.Is(err, metadata.ErrNoEnvelope)
+}

@@ -259,3 +259,50 @@ func TestParseCopySource(t *testing.T) {
 		}
 	}
 }
+
+// An instruction file that an existing object needs is neither
+// overwritten nor deleted through the client; a stale one (its object
+// gone, or keeping its envelope in its metadata) is.
+func TestInstructionFileInUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(e.keyrings["aes"])
+	if _, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("x"), Body: strings.NewReader("needs its file")}, WithInstructionFile()); err != nil {
+		t.Fatal(err)
+	}
+	inst, _, _ := e.rawGet("x.instruction")
+	readable := func() {
+		t.Helper()
+		e.mustBe("x.instruction", inst)
+		if got, _, err := e.get(c, "x"); err != nil || string(got) != "needs its file" {
+			t.Fatalf("x no longer readable: %v", err)
+		}
+	}
+	_, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("x.instruction"), Body: strings.NewReader("over it")})
+	if !errors.Is(err, ErrInstructionFileInUse) || !strings.Contains(err.Error(), "x.instruction holds the envelope of x") {
+		t.Fatalf("PutObject over an instruction file in use: %v", err)
+	}
+	readable()
+	_, err = NewUploader(c).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("x.instruction"), Body: bytes.NewReader(make([]byte, DefaultPartSize+1))})
+	if !errors.Is(err, ErrInstructionFileInUse) {
+		t.Fatalf("multipart Upload over an instruction file in use: %v", err)
+	}
+	readable()
+	e.rawPut("other", []byte("plain"), nil)
+	if _, err := c.CopyObject(bg, &s3.CopyObjectInput{Bucket: &e.bucket, Key: aws.String("x.instruction"), CopySource: aws.String(e.bucket + "/other")}); !errors.Is(err, ErrInstructionFileInUse) {
+		t.Fatalf("CopyObject over an instruction file in use: %v", err)
+	}
+	readable()
+	if _, err := c.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: aws.String("x.instruction")}); !errors.Is(err, ErrInstructionFileInUse) {
+		t.Fatalf("DeleteObject of an instruction file in use: %v", err)
+	}
+	readable()
+	// Stale: x now keeps its envelope in its metadata.
+	e.put(c, "x", []byte("new x"))
+	if _, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("x.instruction"), Body: strings.NewReader("mine now")}); err != nil {
+		t.Fatalf("PutObject over a stale instruction file: %v", err)
+	}
+	if got, _, err := e.get(c, "x.instruction"); err != nil || string(got) != "mine now" {
+		t.Fatalf("x.instruction: %q %v", got, err)
+	}
+}

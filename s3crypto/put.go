@@ -86,6 +86,9 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 			return nil, "", fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
 		}
 	}
+	if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), putSSE(in), optFns); err != nil {
+		return nil, "", fail("", err)
+	}
 	size, err := plaintextBodySize(in)
 	if err != nil {
 		return nil, "", fail("", err)
@@ -225,6 +228,11 @@ func (c *Client) instructionFileInput(in *s3.PutObjectInput) *s3.PutObjectInput 
 		SSECustomerKeyMD5:    in.SSECustomerKeyMD5,
 		StorageClass:         in.StorageClass,
 	}
+}
+
+// putSSE is what a HEAD request needs of a PutObject's settings.
+func putSSE(in *s3.PutObjectInput) sseFields {
+	return sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}
 }
 
 // NotInstructionFileError means an instruction file could not be written

@@ -50,6 +50,15 @@ func TestUserInstructionFileIsAnObject(t *testing.T) {
 	if ls := c.ok("ls", "-r", c.url("q/")).stdout; strings.Contains(ls, "instruction") || strings.Count(ls, "\n") != 1 {
 		t.Fatalf("ls -r with an instruction file:\n%s", ls)
 	}
+	// With --instruction-file the two names collide: the second upload
+	// fails, loudly, and the first object stays readable.
+	r = c.run("cp", "-r", "--jobs", "1", "--aes-key", "a.key", "--instruction-file", "proj", c.url("r"))
+	if r.code != exitError || !strings.Contains(r.stderr, "1 failed") || !strings.Contains(r.stderr, "instruction file in use: r/setup.instruction holds the envelope of r/setup") {
+		t.Fatalf("cp -r --instruction-file: exit %d\n%s", r.code, r.stderr)
+	}
+	if got := c.ok("get", "--aes-key", "a.key", c.url("r/setup"), "-").stdout; got != string(setup) {
+		t.Fatalf("r/setup: %q", got)
+	}
 }
 
 // cp -r from S3 into "." or an absolute directory.

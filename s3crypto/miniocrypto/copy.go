@@ -70,6 +70,11 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 		dst.UserMetadata = meta
 	}
 	sameObject := src.Bucket == dst.Bucket && src.Object == dst.Object
+	if !sameObject {
+		if err := c.checkInstructionFileInUse(ctx, dst.Bucket, dst.Object, dst.Encryption); err != nil {
+			return fail(err)
+		}
+	}
 	dstInst := c.opts.InstructionFileKey(dst.Object)
 	if inst != nil && !sameObject {
 		if err := c.checkInstructionFileFree(ctx, dst.Bucket, dstInst, dst.Encryption); err != nil {
@@ -209,4 +214,39 @@ func isPreconditionFailed(err error) bool {
 	}
 	r := minio.ToErrorResponse(err)
 	return r.StatusCode == http.StatusPreconditionFailed || r.Code == "PreconditionFailed" || r.Code == "ConditionalRequestConflict"
+}
+
+// checkInstructionFileInUse fails, wrapping s3crypto.ErrInstructionFileInUse,
+// if key is the instruction file of an existing object (see
+// s3crypto.Options.InstructionFileOwner), which storing or removing key
+// would leave undecryptable. Only keys ending in the suffix cost a request.
+func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket, key string, sse encrypt.ServerSide) error {
+	owner, ok := strings.CutSuffix(key, c.opts.InstructionFileKey(""))
+	if !ok || owner == "" {
+		return nil
+	}
+	head := func(k string) (map[string]string, error) {
+		info, found, err := c.statInstructionFile(ctx, bucket, k, sse)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("checking whether %s is an instruction file in use: %w", key, err)
+		case !found:
+			return nil, nil
+		case info.UserMetadata == nil:
+			return map[string]string{}, nil
+		}
+		return info.UserMetadata, nil
+	}
+	im, err := head(key)
+	if err != nil || !s3crypto.IsInstructionFile(im) {
+		return err
+	}
+	om, err := head(owner)
+	if err != nil {
+		return err
+	}
+	if _, inUse := c.opts.InstructionFileOwner(key, im, om); inUse {
+		return fmt.Errorf("%w: %s holds the envelope of %s, which could not be decrypted without it", s3crypto.ErrInstructionFileInUse, key, owner)
+	}
+	return nil
 }

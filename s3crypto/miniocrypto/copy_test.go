@@ -116,3 +116,28 @@ func TestCopyObjectKeepsEnvelope(t *testing.T) {
 	}
 	mustHold(t, raw, bucket, "taken.instruction", userInstruction)
 }
+
+func TestInstructionFileInUse(t *testing.T) {
+	t.Parallel()
+	bucket := server.NewBucket(t)
+	c := newClient(t, keyrings(t)["aes"])
+	if _, err := c.PutObject(WithInstructionFile(bg), bucket, "x", strings.NewReader("needs it"), 8, minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutObject(bg, bucket, "x.instruction", strings.NewReader("over"), 4, minio.PutObjectOptions{}); !errors.Is(err, s3crypto.ErrInstructionFileInUse) {
+		t.Fatalf("PutObject over an instruction file in use: %v", err)
+	}
+	minioClient(t).PutObject(bg, bucket, "other", strings.NewReader("plain"), 5, minio.PutObjectOptions{})
+	if _, err := c.CopyObject(bg, minio.CopyDestOptions{Bucket: bucket, Object: "x.instruction"}, minio.CopySrcOptions{Bucket: bucket, Object: "other"}); !errors.Is(err, s3crypto.ErrInstructionFileInUse) {
+		t.Fatalf("CopyObject over an instruction file in use: %v", err)
+	}
+	if err := c.RemoveObject(bg, bucket, "x.instruction", minio.RemoveObjectOptions{}); !errors.Is(err, s3crypto.ErrInstructionFileInUse) {
+		t.Fatalf("RemoveObject of an instruction file in use: %v", err)
+	}
+	if got, _, err := readAll(t, c, bg, bucket, "x"); err != nil || string(got) != "needs it" {
+		t.Fatalf("x: %q %v", got, err)
+	}
+	if err := c.RemoveObject(bg, bucket, "x", minio.RemoveObjectOptions{}); err != nil || exists(t, bucket, "x.instruction") {
+		t.Fatalf("RemoveObject x: %v", err)
+	}
+}

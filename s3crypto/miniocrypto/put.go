@@ -49,6 +49,9 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if opts.RDMABuffer != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", errRDMA)
 	}
+	if err := c.checkInstructionFileInUse(ctx, bucket, key, opts.ServerSideEncryption); err != nil {
+		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
+	}
 	enc, err := s3crypto.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
 	if err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
@@ -143,8 +146,15 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 // RemoveObject removes the object and, unless a version is named, its
 // instruction file: the object <key>.instruction if it carries the
 // instruction-file marker (s3crypto.IsInstructionFile). An object of that
-// name without the marker is the caller's own and is left alone.
+// name without the marker is the caller's own and is left alone. Removing
+// an instruction file that an existing object needs is refused
+// (s3crypto.ErrInstructionFileInUse).
 func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts minio.RemoveObjectOptions) error {
+	if opts.VersionID == "" {
+		if err := c.checkInstructionFileInUse(ctx, bucket, key, nil); err != nil {
+			return c.fail("RemoveObject", bucket, key, "", err)
+		}
+	}
 	if err := c.Client.RemoveObject(ctx, bucket, key, opts); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", err)
 	}
