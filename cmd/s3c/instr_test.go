@@ -185,3 +185,27 @@ func TestCpInPlaceKeepsProperties(t *testing.T) {
 		c.fails(3, "encryption context", append(append([]string{"get"}, readKey...), "--context", "team=red", c.url(key), "-")...)
 	}
 }
+
+// AWS SDK for Go v1 wrote instruction files without the marker: ls and
+// cp -r still treat them as the envelope they are.
+func TestUnmarkedInstructionFileHidden(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("go v1"))
+	c.ok("put", "--aes-key", "a.key", "--format", "v2", "--instruction-file", "f", c.url("p/old"))
+	raw := minio.Client()
+	bg := context.Background()
+	// Drop the marker, as GOV1's S3SaveStrategy never set it.
+	if _, err := raw.CopyObject(bg, &s3.CopyObjectInput{Bucket: &c.bucket, Key: aws.String("p/old.instruction"), CopySource: aws.String(c.bucket + "/p/old.instruction"),
+		MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if ls := c.ok("ls", "-r", c.url("p/")).stdout; strings.Contains(ls, "instruction") || strings.Count(ls, "\n") != 1 {
+		t.Fatalf("ls -r:\n%s", ls)
+	}
+	r := c.ok("cp", "-r", "--aes-key", "a.key", "--format", "v2", c.url("p"), "out")
+	if !strings.Contains(r.stderr, "cp: 1 objects") || string(c.read("out/old")) != "go v1" {
+		t.Fatalf("cp -r: %q", r.stderr)
+	}
+}

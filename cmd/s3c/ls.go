@@ -51,7 +51,11 @@ func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive 
 			prefixes = append(prefixes, aws.ToString(cp.Prefix))
 		}
 	}
-	hide := instructionFiles(ctx, sc, bucket, objs)
+	mc, err := a.metaClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	hide := instructionFiles(ctx, sc, mc, bucket, objs)
 	out := objs[:0]
 	for i, o := range objs {
 		if !hide[i] {
@@ -67,11 +71,14 @@ const instructionCheckJobs = 8
 
 // instructionFiles tells which of the listed objects are instruction files
 // of other listed objects: X.instruction where X is listed too and
-// X.instruction carries the instruction-file marker (one HEAD request for
-// each such name; other objects cost nothing). A user's own object named
-// X.instruction lacks the marker and is an object like any other; one
-// that cannot be checked is kept, so that it is not silently skipped.
-func instructionFiles(ctx context.Context, sc *s3.Client, bucket string, objs []listed) []bool {
+// X.instruction carries the instruction-file marker, or X's envelope is
+// read from it (AWS SDK for Go v1 wrote instruction files without the
+// marker; see s3crypto.Options.ReadEnvelope). That is one HEAD request for
+// each such name, and for an unmarked one a HeadObject of X through mc
+// (which unwraps no key); other objects cost nothing. A user's own object
+// named X.instruction is an object like any other; one that cannot be
+// checked is kept, so that it is not silently skipped.
+func instructionFiles(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed) []bool {
 	keys := make(map[string]bool, len(objs))
 	for _, o := range objs {
 		keys[o.key] = true
@@ -90,7 +97,19 @@ func instructionFiles(ctx context.Context, sc *s3.Client, bucket string, objs []
 			defer wg.Done()
 			defer func() { <-sem }()
 			h, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &o.key})
-			hide[i] = err == nil && s3crypto.IsInstructionFile(h.Metadata)
+			if err != nil {
+				return
+			}
+			if s3crypto.IsInstructionFile(h.Metadata) {
+				hide[i] = true
+				return
+			}
+			bh, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
+			if err != nil {
+				return
+			}
+			info, ok := s3crypto.GetObjectInfo(bh.ResultMetadata)
+			hide[i] = ok && info.Envelope.Storage == metadata.InstructionFile
 		}()
 	}
 	wg.Wait()
