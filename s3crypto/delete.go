@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -71,12 +72,19 @@ const deleteCheckConcurrency = 16
 // deleted without a VersionId, as DeleteObject does: only objects
 // <key>.instruction that carry the instruction-file marker. Failures to
 // check or delete an instruction file are added to the output's Errors
-// under the instruction file's key.
+// under the instruction file's key. An instruction file that an object
+// not deleted in the same call needs is not deleted either: it is reported
+// in Errors with the code InstructionFileInUse.
 func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	in, refused := c.withoutInstructionFilesInUse(ctx, in, optFns)
+	if len(refused) > 0 && len(in.Delete.Objects) == 0 {
+		return &s3.DeleteObjectsOutput{Errors: refused}, nil
+	}
 	out, err := c.Client.DeleteObjects(ctx, in, optFns...)
 	if err != nil {
 		return nil, &ObjectError{Op: "DeleteObjects", Bucket: aws.ToString(in.Bucket), Err: err}
 	}
+	out.Errors = append(out.Errors, refused...)
 	if in.Delete == nil {
 		return out, nil
 	}
@@ -131,4 +139,57 @@ func isNotFound(err error) bool {
 		}
 	}
 	return false
+}
+
+// withoutInstructionFilesInUse returns in without the instruction files
+// (keys ending in the suffix, without a VersionId) that an existing object
+// not deleted in the same request needs, and an error entry for each.
+func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.DeleteObjectsInput, optFns []func(*s3.Options)) (*s3.DeleteObjectsInput, []types.Error) {
+	if in.Delete == nil {
+		return in, nil
+	}
+	deleted := map[string]bool{}
+	for _, o := range in.Delete.Objects {
+		if o.VersionId == nil {
+			deleted[aws.ToString(o.Key)] = true
+		}
+	}
+	refuse := make([]error, len(in.Delete.Objects))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, deleteCheckConcurrency)
+	for i, o := range in.Delete.Objects {
+		owner, ok := strings.CutSuffix(aws.ToString(o.Key), c.opts.InstructionFileSuffix)
+		if o.VersionId != nil || !ok || deleted[owner] {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			refuse[i] = c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(o.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns)
+		}()
+	}
+	wg.Wait()
+	var errs []types.Error
+	var keep []types.ObjectIdentifier
+	for i, o := range in.Delete.Objects {
+		if refuse[i] == nil {
+			keep = append(keep, o)
+			continue
+		}
+		code := "InstructionFileInUse"
+		if !errors.Is(refuse[i], ErrInstructionFileInUse) {
+			code = "InstructionFileNotChecked"
+		}
+		errs = append(errs, types.Error{Key: o.Key, Code: aws.String(code), Message: aws.String(refuse[i].Error())})
+	}
+	if len(errs) == 0 {
+		return in, nil
+	}
+	cp := *in
+	del := *in.Delete
+	del.Objects = keep
+	cp.Delete = &del
+	return &cp, errs
 }

@@ -306,3 +306,40 @@ func TestInstructionFileInUse(t *testing.T) {
 		t.Fatalf("x.instruction: %q %v", got, err)
 	}
 }
+
+func TestDeleteObjectsInstructionFileInUse(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.client(e.keyrings["aes"], func(o *Options) { o.InstructionFile = true })
+	e.put(c, "x", []byte("x"))
+	e.put(c, "y", []byte("y"))
+	e.rawPut("z", []byte("z"), nil)
+	ids := func(keys ...string) *types.Delete {
+		d := &types.Delete{}
+		for _, k := range keys {
+			d.Objects = append(d.Objects, types.ObjectIdentifier{Key: aws.String(k)})
+		}
+		return d
+	}
+	// x.instruction alone: refused, x stays readable.
+	out, err := c.DeleteObjects(bg, &s3.DeleteObjectsInput{Bucket: &e.bucket, Delete: ids("x.instruction")})
+	if err != nil || len(out.Errors) != 1 || aws.ToString(out.Errors[0].Code) != "InstructionFileInUse" {
+		t.Fatalf("DeleteObjects of an instruction file in use: %v %+v", err, out)
+	}
+	if got, _, err := e.get(c, "x"); err != nil || string(got) != "x" {
+		t.Fatalf("x: %v", err)
+	}
+	// With its object, and beside others: all go.
+	out, err = c.DeleteObjects(bg, &s3.DeleteObjectsInput{Bucket: &e.bucket, Delete: ids("x", "x.instruction", "y.instruction", "z")})
+	if err != nil || len(out.Errors) != 1 || aws.ToString(out.Errors[0].Key) != "y.instruction" {
+		t.Fatalf("DeleteObjects: %v %+v", err, out.Errors)
+	}
+	for _, k := range []string{"x", "x.instruction", "z"} {
+		if e.exists(k) {
+			t.Fatalf("%s left", k)
+		}
+	}
+	if got, _, err := e.get(c, "y"); err != nil || string(got) != "y" {
+		t.Fatalf("y: %v", err)
+	}
+}
