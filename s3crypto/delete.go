@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // DeleteObject deletes the object, then its instruction file: the object
@@ -18,7 +20,8 @@ import (
 // (IsInstructionFile). An object of that name without the marker is the
 // caller's own and is left alone. With a VersionId only that version is
 // deleted: which version of the instruction file goes with it cannot be
-// told, so it is left alone. Deleting an instruction file that an existing
+// told, so it is left alone. So is an instruction file stored with SSE-C,
+// which S3 does not describe without the key. Deleting an instruction file that an existing
 // object needs is refused (ErrInstructionFileInUse): delete the object.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	if in.VersionId == nil {
@@ -47,7 +50,10 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
 	instKey := c.opts.InstructionFileKey(key)
 	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
-	if isNotFound(err) {
+	if isNotFound(err) || isBadRequest(err) {
+		// None; or stored with SSE-C, which S3 does not describe without
+		// the key (DeleteObject has no field for it): it cannot be told
+		// from a user's object, so it is left alone.
 		return nil
 	}
 	if err != nil {
@@ -192,4 +198,11 @@ func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.Delete
 	del.Objects = keep
 	cp.Delete = &del
 	return &cp, errs
+}
+
+// isBadRequest reports whether err is a 400 response, which S3 gives to a
+// HEAD of an SSE-C object without its key.
+func isBadRequest(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusBadRequest
 }

@@ -198,6 +198,10 @@ func (c *Client) removeInstructionFile(ctx context.Context, bucket, key string) 
 	instKey := c.opts.InstructionFileKey(key)
 	info, found, err := c.statInstructionFile(ctx, bucket, instKey, nil)
 	switch {
+	case minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest:
+		// Stored with SSE-C, which the server does not describe without
+		// the key: it cannot be told from a user's object; left alone.
+		return nil
 	case err != nil:
 		return fmt.Errorf("checking whether %s is an instruction file: %w", instKey, err)
 	case !found || !s3crypto.IsInstructionFile(info.UserMetadata):

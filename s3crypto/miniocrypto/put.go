@@ -146,7 +146,9 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 // RemoveObject removes the object and, unless a version is named, its
 // instruction file: the object <key>.instruction if it carries the
 // instruction-file marker (s3crypto.IsInstructionFile). An object of that
-// name without the marker is the caller's own and is left alone. Removing
+// name without the marker is the caller's own and is left alone, and so
+// is one stored with SSE-C, which the server does not describe without
+// the key (RemoveObjectOptions has none). Removing
 // an instruction file that an existing object needs is refused
 // (s3crypto.ErrInstructionFileInUse).
 func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts minio.RemoveObjectOptions) error {
