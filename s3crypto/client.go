@@ -18,6 +18,7 @@ type ObjectAPI interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
 	DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error)
+	CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
 }
 
 var (
@@ -26,11 +27,12 @@ var (
 )
 
 // Client is an *s3.Client that encrypts objects on PutObject and decrypts
-// them on GetObject. PutObject, GetObject, HeadObject, DeleteObject and
-// DeleteObjects keep *s3.Client's signatures; every other method is
-// *s3.Client's own, through the embedded client, except the multipart
-// upload calls, which would store plaintext and are refused (use
-// Uploader).
+// them on GetObject. PutObject, GetObject, HeadObject, DeleteObject,
+// DeleteObjects and CopyObject keep *s3.Client's signatures; every other
+// method is *s3.Client's own, through the embedded client, except the
+// multipart upload calls, which would store plaintext and are refused
+// (use Uploader), UploadPartCopy, which would splice ciphertexts, and
+// RenameObject, which would leave an instruction file behind.
 type Client struct {
 	*s3.Client
 	opts Options

@@ -2,17 +2,33 @@ package s3crypto
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
-// DeleteObject deletes the object, then its instruction file. With a
-// VersionId only that version is deleted: which version of the
-// instruction file goes with it cannot be told, so it is left alone.
+// DeleteObject deletes the object, then its instruction file: the object
+// <key>.instruction if it carries the instruction-file marker
+// (IsInstructionFile). An object of that name without the marker is the
+// caller's own and is left alone. With a VersionId only that version is
+// deleted: which version of the instruction file goes with it cannot be
+// told, so it is left alone. So is an instruction file stored with SSE-C,
+// which S3 does not describe without the key. Deleting an instruction file that an existing
+// object needs is refused (ErrInstructionFileInUse): delete the object.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	if in.VersionId == nil {
+		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns); err != nil {
+			return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+		}
+	}
 	out, err := c.Client.DeleteObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
@@ -20,27 +36,61 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	if in.VersionId != nil {
 		return out, nil
 	}
-	inst := &s3.DeleteObjectInput{
-		Bucket:              in.Bucket,
-		Key:                 aws.String(aws.ToString(in.Key) + c.opts.InstructionFileSuffix),
-		ExpectedBucketOwner: in.ExpectedBucketOwner,
-		RequestPayer:        in.RequestPayer,
-	}
-	if _, err := c.Client.DeleteObject(ctx, inst, optFns...); err != nil {
+	if err := c.deleteInstructionFile(ctx, in.Bucket, aws.ToString(in.Key), in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
 			Err: fmt.Errorf("object deleted, but not its instruction file: %w", err)}
 	}
 	return out, nil
 }
 
+// deleteInstructionFile deletes key's instruction file if there is one,
+// that is, if <key><suffix> exists and carries the marker. The delete is
+// conditional on the ETag seen, so that an object put there meanwhile is
+// not deleted.
+func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
+	instKey := c.opts.InstructionFileKey(key)
+	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
+	if isNotFound(err) || isBadRequest(err) {
+		// None; or stored with SSE-C, which S3 does not describe without
+		// the key (DeleteObject has no field for it): it cannot be told
+		// from a user's object, so it is left alone.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("checking whether %s is an instruction file: %w", instKey, err)
+	}
+	if !IsInstructionFile(h.Metadata) {
+		return nil // the caller's own object
+	}
+	_, err = c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: &instKey, IfMatch: h.ETag,
+		ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// deleteCheckConcurrency bounds the HEAD requests DeleteObjects makes at
+// once to find instruction files.
+const deleteCheckConcurrency = 16
+
 // DeleteObjects deletes the objects, then the instruction files of those
-// deleted without a VersionId. Failures to delete an instruction file are
-// added to the output's Errors under the instruction file's key.
+// deleted without a VersionId, as DeleteObject does: only objects
+// <key>.instruction that carry the instruction-file marker. Failures to
+// check or delete an instruction file are added to the output's Errors
+// under the instruction file's key. An instruction file that an object
+// not deleted in the same call needs is not deleted either: it is reported
+// in Errors with the code InstructionFileInUse.
 func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	in, refused := c.withoutInstructionFilesInUse(ctx, in, optFns)
+	if len(refused) > 0 && len(in.Delete.Objects) == 0 {
+		return &s3.DeleteObjectsOutput{Errors: refused}, nil
+	}
 	out, err := c.Client.DeleteObjects(ctx, in, optFns...)
 	if err != nil {
 		return nil, &ObjectError{Op: "DeleteObjects", Bucket: aws.ToString(in.Bucket), Err: err}
 	}
+	out.Errors = append(out.Errors, refused...)
 	if in.Delete == nil {
 		return out, nil
 	}
@@ -48,26 +98,111 @@ func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, o
 	for _, e := range out.Errors {
 		failed[aws.ToString(e.Key)] = true
 	}
-	var insts []types.ObjectIdentifier
+	var keys []string
 	for _, o := range in.Delete.Objects {
 		if o.VersionId == nil && !failed[aws.ToString(o.Key)] {
-			insts = append(insts, types.ObjectIdentifier{Key: aws.String(aws.ToString(o.Key) + c.opts.InstructionFileSuffix)})
+			keys = append(keys, aws.ToString(o.Key))
 		}
 	}
-	for len(insts) > 0 {
-		n := min(len(insts), 1000)
-		res, err := c.Client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
-			Bucket:              in.Bucket,
-			Delete:              &types.Delete{Objects: insts[:n], Quiet: aws.Bool(true)},
-			ExpectedBucketOwner: in.ExpectedBucketOwner,
-			RequestPayer:        in.RequestPayer,
-		}, optFns...)
-		if err != nil {
-			return nil, &ObjectError{Op: "DeleteObjects", Bucket: aws.ToString(in.Bucket),
-				Err: fmt.Errorf("objects deleted, but not their instruction files: %w", err)}
-		}
-		out.Errors = append(out.Errors, res.Errors...)
-		insts = insts[n:]
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, deleteCheckConcurrency)
+	)
+	for _, k := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := c.deleteInstructionFile(ctx, in.Bucket, k, in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+				mu.Lock()
+				out.Errors = append(out.Errors, types.Error{Key: aws.String(c.opts.InstructionFileKey(k)),
+					Code: aws.String("InstructionFileNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its instruction file: %v", k, err))})
+				mu.Unlock()
+			}
+		}()
 	}
+	wg.Wait()
 	return out, nil
+}
+
+// isNotFound reports whether err is S3's answer for a missing object.
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	var nf *types.NotFound
+	var nsk *types.NoSuchKey
+	if errors.As(err, &nf) || errors.As(err, &nsk) {
+		return true
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "NotFound", "NoSuchKey":
+			return true
+		}
+	}
+	return false
+}
+
+// withoutInstructionFilesInUse returns in without the instruction files
+// (keys ending in the suffix, without a VersionId) that an existing object
+// not deleted in the same request needs, and an error entry for each.
+func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.DeleteObjectsInput, optFns []func(*s3.Options)) (*s3.DeleteObjectsInput, []types.Error) {
+	if in.Delete == nil {
+		return in, nil
+	}
+	deleted := map[string]bool{}
+	for _, o := range in.Delete.Objects {
+		if o.VersionId == nil {
+			deleted[aws.ToString(o.Key)] = true
+		}
+	}
+	refuse := make([]error, len(in.Delete.Objects))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, deleteCheckConcurrency)
+	for i, o := range in.Delete.Objects {
+		owner, ok := strings.CutSuffix(aws.ToString(o.Key), c.opts.InstructionFileSuffix)
+		if o.VersionId != nil || !ok || deleted[owner] {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			refuse[i] = c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(o.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns)
+		}()
+	}
+	wg.Wait()
+	var errs []types.Error
+	var keep []types.ObjectIdentifier
+	for i, o := range in.Delete.Objects {
+		if refuse[i] == nil {
+			keep = append(keep, o)
+			continue
+		}
+		code := "InstructionFileInUse"
+		if !errors.Is(refuse[i], ErrInstructionFileInUse) {
+			code = "InstructionFileNotChecked"
+		}
+		errs = append(errs, types.Error{Key: o.Key, Code: aws.String(code), Message: aws.String(refuse[i].Error())})
+	}
+	if len(errs) == 0 {
+		return in, nil
+	}
+	cp := *in
+	del := *in.Delete
+	del.Objects = keep
+	cp.Delete = &del
+	return &cp, errs
+}
+
+// isBadRequest reports whether err is a 400 response, which S3 gives to a
+// HEAD of an SSE-C object without its key.
+func isBadRequest(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusBadRequest
 }

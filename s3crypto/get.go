@@ -151,22 +151,32 @@ func sseOf(in *s3.GetObjectInput) sseFields {
 // it is not there, from its instruction file, fetched through the same
 // client.
 func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*metadata.Envelope, error) {
-	return c.opts.ReadEnvelope(aws.ToString(key), meta, func(instKey string) ([]byte, error) {
-		out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
-			Bucket: bucket, Key: &instKey,
-			SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
-			ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
-		}, optFns...)
-		if err != nil {
-			var nsk *types.NoSuchKey
-			if errors.As(err, &nsk) {
-				return nil, ErrNoInstructionFile
-			}
-			return nil, err
-		}
-		defer out.Body.Close()
-		return io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
+	return c.opts.ReadEnvelope(aws.ToString(key), meta, func(instKey string) (*InstructionFile, error) {
+		return c.fetchInstructionFile(ctx, bucket, instKey, sse, optFns)
 	})
+}
+
+// fetchInstructionFile gets the object that may be an instruction file:
+// ErrNoInstructionFile if there is none.
+func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instKey string, sse sseFields, optFns []func(*s3.Options)) (*InstructionFile, error) {
+	out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
+		Bucket: bucket, Key: &instKey,
+		SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
+		ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
+	}, optFns...)
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil, ErrNoInstructionFile
+		}
+		return nil, err
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
+	if err != nil {
+		return nil, err
+	}
+	return &InstructionFile{Body: b, Metadata: out.Metadata}, nil
 }
 
 // userMetadata is the object's metadata without the envelope.

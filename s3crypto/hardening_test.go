@@ -47,11 +47,11 @@ func sealInMemory(t *testing.T, opts *Options, plaintext []byte, ec map[string]s
 // both verified and streamed; it returns what the verified read released
 // and whether each mode failed.
 func openInMemory(opts *Options, body []byte, meta map[string]string, inst []byte, ec map[string]string) (got []byte, verifiedErr, streamErr error) {
-	env, err := opts.ReadEnvelope("k", meta, func(string) ([]byte, error) {
+	env, err := opts.ReadEnvelope("k", meta, func(string) (*InstructionFile, error) {
 		if inst == nil {
 			return nil, ErrNoInstructionFile
 		}
-		return inst, nil
+		return &InstructionFile{Body: inst, Metadata: map[string]string{metadata.KeyInstructionFileMarker: ""}}, nil
 	})
 	if err != nil {
 		return nil, err, err

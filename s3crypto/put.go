@@ -13,6 +13,7 @@ import (
 	"hash/crc32"
 	"hash/crc64"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 
@@ -20,6 +21,8 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3c/s3c/metadata"
 )
@@ -83,6 +86,9 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 			return nil, "", fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
 		}
 	}
+	if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), putSSE(in), optFns); err != nil {
+		return nil, "", fail("", err)
+	}
 	size, err := plaintextBodySize(in)
 	if err != nil {
 		return nil, "", fail("", err)
@@ -134,6 +140,13 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 			// send) over plain http: no request checksum.
 			input.ChecksumAlgorithm = ""
 			callOpts = append(callOpts, noRequestChecksum)
+		}
+	}
+	if instruction != nil {
+		// Refuse before storing anything if the instruction file's name
+		// is taken by an object of the caller's.
+		if err := c.checkInstructionFileFree(ctx, c.instructionFileInput(in), optFns); err != nil {
+			return nil, "", fail(enc.KeyRef(), err)
 		}
 	}
 	out, err := c.Client.PutObject(ctx, &input, callOpts...)
@@ -196,13 +209,15 @@ func metadataSize(m map[string]string) int {
 }
 
 func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, file []byte, optFns []func(*s3.Options)) error {
-	_, err := c.Client.PutObject(ctx, &s3.PutObjectInput{
+	return c.writeInstructionFile(ctx, c.instructionFileInput(in), file, optFns)
+}
+
+// instructionFileInput is the request that stores in's instruction file,
+// without its body: the same bucket and SSE and access settings.
+func (c *Client) instructionFileInput(in *s3.PutObjectInput) *s3.PutObjectInput {
+	return &s3.PutObjectInput{
 		Bucket:               in.Bucket,
-		Key:                  aws.String(aws.ToString(in.Key) + c.opts.InstructionFileSuffix),
-		Body:                 bytes.NewReader(file),
-		ContentLength:        aws.Int64(int64(len(file))),
-		ContentType:          aws.String("application/json"),
-		Metadata:             map[string]string{metadata.KeyInstructionFileMarker: ""},
+		Key:                  aws.String(c.opts.InstructionFileKey(aws.ToString(in.Key))),
 		ExpectedBucketOwner:  in.ExpectedBucketOwner,
 		RequestPayer:         in.RequestPayer,
 		ACL:                  in.ACL,
@@ -212,8 +227,74 @@ func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, 
 		SSECustomerKey:       in.SSECustomerKey,
 		SSECustomerKeyMD5:    in.SSECustomerKeyMD5,
 		StorageClass:         in.StorageClass,
+	}
+}
+
+// putSSE is what a HEAD request needs of a PutObject's settings.
+func putSSE(in *s3.PutObjectInput) sseFields {
+	return sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}
+}
+
+// NotInstructionFileError means an instruction file could not be written
+// because an object of its name exists that is not an instruction file
+// (it lacks the marker, see IsInstructionFile): the caller's own object,
+// which s3c does not overwrite.
+type NotInstructionFileError struct {
+	Key string // the instruction file's key
+}
+
+func (e *NotInstructionFileError) Error() string {
+	return fmt.Sprintf("%s exists and is not an instruction file; not overwritten", e.Key)
+}
+
+// writeInstructionFile stores file as the instruction file in.Key, with
+// the marker, without ever overwriting an object that is not an
+// instruction file: the write is conditional on no object existing and,
+// if one does, on it being a marked instruction file with the ETag seen.
+// in holds the bucket, key and the SSE and access settings.
+func (c *Client) writeInstructionFile(ctx context.Context, in *s3.PutObjectInput, file []byte, optFns []func(*s3.Options)) error {
+	put := *in
+	put.Body = bytes.NewReader(file)
+	put.ContentLength = aws.Int64(int64(len(file)))
+	put.ContentType = aws.String("application/json")
+	put.Metadata = map[string]string{metadata.KeyInstructionFileMarker: ""}
+	put.IfNoneMatch = aws.String("*")
+	_, err := c.Client.PutObject(ctx, &put, optFns...)
+	if !isPreconditionFailed(err) {
+		return err
+	}
+	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 	}, optFns...)
+	if err != nil {
+		return fmt.Errorf("%s exists and could not be checked: %w", aws.ToString(in.Key), err)
+	}
+	if !IsInstructionFile(h.Metadata) {
+		return &NotInstructionFileError{Key: aws.ToString(in.Key)}
+	}
+	put.Body = bytes.NewReader(file)
+	put.IfNoneMatch, put.IfMatch = nil, h.ETag
+	_, err = c.Client.PutObject(ctx, &put, optFns...)
+	if isPreconditionFailed(err) {
+		return fmt.Errorf("%s changed while it was being replaced; not overwritten: %w", aws.ToString(in.Key), err)
+	}
 	return err
+}
+
+// isPreconditionFailed reports whether err is S3's answer to a failed
+// If-Match or If-None-Match (412), or to a conflicting concurrent
+// conditional write (409 ConditionalRequestConflict).
+func isPreconditionFailed(err error) bool {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed", "ConditionalRequestConflict":
+			return true
+		}
+	}
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed
 }
 
 // crc64NVME is the table of CRC-64/NVME (reflected polynomial

@@ -92,6 +92,9 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if size >= 0 && size <= partSize {
 		return u.putSingle(ctx, in, body, size)
 	}
+	if err := u.Client.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), putSSE(in), u.ClientOptions); err != nil {
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+	}
 	if ra, ok := body.(io.ReaderAt); ok && size >= 0 && !hasPlaintextChecksums(in) {
 		if s, ok := body.(io.Seeker); ok {
 			if base, err := s.Seek(0, io.SeekCurrent); err == nil {

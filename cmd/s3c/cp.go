@@ -186,7 +186,7 @@ func (a *app) expand(ctx context.Context, src, dst location) ([]copyJob, error) 
 			j.dst = location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}
 		} else {
 			local := filepath.Join(dst.path, filepath.FromSlash(rel))
-			if !strings.HasPrefix(local, filepath.Clean(dst.path)+string(os.PathSeparator)) {
+			if !within(dst.path, local) {
 				return nil, fmt.Errorf("object key %q would be written outside %s", o.key, dst.path)
 			}
 			j.dst = location{path: local}
@@ -194,6 +194,16 @@ func (a *app) expand(ctx context.Context, src, dst location) ([]copyJob, error) 
 		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// within reports whether path p lies strictly inside directory root,
+// both as given (relative or absolute); root may be "." or "/".
+func within(root, p string) bool {
+	r, err := filepath.Rel(filepath.Clean(root), filepath.Clean(p))
+	if err != nil || r == "." || filepath.IsAbs(r) {
+		return false
+	}
+	return r != ".." && !strings.HasPrefix(r, ".."+string(os.PathSeparator))
 }
 
 func joinKey(prefix, rel string) string {

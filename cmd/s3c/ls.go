@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
 )
 
 // listed is one object from a listing.
@@ -24,7 +25,8 @@ type listed struct {
 }
 
 // listObjects lists objects under prefix (recursively, or one level with
-// the sub-prefixes), leaving out instruction files of listed objects.
+// the sub-prefixes), leaving out instruction files of listed objects (see
+// instructionFiles).
 func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive bool) ([]listed, []string, error) {
 	sc, err := a.s3Client(ctx)
 	if err != nil {
@@ -49,19 +51,69 @@ func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive 
 			prefixes = append(prefixes, aws.ToString(cp.Prefix))
 		}
 	}
-	keys := map[string]bool{}
+	mc, err := a.metaClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	hide := instructionFiles(ctx, sc, mc, bucket, objs)
+	out := objs[:0]
+	for i, o := range objs {
+		if !hide[i] {
+			out = append(out, o)
+		}
+	}
+	return out, prefixes, nil
+}
+
+// instructionCheckJobs bounds the HEAD requests instructionFiles makes at
+// once.
+const instructionCheckJobs = 8
+
+// instructionFiles tells which of the listed objects are instruction files
+// of other listed objects: X.instruction where X is listed too and
+// X.instruction carries the instruction-file marker, or X's envelope is
+// read from it (AWS SDK for Go v1 wrote instruction files without the
+// marker; see s3crypto.Options.ReadEnvelope). That is one HEAD request for
+// each such name, and for an unmarked one a HeadObject of X through mc
+// (which unwraps no key); other objects cost nothing. A user's own object
+// named X.instruction is an object like any other; one that cannot be
+// checked is kept, so that it is not silently skipped.
+func instructionFiles(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed) []bool {
+	keys := make(map[string]bool, len(objs))
 	for _, o := range objs {
 		keys[o.key] = true
 	}
-	out := objs[:0]
-	for _, o := range objs {
+	hide := make([]bool, len(objs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, instructionCheckJobs)
+	for i, o := range objs {
 		base, isInst := strings.CutSuffix(o.key, metadata.DefaultInstructionSuffix)
-		if isInst && keys[base] {
-			continue // the envelope of base, not an object of its own
+		if !isInst || !keys[base] {
+			continue
 		}
-		out = append(out, o)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			h, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &o.key})
+			if err != nil {
+				return
+			}
+			if s3crypto.IsInstructionFile(h.Metadata) {
+				hide[i] = true
+				return
+			}
+			bh, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
+			if err != nil {
+				return
+			}
+			info, ok := s3crypto.GetObjectInfo(bh.ResultMetadata)
+			hide[i] = ok && info.Envelope.Storage == metadata.InstructionFile
+		}()
 	}
-	return out, prefixes, nil
+	wg.Wait()
+	return hide
 }
 
 func (a *app) lsCommand() *cobra.Command {

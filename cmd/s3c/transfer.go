@@ -6,16 +6,22 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3c/s3c/internal/filemode"
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -267,9 +273,28 @@ func (a *app) downloadStream(ctx context.Context, c *s3crypto.Client, in *s3.Get
 
 // copyObject decrypts src with rc and encrypts it again to dst with wc,
 // streaming: the source is authenticated before the upload completes.
+// The copy keeps what "aws s3 cp" keeps: the content headers
+// (Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
+// Content-Language, Expires), user metadata, storage class, website
+// redirect and tags. It is encrypted under the source's own encryption
+// context (or material description), read from its envelope, unless
+// --context gives one, which then applies to both sides.
 func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst location, b *bar) (int64, error) {
 	opts := a.callOptions()
-	out, err := rc.GetObject(ctx, &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}, opts...)
+	get := &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}
+	if a.ec == nil {
+		// HeadObject reads the envelope without unwrapping a key; the GET
+		// is then pinned to the version it described.
+		h, err := rc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.bucket, Key: &src.key})
+		if err != nil {
+			return 0, err
+		}
+		if info, ok := s3crypto.GetObjectInfo(h.ResultMetadata); ok {
+			opts = append(opts, s3crypto.WithEncryptionContext(ownContext(info.Envelope.Description)))
+			get.IfMatch = h.ETag
+		}
+	}
+	out, err := rc.GetObject(ctx, get, opts...)
 	if err != nil {
 		return 0, err
 	}
@@ -277,9 +302,19 @@ func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst 
 	if out.ContentLength != nil {
 		b.setTotal(*out.ContentLength)
 	}
-	up, err := s3crypto.NewUploader(wc, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx,
-		&s3.PutObjectInput{Bucket: &dst.bucket, Key: &dst.key, Body: b.reader(out.Body), ContentLength: out.ContentLength,
-			ContentType: out.ContentType, Metadata: out.Metadata})
+	put := &s3.PutObjectInput{Bucket: &dst.bucket, Key: &dst.key, Body: b.reader(out.Body), ContentLength: out.ContentLength,
+		ContentType: out.ContentType, Metadata: out.Metadata,
+		CacheControl: out.CacheControl, ContentDisposition: out.ContentDisposition, ContentEncoding: out.ContentEncoding,
+		ContentLanguage: out.ContentLanguage, Expires: out.Expires, StorageClass: out.StorageClass,
+		WebsiteRedirectLocation: out.WebsiteRedirectLocation}
+	if aws.ToInt32(out.TagCount) > 0 {
+		tags, err := rc.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: &src.bucket, Key: &src.key, VersionId: out.VersionId})
+		if err != nil {
+			return 0, fmt.Errorf("reading the tags of %s, which the copy must keep: %w", src, err)
+		}
+		put.Tagging = aws.String(encodeTags(tags.TagSet))
+	}
+	up, err := s3crypto.NewUploader(wc, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, put)
 	if err != nil {
 		return 0, err
 	}
@@ -309,4 +344,30 @@ func requireContentLength(o *s3.Options) {
 				return out, md, nil
 			}), middleware.Before)
 	})
+}
+
+// ownContext is the caller's part of a stored encryption context or
+// material description: without the pairs the keyrings add themselves
+// (aws:x-amz-cek-alg and kms_cmk_id for KMS, s3c:key-id for raw keys),
+// which are what WithEncryptionContext takes.
+func ownContext(d map[string]string) map[string]string {
+	ec := maps.Clone(d)
+	if ec == nil {
+		ec = map[string]string{}
+	}
+	delete(ec, metadata.ContextContentAlg)
+	delete(ec, metadata.ContextKMSKeyID)
+	delete(ec, materials.DescriptionKeyID)
+	return ec
+}
+
+// encodeTags writes a tag set as S3's x-amz-tagging header wants it: a
+// URL query string.
+func encodeTags(tags []types.Tag) string {
+	esc := func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
+	parts := make([]string, 0, len(tags))
+	for _, t := range tags {
+		parts = append(parts, esc(aws.ToString(t.Key))+"="+esc(aws.ToString(t.Value)))
+	}
+	return strings.Join(parts, "&")
 }

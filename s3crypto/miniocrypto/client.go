@@ -10,15 +10,17 @@
 //	_, err = c.PutObject(ctx, "bucket", "key", f, size, minio.PutObjectOptions{})
 //	obj, err := c.GetObject(ctx, "bucket", "key", minio.GetObjectOptions{})
 //
-// PutObject, FPutObject, StatObject and RemoveObject keep *minio.Client's
-// signatures; GetObject and FGetObject take the same arguments, but
+// PutObject, FPutObject, StatObject, RemoveObject and CopyObject keep
+// *minio.Client's signatures; GetObject and FGetObject take the same
+// arguments, but
 // GetObject returns an *Object (see there) instead of a *minio.Object,
 // which cannot be made from decrypted data. Every other method is
 // *minio.Client's own, except those that would store plaintext or
 // splice ciphertexts (PutObjectFanOut, PutObjectsSnowball, AppendObject,
 // ComposeObject), which are refused. So are ranges in GetObjectOptions
 // (use Object.ReadAt) and RDMA buffers in either options struct, whose
-// bytes would bypass the cipher.
+// bytes would bypass the cipher. RemoveObjects and its variants are
+// minio-go's own: they leave instruction files behind (use RemoveObject).
 //
 // Per-call settings, which minio-go's option structs have no room for,
 // ride on the context: WithEncryptionContext, WithInstructionFile,

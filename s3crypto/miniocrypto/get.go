@@ -299,22 +299,35 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 // envelope reads the envelope from an object's metadata or its
 // instruction file.
 func (c *Client) envelope(ctx context.Context, bucket, key string, info minio.ObjectInfo, sse encrypt.ServerSide) (*metadata.Envelope, error) {
-	return c.opts.ReadEnvelope(key, info.UserMetadata, func(instKey string) ([]byte, error) {
-		var o minio.GetObjectOptions
-		if sse != nil && sse.Type() == encrypt.SSEC {
-			o.ServerSideEncryption = sse // the instruction file was written with it too
-		}
-		obj, err := c.Client.GetObject(ctx, bucket, instKey, o)
-		if err != nil {
-			return nil, err
-		}
-		defer obj.Close()
-		b, err := io.ReadAll(io.LimitReader(obj, metadata.MaxInstruction+1))
-		if err != nil && isNoSuchKey(err) {
+	return c.opts.ReadEnvelope(key, info.UserMetadata, func(instKey string) (*s3crypto.InstructionFile, error) {
+		return c.fetchInstructionFile(ctx, bucket, instKey, sse)
+	})
+}
+
+// fetchInstructionFile gets the object that may be an instruction file:
+// s3crypto.ErrNoInstructionFile if there is none.
+func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey string, sse encrypt.ServerSide) (*s3crypto.InstructionFile, error) {
+	var o minio.GetObjectOptions
+	if sse != nil && sse.Type() == encrypt.SSEC {
+		o.ServerSideEncryption = sse // the instruction file was written with it too
+	}
+	obj, err := c.Client.GetObject(ctx, bucket, instKey, o)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(io.LimitReader(obj, metadata.MaxInstruction+1))
+	if err != nil {
+		if isNoSuchKey(err) {
 			return nil, s3crypto.ErrNoInstructionFile
 		}
-		return b, err
-	})
+		return nil, err
+	}
+	st, err := obj.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &s3crypto.InstructionFile{Body: b, Metadata: st.UserMetadata}, nil
 }
 
 // plaintextInfo is info as the caller should see it: the plaintext size,

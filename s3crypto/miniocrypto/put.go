@@ -49,6 +49,9 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if opts.RDMABuffer != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", errRDMA)
 	}
+	if err := c.checkInstructionFileInUse(ctx, bucket, key, opts.ServerSideEncryption); err != nil {
+		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
+	}
 	enc, err := s3crypto.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
 	if err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
@@ -80,6 +83,13 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 		// makes minio-go's 10,000 parts the tighter limit instead.)
 		put.PartSize = streamPartSize
 	}
+	if inst != nil {
+		// Refuse before storing anything if the instruction file's name
+		// is taken by an object of the caller's.
+		if err := c.checkInstructionFileFree(ctx, bucket, c.opts.InstructionFileKey(key), opts.ServerSideEncryption); err != nil {
+			return fail(err)
+		}
+	}
 	info, err := c.Client.PutObject(ctx, bucket, key, body.Body(), body.Size(), put)
 	if err != nil {
 		// An error of the body (ErrTooLarge, ErrSourceChanged, a short or
@@ -92,12 +102,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 		return fail(err)
 	}
 	if inst != nil {
-		_, err := c.Client.PutObject(ctx, bucket, c.opts.InstructionFileKey(key), bytes.NewReader(inst), int64(len(inst)), minio.PutObjectOptions{
-			UserMetadata:         map[string]string{metadata.KeyInstructionFileMarker: ""},
-			ContentType:          "application/json",
-			ServerSideEncryption: opts.ServerSideEncryption,
-			StorageClass:         opts.StorageClass,
-		})
+		err := c.writeInstructionFile(ctx, bucket, c.opts.InstructionFileKey(key), inst, opts.ServerSideEncryption, opts.StorageClass)
 		if err != nil {
 			// The object is useless without its envelope: take it away again.
 			c.Client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
@@ -139,15 +144,26 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 }
 
 // RemoveObject removes the object and, unless a version is named, its
-// instruction file.
+// instruction file: the object <key>.instruction if it carries the
+// instruction-file marker (s3crypto.IsInstructionFile). An object of that
+// name without the marker is the caller's own and is left alone, and so
+// is one stored with SSE-C, which the server does not describe without
+// the key (RemoveObjectOptions has none). Removing
+// an instruction file that an existing object needs is refused
+// (s3crypto.ErrInstructionFileInUse).
 func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts minio.RemoveObjectOptions) error {
+	if opts.VersionID == "" {
+		if err := c.checkInstructionFileInUse(ctx, bucket, key, nil); err != nil {
+			return c.fail("RemoveObject", bucket, key, "", err)
+		}
+	}
 	if err := c.Client.RemoveObject(ctx, bucket, key, opts); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", err)
 	}
 	if opts.VersionID != "" {
 		return nil
 	}
-	if err := c.Client.RemoveObject(ctx, bucket, c.opts.InstructionFileKey(key), minio.RemoveObjectOptions{}); err != nil {
+	if err := c.removeInstructionFile(ctx, bucket, key); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its instruction file: %w", err))
 	}
 	return nil
