@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/s3c/s3c/materials"
@@ -83,6 +84,10 @@ func keyTrouble(err error) (msg string, ok bool) {
 	case troubleContext:
 		var cm *materials.ContextMismatchError
 		errors.As(cause, &cm)
+		if slices.Equal(cm.StoredKeys, cm.RequestedKeys) {
+			return fmt.Sprintf("%s has encryption context keys %s with other values than the request gave: give the pairs the object was written with, with --context k=v",
+				object, keyList(cm.StoredKeys)), true
+		}
 		return fmt.Sprintf("%s has encryption context keys %s, but the request gave %s: give the pairs the object was written with, with --context k=v",
 			object, keyList(cm.StoredKeys), keyList(cm.RequestedKeys)), true
 	case troubleKMS:
