@@ -228,7 +228,7 @@ func TestErrorsNameObjectAndKey(t *testing.T) {
 	otherKey := randomBytes(32)
 	other, _ := materials.NewAES(otherKey)
 	got, _, err := e.get(e.client(other), "secret")
-	mustFail(t, "wrong key", got, err, IsIntegrityError)
+	mustFail(t, "wrong key", got, err, is(materials.ErrOtherKey))
 	msg := err.Error()
 	for _, want := range []string{"s3://" + e.bucket + "/secret", other.KeyRef()} {
 		if !strings.Contains(msg, want) {
