@@ -274,16 +274,14 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 		setErr(perr)
 	}
 	if firstErr != nil {
-		mp.Abort(ctx)
 		var oe *ObjectError
 		if !errors.As(firstErr, &oe) {
 			firstErr = mp.fail(firstErr)
 		}
-		return nil, firstErr
+		return nil, withCleanupErrors(firstErr, mp.Abort(ctx))
 	}
-	out, err := mp.Complete(ctx)
+	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
@@ -340,16 +338,14 @@ feed:
 	close(next)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		mp.Abort(ctx)
 		var oe *ObjectError
 		if !errors.As(err, &oe) {
 			err = mp.fail(err)
 		}
-		return nil, err
+		return nil, withCleanupErrors(err, mp.Abort(ctx))
 	}
-	out, err := mp.Complete(ctx)
+	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil
