@@ -20,7 +20,8 @@ import (
 // faultEnv is an env whose encryption clients go through a fault proxy.
 type faultEnv struct {
 	*env
-	proxy *faultproxy.Proxy
+	proxy  *faultproxy.Proxy
+	s3opts []func(*s3.Options) // for the clients' s3.Client
 }
 
 func newFaultEnv(t *testing.T) *faultEnv {
@@ -37,7 +38,7 @@ func newFaultEnv(t *testing.T) *faultEnv {
 // client is an encryption client whose requests pass the proxy.
 func (f *faultEnv) client(kr materials.Keyring, optFns ...func(*Options)) *Client {
 	f.t.Helper()
-	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(f.proxy.URL()) }), kr, optFns...)
+	c, err := New(minio.Client(append([]func(*s3.Options){func(o *s3.Options) { o.BaseEndpoint = aws.String(f.proxy.URL()) }}, f.s3opts...)...), kr, optFns...)
 	if err != nil {
 		f.t.Fatal(err)
 	}
