@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/internal/faultproxy"
 	"github.com/s3c/s3c/materials"
@@ -137,6 +138,87 @@ func TestLostCreateResponseLeavesNoUpload(t *testing.T) {
 		got, _, err := f.get(c, key)
 		if err != nil || !bytes.Equal(got, data) {
 			t.Fatalf("%s: read back: %v", key, err)
+		}
+	}
+	// Every attempt's answer lost: the upload fails, and what the
+	// attempts created is aborted all the same.
+	key := "lost-creates"
+	f.proxy.Add(&faultproxy.Rule{Method: "POST", Path: "?uploads", Kind: faultproxy.DropResponse})
+	_, err := NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(bg,
+		&s3.PutObjectInput{Bucket: &f.bucket, Key: &key, Body: bytes.NewReader(randomBytes(2*testPart + 1))})
+	f.proxy.Clear()
+	if err == nil {
+		t.Fatal("every create dropped, and no error")
+	}
+	if ids := f.openUploads(key); len(ids) > 0 {
+		t.Fatalf("%s: orphaned uploads: %v", key, ids)
+	}
+}
+
+// The compensating delete removes only what was written: in a versioned
+// bucket, the version written, so that the one before is current again.
+func TestFailedInstructionFileRestoresPreviousVersion(t *testing.T) {
+	t.Parallel()
+	f := newFaultEnv(t)
+	if _, err := f.raw.PutBucketVersioning(bg, &s3.PutBucketVersioningInput{Bucket: &f.bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	plain := f.env.client(f.keyrings["aes"])
+	c := f.client(f.keyrings["aes"], func(o *Options) { o.InstructionFile = true })
+	for _, size := range []int64{100, 2*testPart + 1} {
+		key := fmt.Sprintf("versioned-%d", size)
+		f.put(plain, key, []byte("previous"))
+		f.proxy.Add(&faultproxy.Rule{Method: "PUT", Path: "/" + key + ".instruction", Kind: faultproxy.ResetRequest})
+		_, err := NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(bg,
+			&s3.PutObjectInput{Bucket: &f.bucket, Key: &key, Body: bytes.NewReader(randomBytes(int(size)))})
+		f.proxy.Clear()
+		if err == nil || !strings.Contains(err.Error(), "storing the instruction file") {
+			t.Fatalf("%s: instruction file refused: %v", key, err)
+		}
+		got, _, err := f.get(plain, key)
+		if err != nil || string(got) != "previous" {
+			t.Fatalf("%s: the previous version is not current again: %q, %v", key, got, err)
+		}
+		vs, err := f.raw.ListObjectVersions(bg, &s3.ListObjectVersionsInput{Bucket: &f.bucket, Prefix: &key})
+		if err != nil || len(vs.Versions) != 1 || len(vs.DeleteMarkers) != 0 {
+			t.Fatalf("%s: versions %d, delete markers %d (%v)", key, len(vs.Versions), len(vs.DeleteMarkers), err)
+		}
+	}
+}
+
+// Whether an unanswered upload completed is told by the multipart ETag,
+// or, where the server's ETags are not MD5s, by the envelope.
+func TestUploadOutcomeRecognisesItsObject(t *testing.T) {
+	t.Parallel()
+	md5a, md5b := `"0123456789abcdef0123456789abcdef"`, `"fedcba9876543210fedcba9876543210"`
+	parts := []types.CompletedPart{{ETag: aws.String(md5a)}, {ETag: aws.String(md5b)}}
+	etag := multipartETag(parts)
+	if !strings.HasSuffix(etag, "-2") || len(etag) != 34 {
+		t.Fatalf("multipart ETag %q", etag)
+	}
+	opaque := []types.CompletedPart{{ETag: aws.String(`"enc-1"`)}, {ETag: aws.String(`"enc-2"`)}}
+	if multipartETag(opaque) != "" {
+		t.Fatal("a multipart ETag from ETags that are not MD5s")
+	}
+	v3 := map[string]string{"x-amz-3": "key", "x-amz-i": "id", "x-amz-c": "115"}
+	v2inst := map[string]string{}
+	for _, tc := range []struct {
+		meta  map[string]string
+		parts []types.CompletedPart
+		head  s3.HeadObjectOutput
+		ours  bool
+	}{
+		{v2inst, parts, s3.HeadObjectOutput{ETag: aws.String(`"` + etag + `"`)}, true},
+		{v2inst, parts, s3.HeadObjectOutput{ETag: aws.String(`"0123-2"`)}, false},
+		{v2inst, opaque, s3.HeadObjectOutput{ETag: aws.String(`"xyz"`)}, false},
+		{v3, opaque, s3.HeadObjectOutput{ETag: aws.String(`"xyz"`), Metadata: map[string]string{"X-Amz-3": "key", "x-amz-i": "id"}}, true},
+		{v3, opaque, s3.HeadObjectOutput{ETag: aws.String(`"xyz"`), Metadata: map[string]string{"x-amz-3": "key", "x-amz-i": "other"}}, false},
+		{v3, opaque, s3.HeadObjectOutput{ETag: aws.String(`"xyz"`)}, false},
+	} {
+		m := &MultipartUpload{meta: tc.meta}
+		if got := m.ours(&tc.head, tc.parts); got != tc.ours {
+			t.Errorf("meta %v, ETag %s, metadata %v: ours %v, want %v", tc.meta, *tc.head.ETag, tc.head.Metadata, got, tc.ours)
 		}
 	}
 }
