@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -99,14 +100,24 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 			StorageClass:         opts.StorageClass,
 		})
 		if err != nil {
-			// The object is useless without its envelope: take it away again.
-			c.Client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
+			// The object is useless without its envelope: take it away
+			// again (the version written, if the bucket keeps versions),
+			// even if ctx is what failed.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+			if derr := c.Client.RemoveObject(cctx, bucket, key, minio.RemoveObjectOptions{VersionID: info.VersionID}); derr != nil {
+				err = fmt.Errorf("%w; the object could not be removed again (%w): it is stored without its envelope", err, derr)
+			}
+			cancel()
 			return fail(fmt.Errorf("storing the instruction file: %w", err))
 		}
 	}
 	info.Size = body.PlaintextRead()
 	return info, nil
 }
+
+// cleanupTimeout bounds the removal of an object whose instruction file
+// could not be stored.
+const cleanupTimeout = 30 * time.Second
 
 // streamPartSize is the part size for streams of unknown length.
 const streamPartSize = 16 << 20
