@@ -18,7 +18,8 @@ import (
 // ones with one PutObject, larger ones as a MultipartUpload whose parts
 // are encrypted in order and uploaded concurrently. Memory use is about
 // (Concurrency + 2) × PartSize, whatever the object's size. A failed
-// upload is aborted, leaving no parts behind.
+// upload is aborted, leaving no parts behind; if the abort fails too, the
+// error holds an *IncompleteUploadError naming the upload left open.
 type Uploader struct {
 	// Client does the requests.
 	Client *Client
