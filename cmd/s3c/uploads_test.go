@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -131,5 +132,31 @@ func TestPutAbortFailureNamesTheUpload(t *testing.T) {
 	c.ok("uploads", "--abort", c.url("big"))
 	if ids := c.uploads("big"); len(ids) != 0 {
 		t.Fatalf("uploads left after s3c uploads --abort: %v", ids)
+	}
+}
+
+// A put whose CompleteMultipartUpload answer is lost succeeds: the object
+// is stored, with its instruction file if it has one.
+func TestPutLostCompleteSucceeds(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	data := randomBytes(17 << 20)
+	c.write("big.bin", data)
+	p := c.faultProxy()
+	for _, inst := range []bool{false, true} {
+		key := fmt.Sprintf("big-%v", inst)
+		rule := p.Add(&faultproxy.Rule{Method: "POST", Path: "?uploadId=", Times: 1, Kind: faultproxy.DropResponse})
+		args := []string{"put", "-q", "--aes-key", "a.key", "big.bin", c.url(key)}
+		if inst {
+			args = append(args, "--instruction-file")
+		}
+		if r := c.run(args...); r.code != 0 || r.stderr != "" || rule.Hits() != 1 {
+			t.Fatalf("put %s with a lost Complete answer: exit %d, %q (dropped %d)", key, r.code, r.stderr, rule.Hits())
+		}
+		c.ok("get", "--aes-key", "a.key", c.url(key), key)
+		if !bytes.Equal(c.read(key), data) {
+			t.Fatalf("%s read back differs", key)
+		}
 	}
 }
