@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -299,5 +301,56 @@ func TestAbortFailureNamesTheUpload(t *testing.T) {
 	}
 	for _, id := range ids {
 		f.raw.AbortMultipartUpload(bg, &s3.AbortMultipartUploadInput{Bucket: &f.bucket, Key: &key, UploadId: &id})
+	}
+}
+
+// refusingComplete answers every CompleteMultipartUpload with a 400.
+type refusingComplete struct{ next http.Client }
+
+func (f *refusingComplete) Do(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && req.URL.Query().Has("uploadId") {
+		io.Copy(io.Discard, req.Body)
+		return s3ErrorResponse(req, 400, "InvalidPart", "refused by test"), nil
+	}
+	return f.next.Do(req)
+}
+
+// A Complete that S3 refuses is aborted at once; one whose answer is lost
+// and whose outcome cannot be checked says what may be stored.
+func TestCompleteRefusedOrUnknown(t *testing.T) {
+	t.Parallel()
+	f := newFaultEnv(t)
+	c, err := New(minio.Client(func(o *s3.Options) { o.HTTPClient = &refusingComplete{} }), f.keyrings["aes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "refused"
+	_, err = NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(bg,
+		&s3.PutObjectInput{Bucket: &f.bucket, Key: &key, Body: bytes.NewReader(randomBytes(2*testPart + 1))})
+	if err == nil || !strings.Contains(err.Error(), "InvalidPart") || strings.Contains(err.Error(), "no answer") {
+		t.Fatalf("refused Complete: %v", err)
+	}
+	if ids := f.openUploads(key); len(ids) > 0 || f.exists(key) {
+		t.Fatalf("refused Complete left uploads %v, object %v", ids, f.exists(key))
+	}
+
+	// Every Complete answer lost, and neither HEAD nor ListParts answered.
+	key = "unknown"
+	inst := f.client(f.keyrings["aes"], func(o *Options) { o.InstructionFile = true })
+	f.proxy.Add(&faultproxy.Rule{Method: "POST", Path: "?uploadId=", Kind: faultproxy.DropResponse})
+	f.proxy.Add(&faultproxy.Rule{Method: "HEAD", Kind: faultproxy.ResetRequest})
+	f.proxy.Add(&faultproxy.Rule{Method: "GET", Path: "uploadId=", Kind: faultproxy.ResetRequest})
+	_, err = NewUploader(inst, func(u *Uploader) { u.PartSize = testPart }).Upload(bg,
+		&s3.PutObjectInput{Bucket: &f.bucket, Key: &key, Body: bytes.NewReader(randomBytes(2*testPart + 1))})
+	f.proxy.Clear()
+	want := "s3crypto: CompleteMultipartUpload s3://" + f.bucket + "/" + key
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), ": no answer (") ||
+		!strings.Contains(err.Error(), "; the object may be stored without its instruction file") {
+		t.Fatalf("unknown outcome: %v", err)
+	}
+	// As it says: stored (the first Complete went through), without
+	// its instruction file, and no upload left open.
+	if !f.exists(key) || f.exists(key+".instruction") || len(f.openUploads(key)) > 0 {
+		t.Fatalf("after an unknown outcome: object %v, instruction file %v, uploads %v", f.exists(key), f.exists(key+".instruction"), f.openUploads(key))
 	}
 }
