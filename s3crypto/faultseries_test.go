@@ -92,7 +92,7 @@ func runFaultSeries(t *testing.T, seed uint64, trials int, size int64) faultTall
 		}
 		orphans := 0
 		for _, id := range f.openUploads(key) {
-			if err != nil && strings.Contains(err.Error(), id) {
+			if err != nil && strings.Contains(err.Error(), "multipart upload "+id+" ") {
 				tally.reported++
 			} else {
 				orphans++
