@@ -3,6 +3,7 @@ package s3crypto
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -161,7 +162,8 @@ func (c *Client) abortStrays(ctx context.Context, in *s3.CreateMultipartUploadIn
 			if ours == "" {
 				// Nothing of ours is known to exist; what a lost answer
 				// may have created cannot be found.
-				return []error{&IncompleteUploadError{Bucket: bucket, Key: key, UploadID: "(unknown)", Err: err}}
+				return []error{&IncompleteUploadError{Bucket: bucket, Key: key, UploadID: "(unknown)",
+					Err: fmt.Errorf("an attempt whose answer was lost may have begun one, and listing the uploads failed: %w", err)}}
 			}
 			return nil
 		}
