@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -15,10 +14,6 @@ import (
 
 	"github.com/s3c/s3c/metadata"
 )
-
-// cleanupTimeout bounds the clean-up requests made after a failure, which
-// run on a context of their own.
-const cleanupTimeout = 30 * time.Second
 
 // CopyObject copies an object server-side, as *s3.Client does, keeping an
 // encrypted object decryptable: the ciphertext is copied as it is, with
@@ -119,10 +114,11 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 	if err := c.writeInstructionFile(ctx, write, inst.Body, optFns); err != nil {
 		// The copy is useless without its envelope: take it away again
 		// (only the version just made, in a versioned bucket).
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		_, derr := c.Client.DeleteObject(cctx, &s3.DeleteObjectInput{Bucket: in.Bucket, Key: in.Key, VersionId: out.VersionId,
-			ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer}, optFns...)
+		var etag *string
+		if out.CopyObjectResult != nil {
+			etag = out.CopyObjectResult.ETag
+		}
+		derr := c.removeOwnWrite(ctx, in.Bucket, in.Key, in.ExpectedBucketOwner, in.RequestPayer, etag, out.VersionId, optFns)
 		if derr != nil {
 			return nil, fail(fmt.Errorf("copying the instruction file: %w; deleting the copy, which cannot be decrypted without it: %v", err, derr))
 		}

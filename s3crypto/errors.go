@@ -140,3 +140,21 @@ func claimedKeyFailed(err error) bool {
 	}
 	return false
 }
+
+// IncompleteUploadError means a multipart upload that did not complete
+// could not be aborted either: its parts stay stored (and billed) until
+// it is aborted, with AbortMultipartUpload or "s3c uploads --abort", or a
+// bucket lifecycle rule (AbortIncompleteMultipartUpload) expires it. It
+// comes with the failure that stopped the upload, inside an ObjectError.
+type IncompleteUploadError struct {
+	Bucket, Key, UploadID string
+	Err                   error // why the abort failed
+}
+
+func (e *IncompleteUploadError) Error() string {
+	return fmt.Sprintf("multipart upload %s of s3://%s/%s could not be aborted (%v); its parts remain until it is aborted (s3c uploads --abort s3://%s/%s) or a lifecycle rule expires it",
+		e.UploadID, e.Bucket, e.Key, e.Err, e.Bucket, e.Key)
+}
+
+// Unwrap returns why the abort failed.
+func (e *IncompleteUploadError) Unwrap() error { return e.Err }

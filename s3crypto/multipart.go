@@ -3,11 +3,15 @@ package s3crypto
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/metadata"
 )
 
 // MultipartUpload stores one encrypted object in parts. The parts
@@ -44,14 +49,16 @@ type MultipartUpload struct {
 	optFns   []func(*s3.Options)
 	partOpts []func(*s3.Options) // optFns, and an unsigned payload over http
 	inst     []byte              // instruction file body, written after completion
+	meta     map[string]string   // the object's metadata, envelope included
 
 	mu      sync.Mutex
 	hashed  *sync.Cond             // signalled when a part's hash is recorded
 	hashes  map[int32]*aesgcm.Hash // per sealed part
 	parts   map[int32]types.CompletedPart
-	last    int32 // number of the last part, once sealed
-	done    bool  // completed or aborted
-	aborted bool
+	last    int32   // number of the last part, once sealed
+	done    bool    // completion begun, or aborted
+	settled bool    // completed, or aborted: nothing left to abort
+	strays  []error // uploads a retried create left behind that could not be aborted
 }
 
 // NewMultipartUpload creates the upload: a fresh data key from the
@@ -92,14 +99,25 @@ func (c *Client) newMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	}
 	create := *in
 	create.Metadata = meta
-	out, err := c.Client.CreateMultipartUpload(ctx, &create, optFns...)
+	// An attempt whose answer is lost may have created an upload that the
+	// SDK's next attempt does not know of: find those and abort them.
+	var attempts attemptLog
+	out, err := c.Client.CreateMultipartUpload(ctx, &create, append(slices.Clip(optFns), attempts.option())...)
+	var strays []error
+	if first, ambiguous := attempts.result(); ambiguous {
+		ours := ""
+		if err == nil {
+			ours = aws.ToString(out.UploadId)
+		}
+		strays = c.abortStrays(ctx, in, ours, first, time.Now(), optFns)
+	}
 	if err != nil {
-		return nil, fail(enc.KeyRef(), err)
+		return nil, withCleanupErrors(fail(enc.KeyRef(), err), strays...)
 	}
 	m := &MultipartUpload{
 		c: c, enc: enc, bucket: in.Bucket, key: in.Key, uploadID: aws.ToString(out.UploadId),
-		partSize: partSize, create: in, optFns: optFns, inst: inst,
-		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{},
+		partSize: partSize, create: in, optFns: optFns, inst: inst, meta: meta,
+		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{}, strays: strays,
 	}
 	m.hashed = sync.NewCond(&m.mu)
 	m.partOpts = optFns
@@ -362,6 +380,13 @@ func (m *MultipartUpload) sendBody(ctx context.Context, n int32, body io.Reader,
 // there. If a part is missing, it says which and leaves the upload open:
 // upload the part and call Complete again, or Abort. If S3 refuses to
 // complete it, the upload is aborted.
+//
+// If S3's answer is lost (the connection broke, a timeout, a server error,
+// ctx cancelled after the request left), Complete looks at what the key
+// holds: if it is this upload's object, the upload did complete and
+// Complete finishes the job; if it is not and the upload is still open,
+// the upload is aborted; if that cannot be told, the error says so. An
+// abort that fails adds an *IncompleteUploadError to the error.
 func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUploadOutput, error) {
 	fail := func(err error) error {
 		return &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
@@ -387,6 +412,7 @@ func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUp
 	m.done = true
 	m.mu.Unlock()
 	slices.SortFunc(parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	var attempts attemptLog
 	out, err := m.c.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID,
 		MultipartUpload:      &types.CompletedMultipartUpload{Parts: parts},
@@ -395,40 +421,193 @@ func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUp
 		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
 		SSECustomerKey:       m.create.SSECustomerKey,
 		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
-	}, m.optFns...)
-	if err != nil {
-		m.Abort(ctx)
-		return nil, fail(err)
+	}, append(slices.Clip(m.optFns), attempts.option())...)
+	if err == nil {
+		return m.finish(ctx, out)
 	}
+	if _, ambiguous := attempts.result(); !ambiguous && errorCode(err) != "NoSuchUpload" {
+		// Refused: the upload is still open, and cannot complete as it is.
+		return nil, withCleanupErrors(fail(err), m.abort(ctx))
+	}
+	// The upload may have completed: look before aborting anything.
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	head, state, cerr := m.outcome(cctx, parts)
+	switch state {
+	case uploadCompleted:
+		return m.finish(ctx, &s3.CompleteMultipartUploadOutput{
+			Bucket: m.bucket, Key: m.key, ETag: head.ETag, VersionId: head.VersionId,
+			ServerSideEncryption: head.ServerSideEncryption, SSEKMSKeyId: head.SSEKMSKeyId,
+			BucketKeyEnabled: head.BucketKeyEnabled, Expiration: head.Expiration, RequestCharged: head.RequestCharged,
+		})
+	case uploadNotCompleted:
+		return nil, withCleanupErrors(fail(err), m.abort(ctx))
+	}
+	stored := "the object may be stored"
 	if m.inst != nil {
-		put := &s3.PutObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner,
-			RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
-			SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
-			SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
-		if err := m.c.putInstructionFile(ctx, put, m.inst, m.optFns); err != nil {
-			m.c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner}, m.optFns...)
-			return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(),
-				Err: fmt.Errorf("storing the instruction file: %w", err)}
+		stored += " without its instruction file"
+	}
+	return nil, withCleanupErrors(fail(fmt.Errorf("no answer (%w), and whether the upload completed could not be checked (%v); %s", err, cerr, stored)), m.abort(ctx))
+}
+
+// finish is the end of a completed upload: the instruction file, if the
+// envelope goes there. If it cannot be written, the object is removed
+// again: useless without its envelope.
+func (m *MultipartUpload) finish(ctx context.Context, out *s3.CompleteMultipartUploadOutput) (*s3.CompleteMultipartUploadOutput, error) {
+	m.mu.Lock()
+	m.settled = true
+	strays := m.strays
+	m.strays = nil
+	m.mu.Unlock()
+	for _, s := range strays { // a second chance; they are reported to no one now
+		var iu *IncompleteUploadError
+		if errors.As(s, &iu) {
+			m.c.abortUpload(ctx, m.bucket, m.key, iu.UploadID, m.create.ExpectedBucketOwner, m.create.RequestPayer, m.optFns)
 		}
+	}
+	if m.inst == nil {
+		return out, nil
+	}
+	put := &s3.PutObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner,
+		RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
+		SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
+		SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
+	if err := m.c.putInstructionFile(ctx, put, m.inst, m.optFns); err != nil {
+		if derr := m.c.removeOwnWrite(ctx, m.bucket, m.key, m.create.ExpectedBucketOwner, m.create.RequestPayer, out.ETag, out.VersionId, m.optFns); derr != nil {
+			err = fmt.Errorf("%w; the object could not be removed again (%w): it is stored without its envelope", err, derr)
+		}
+		return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(),
+			Err: fmt.Errorf("storing the instruction file: %w", err)}
 	}
 	return out, nil
 }
 
+type uploadState int
+
+const (
+	uploadUnknown uploadState = iota
+	uploadCompleted
+	uploadNotCompleted
+)
+
+// outcome tells whether an upload whose CompleteMultipartUpload went
+// unanswered completed: the key holds this upload's object (see ours), or
+// the upload is still open, or neither (it was aborted, or completed and
+// overwritten since). It returns the object's HEAD if it completed, and
+// why it cannot tell if it cannot.
+func (m *MultipartUpload) outcome(ctx context.Context, parts []types.CompletedPart) (*s3.HeadObjectOutput, uploadState, error) {
+	head := func() (*s3.HeadObjectOutput, uploadState, error) {
+		h, err := m.c.Client.HeadObject(ctx, &s3.HeadObjectInput{
+			Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner, RequestPayer: m.create.RequestPayer,
+			SSECustomerAlgorithm: m.create.SSECustomerAlgorithm, SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5,
+		}, m.optFns...)
+		switch {
+		case err == nil && m.ours(h, parts):
+			return h, uploadCompleted, nil
+		case err == nil || httpStatus(err) == 404:
+			return nil, uploadNotCompleted, nil
+		}
+		return nil, uploadUnknown, err
+	}
+	if h, state, err := head(); state != uploadNotCompleted {
+		return h, state, err
+	}
+	_, err := m.c.Client.ListParts(ctx, &s3.ListPartsInput{
+		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID, MaxParts: aws.Int32(1),
+		ExpectedBucketOwner: m.create.ExpectedBucketOwner, RequestPayer: m.create.RequestPayer,
+		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm, SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5,
+	}, m.optFns...)
+	switch {
+	case err == nil:
+		return nil, uploadNotCompleted, nil // still open
+	case errorCode(err) != "NoSuchUpload":
+		return nil, uploadUnknown, err
+	}
+	// Gone: completed since the first look, or aborted.
+	return head()
+}
+
+// ours reports whether the object h describes is the one this upload
+// makes: its ETag is the multipart ETag of our parts (S3's and MinIO's for
+// objects not encrypted at rest with SSE-C or SSE-KMS), or its metadata
+// holds our envelope's encrypted data key or V3 message id, which are
+// unique to this upload.
+func (m *MultipartUpload) ours(h *s3.HeadObjectOutput, parts []types.CompletedPart) bool {
+	if want := multipartETag(parts); want != "" && strings.Trim(aws.ToString(h.ETag), `"`) == want {
+		return true
+	}
+	unique := false
+	for _, k := range []string{metadata.KeyV2EncryptedKey, metadata.KeyV3EncryptedKey, metadata.KeyV3MessageID} {
+		v, ok := m.meta[k]
+		if !ok {
+			continue
+		}
+		unique = true
+		if got, ok := lookupFold(h.Metadata, k); !ok || got != v {
+			return false
+		}
+	}
+	return unique
+}
+
+// multipartETag is the ETag S3 gives an object completed from parts: the
+// hex MD5 of the parts' binary MD5s, then "-" and the number of parts; ""
+// if a part's ETag is not an MD5.
+func multipartETag(parts []types.CompletedPart) string {
+	h := md5.New()
+	for _, p := range parts {
+		b, err := hex.DecodeString(strings.Trim(aws.ToString(p.ETag), `"`))
+		if err != nil || len(b) != md5.Size {
+			return ""
+		}
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)) + "-" + strconv.Itoa(len(parts))
+}
+
+func lookupFold(m map[string]string, key string) (string, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // Abort aborts the upload, so that no parts are left behind. It runs even
-// if ctx is already cancelled; once it has, later calls do nothing.
+// if ctx is already cancelled, on a context of its own with a deadline;
+// once the upload is aborted or completed, later calls do nothing. If the
+// abort fails, the error is an *IncompleteUploadError naming the upload:
+// call Abort again, or see IncompleteUploadError.
 func (m *MultipartUpload) Abort(ctx context.Context) error {
+	return m.abort(ctx)
+}
+
+func (m *MultipartUpload) abort(ctx context.Context) error {
 	m.mu.Lock()
-	again := m.aborted
-	m.done, m.aborted = true, true
-	m.mu.Unlock()
-	if again {
+	if m.settled {
+		m.mu.Unlock()
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	_, err := m.c.Client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: m.bucket, Key: m.key, UploadId: &m.uploadID,
-		ExpectedBucketOwner: m.create.ExpectedBucketOwner, RequestPayer: m.create.RequestPayer,
-	}, m.optFns...)
-	return err
+	m.done = true
+	strays := m.strays
+	m.mu.Unlock()
+	err := m.c.abortUpload(ctx, m.bucket, m.key, m.uploadID, m.create.ExpectedBucketOwner, m.create.RequestPayer, m.optFns)
+	var left []error
+	for _, s := range strays {
+		var iu *IncompleteUploadError
+		if errors.As(s, &iu) {
+			if serr := m.c.abortUpload(ctx, m.bucket, m.key, iu.UploadID, m.create.ExpectedBucketOwner, m.create.RequestPayer, m.optFns); serr != nil {
+				left = append(left, serr)
+			}
+		}
+	}
+	m.mu.Lock()
+	m.settled = err == nil
+	m.strays = left
+	m.mu.Unlock()
+	return join(append([]error{err}, left...)...)
 }

@@ -158,8 +158,11 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	}
 	if instruction != nil {
 		if err := c.putInstructionFile(ctx, in, instruction, optFns); err != nil {
-			// The object is useless without its envelope: take it away again.
-			c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: in.Bucket, Key: in.Key, ExpectedBucketOwner: in.ExpectedBucketOwner}, optFns...)
+			// The object is useless without its envelope: take it away
+			// again, even if ctx is what failed.
+			if derr := c.removeOwnWrite(ctx, in.Bucket, in.Key, in.ExpectedBucketOwner, in.RequestPayer, out.ETag, out.VersionId, optFns); derr != nil {
+				err = fmt.Errorf("%w; the object could not be removed again (%w): it is stored without its envelope", err, derr)
+			}
 			return nil, "", fail(enc.KeyRef(), fmt.Errorf("storing the instruction file: %w", err))
 		}
 	}

@@ -18,7 +18,8 @@ import (
 // ones with one PutObject, larger ones as a MultipartUpload whose parts
 // are encrypted in order and uploaded concurrently. Memory use is about
 // (Concurrency + 2) × PartSize, whatever the object's size. A failed
-// upload is aborted, leaving no parts behind.
+// upload is aborted, leaving no parts behind; if the abort fails too, the
+// error holds an *IncompleteUploadError naming the upload left open.
 type Uploader struct {
 	// Client does the requests.
 	Client *Client
@@ -277,16 +278,14 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 		setErr(perr)
 	}
 	if firstErr != nil {
-		mp.Abort(ctx)
 		var oe *ObjectError
 		if !errors.As(firstErr, &oe) {
 			firstErr = mp.fail(firstErr)
 		}
-		return nil, firstErr
+		return nil, withCleanupErrors(firstErr, mp.Abort(ctx))
 	}
-	out, err := mp.Complete(ctx)
+	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
@@ -343,16 +342,14 @@ feed:
 	close(next)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		mp.Abort(ctx)
 		var oe *ObjectError
 		if !errors.As(err, &oe) {
 			err = mp.fail(err)
 		}
-		return nil, err
+		return nil, withCleanupErrors(err, mp.Abort(ctx))
 	}
-	out, err := mp.Complete(ctx)
+	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		mp.Abort(ctx) // nothing can complete it now
 		return nil, err
 	}
 	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil

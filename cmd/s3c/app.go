@@ -156,7 +156,8 @@ AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
 
 SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
 uploads are aborted, temporary files are removed and the exit code is 1. A
-second signal exits at once.
+second signal exits at once, after aborting the multipart uploads still open
+(for at most 5 seconds). "s3c uploads" lists and aborts the uploads left open.
 
 Exit codes:
   0  success
@@ -199,7 +200,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
-		a.headCommand(), a.rmCommand(), a.keygenCommand())
+		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand())
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
@@ -314,6 +315,7 @@ func (a *app) s3Client(ctx context.Context) (*s3.Client, error) {
 		// A custom endpoint (flag, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 or
 		// shared config) is usually not AWS: path-style unless told otherwise.
 		o.UsePathStyle = (o.BaseEndpoint != nil && !a.virtualHosted) || a.pathStyle
+		o.APIOptions = append(o.APIOptions, openUploads.track(func() *s3.Client { return a.s3client }))
 	})
 	return a.s3client, nil
 }

@@ -33,7 +33,8 @@ const (
 
 // The signals that stop s3c. The first one cancels the command, which
 // stops its transfers, aborts multipart uploads and removes temporary
-// files; a second one exits at once (still removing temporary files).
+// files; a second one exits at once (still aborting the multipart uploads
+// left open, within a few seconds, and removing temporary files).
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 
 func main() {
@@ -44,8 +45,9 @@ func main() {
 		s := <-sigs
 		cancel(interrupted{s})
 		s = <-sigs
-		removeTempFiles()
 		fmt.Fprintf(os.Stderr, "s3c: %s again: stopped at once\n", signalName(s))
+		openUploads.abortAll(os.Stderr, secondSignalAbortTimeout)
+		removeTempFiles()
 		os.Exit(exitError)
 	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -102,6 +104,10 @@ func interruption(ctx context.Context, err error) error {
 	var oe *s3crypto.ObjectError
 	switch {
 	case errors.As(err, &oe):
+		var iu *s3crypto.IncompleteUploadError
+		if errors.As(err, &iu) { // the upload left open must still be named
+			cause = fmt.Errorf("%w; %w", cause, iu)
+		}
 		return &s3crypto.ObjectError{Op: oe.Op, Bucket: oe.Bucket, Key: oe.Key, KeyRef: oe.KeyRef, Err: cause}
 	case errors.Is(err, cause):
 		return err // says it already

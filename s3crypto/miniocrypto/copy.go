@@ -8,7 +8,6 @@ import (
 	"maps"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
@@ -16,10 +15,6 @@ import (
 	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
 )
-
-// cleanupTimeout bounds the clean-up requests made after a failure, which
-// run on a context of their own.
-const cleanupTimeout = 30 * time.Second
 
 // CopyObject copies an object server-side, as *minio.Client does, keeping
 // an encrypted object decryptable (see s3crypto.Client.CopyObject): with
@@ -89,9 +84,7 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 		return out, nil
 	}
 	if err := c.writeInstructionFile(ctx, dst.Bucket, dstInst, inst.Body, dst.Encryption, ""); err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-		defer cancel()
-		if rerr := c.Client.RemoveObject(cctx, dst.Bucket, dst.Object, minio.RemoveObjectOptions{VersionID: out.VersionID}); rerr != nil {
+		if rerr := c.removeOwnWrite(ctx, dst.Bucket, dst.Object, out.VersionID); rerr != nil {
 			return fail(fmt.Errorf("copying the instruction file: %w; removing the copy, which cannot be decrypted without it: %v", err, rerr))
 		}
 		return fail(fmt.Errorf("copying the instruction file (the copy was removed again): %w", err))

@@ -104,8 +104,12 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if inst != nil {
 		err := c.writeInstructionFile(ctx, bucket, c.opts.InstructionFileKey(key), inst, opts.ServerSideEncryption, opts.StorageClass)
 		if err != nil {
-			// The object is useless without its envelope: take it away again.
-			c.Client.RemoveObject(ctx, bucket, key, minio.RemoveObjectOptions{})
+			// The object is useless without its envelope: take it away
+			// again (the version written, if the bucket keeps versions),
+			// even if ctx is what failed.
+			if derr := c.removeOwnWrite(ctx, bucket, key, info.VersionID); derr != nil {
+				err = fmt.Errorf("%w; the object could not be removed again (%w): it is stored without its envelope", err, derr)
+			}
 			return fail(fmt.Errorf("storing the instruction file: %w", err))
 		}
 	}
