@@ -34,8 +34,11 @@ const DataKeySize = 32
 //     name is recorded in the envelope and handed back on read. Legacy
 //     names are refused for new objects;
 //   - Description: the pairs to store, in the clear, in the envelope:
-//     req.Context plus whatever the keyring needs to find its key again
-//     (a key ID, a key version), under keys of its own;
+//     req.Context plus what the keyring needs to find its key again. The
+//     key's name goes best under DescriptionKeyID, which the client never
+//     asks the caller for and quotes in errors; other pairs of the
+//     keyring's own (a key version) it declares with DescriptionOwner.
+//     A keyring refuses a req.Context that would overwrite its pairs;
 //   - KeyRef: a name of the master key for messages (a key ARN, a
 //     fingerprint), never key material.
 //
@@ -111,6 +114,12 @@ type Claimer interface {
 // the stored description with the encryption context the caller asked
 // for, unless the caller names them; the keyring itself is then
 // responsible for checking their values.
+//
+// A reader that is not configured with the owning keyring cannot know
+// that such a pair is not the caller's to give: its read fails with a
+// *ContextMismatchError naming the pair, rather than a *NoKeyError. So a
+// keyring names its key under DescriptionKeyID, and keeps pairs of its own
+// for what that cannot hold.
 type DescriptionOwner interface {
 	OwnedDescriptionKeys(wrapAlg string) []string
 }
