@@ -103,6 +103,8 @@ type Keyring interface {
 // only: a keyring that does not claim a request is still tried, as
 // objects written by AWS's clients often name no key.
 type Claimer interface {
+	// Claims reports whether req names the keyring's master key. It
+	// must be cheap and must not fail.
 	Claims(req *DecryptionRequest) bool
 }
 
