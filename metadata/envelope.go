@@ -164,5 +164,5 @@ func (e *Envelope) descriptionKey() string {
 // quoted with %q, so that whatever it holds stays one printable line.
 func unknownWrap(name string, f Format) string {
 	return fmt.Sprintf("wrapping algorithm %q is neither one %s defines nor a valid custom name "+
-		"(1 to %d characters from A-Z a-z 0-9 + / . _ : -, not only digits, not an AWS name)", name, f, MaxCustomWrapLen)
+		"(1 to %d characters from A-Z a-z 0-9 + / . _ : -, not only digits, not an AWS name)", name, f, maxCustomWrapLen)
 }

@@ -82,15 +82,15 @@ var knownV2Wraps = map[string]bool{
 	WrapKMS: true, WrapAESWrap: true, WrapRSAOAEPSHA256: true,
 }
 
-// MaxCustomWrapLen is the longest custom wrapping-algorithm name.
-const MaxCustomWrapLen = 64
+// maxCustomWrapLen is the longest custom wrapping-algorithm name.
+const maxCustomWrapLen = 64
 
 // IsCustomWrap reports whether name is a valid custom wrapping-algorithm
 // name: the name a keyring for a key manager AWS does not know (Vault, an
 // HSM) records in the envelope and dispatches on when reading. A custom
 // name
 //
-//   - is 1 to MaxCustomWrapLen characters from A-Z a-z 0-9 + / . _ : -,
+//   - is 1 to 64 characters from A-Z a-z 0-9 + / . _ : -,
 //   - holds at least one character that is not a digit, so that it can
 //     never be taken for one of V3's compressed codes ("02", "12", "22"),
 //   - and is none of AWS's names, current or legacy (the Wrap* constants),
@@ -103,7 +103,7 @@ const MaxCustomWrapLen = 64
 // x-amz-m). Custom names are defined for V2 with AES-GCM content and for
 // V3; AWS's clients cannot read such objects.
 func IsCustomWrap(name string) bool {
-	if name == "" || len(name) > MaxCustomWrapLen {
+	if name == "" || len(name) > maxCustomWrapLen {
 		return false
 	}
 	digitsOnly := true

@@ -548,13 +548,13 @@ func TestCustomWrapRoundTrip(t *testing.T) {
 }
 
 func TestIsCustomWrap(t *testing.T) {
-	for _, name := range []string{customWrap, "a", "7z", "hsm:slot-1+v2", "A_b-c.d/e", strings.Repeat("x", MaxCustomWrapLen)} {
+	for _, name := range []string{customWrap, "a", "7z", "hsm:slot-1+v2", "A_b-c.d/e", strings.Repeat("x", maxCustomWrapLen)} {
 		if !IsCustomWrap(name) {
 			t.Errorf("IsCustomWrap(%q) = false", name)
 		}
 	}
 	for _, name := range []string{
-		"", strings.Repeat("x", MaxCustomWrapLen+1), "a b", "vault\n", "tést", `a"b`, "a,b", "a=b", "a;b", "a\x00",
+		"", strings.Repeat("x", maxCustomWrapLen+1), "a b", "vault\n", "tést", `a"b`, "a,b", "a=b", "a;b", "a\x00",
 		"02", "12", "22", "13", "0", "0123456789",
 		WrapKMSContext, WrapAESGCM, WrapRSAOAEP, WrapKMS, WrapAESWrap, WrapRSAOAEPSHA256, WrapAESECB, WrapRSAPKCS1,
 		"aes/gcm", "KMS", "Kms+Context", "rsa", "aeswrap",
@@ -571,7 +571,7 @@ func TestIsCustomWrap(t *testing.T) {
 func TestCustomWrapRejects(t *testing.T) {
 	v3, _ := sampleV3(customWrap).Metadata()
 	v2, _ := sampleV2(customWrap).Metadata()
-	long := strings.Repeat("x", MaxCustomWrapLen+1)
+	long := strings.Repeat("x", maxCustomWrapLen+1)
 	for _, c := range []struct {
 		name string
 		meta map[string]string

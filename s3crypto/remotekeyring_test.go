@@ -488,7 +488,7 @@ func (k namingKeyring) GenerateDataKey(ctx context.Context, req *materials.Encry
 func TestKeyringWrapNameChecked(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	for _, wrap := range []string{"", "vault transit", strings.Repeat("v", metadata.MaxCustomWrapLen+1), "12", "aes/gcm", metadata.WrapAESWrap} {
+	for _, wrap := range []string{"", "vault transit", strings.Repeat("v", 65), "12", "aes/gcm", metadata.WrapAESWrap} {
 		c := e.client(namingKeyring{e.keyrings["aes"], wrap})
 		_, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("obj"), Body: strings.NewReader("x")})
 		if err == nil || IsIntegrityError(err) || !strings.Contains(err.Error(), fmt.Sprintf("%q", wrap)) || e.exists("obj") {
