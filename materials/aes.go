@@ -123,8 +123,16 @@ func (k *AESKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
 	return nil
 }
 
-// claimsRequest reports whether the stored description names this key.
-func (k *AESKeyring) claimsRequest(req *DecryptionRequest) bool { return k.claims(req.Description) }
+// Claims reports whether the object is wrapped with one of the
+// keyring's algorithms and its stored description holds every pair of the
+// keyring's own (by default its s3c:key-id); see Claimer.
+func (k *AESKeyring) Claims(req *DecryptionRequest) bool {
+	switch req.WrapAlg {
+	case metadata.WrapAESGCM, metadata.WrapAESWrap, metadata.WrapAESECB:
+		return k.claims(req.Description)
+	}
+	return false
+}
 
 // unwrapRFC3394 undoes the AES key wrap of RFC 3394 section 2.2.2 with
 // the default IV. The standard library has no key wrap; this is decrypt

@@ -6,7 +6,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,6 +65,8 @@ func TestNoKeyErrorNamesWhatIsNeeded(t *testing.T) {
 			`the object needs a local RSA key to decrypt its data key (wrapping algorithm RSA-OAEP-SHA1), and no keyring of that kind is configured`},
 		{metadata.WrapKMSContext, map[string]string{metadata.ContextKMSKeyID: "alias/app", DescriptionKeyID: "x"}, aesK,
 			`the object needs an AWS KMS key ("alias/app") to decrypt its data key (wrapping algorithm kms+context), and no keyring of that kind is configured`},
+		{"example.com/vault-v1", map[string]string{"example.com/key": "k1"}, Multi(aesK, rsaK),
+			`the object needs a keyring for wrapping algorithm "example.com/vault-v1" to decrypt its data key, and none is configured`},
 		{metadata.WrapAESGCM, map[string]string{DescriptionKeyID: "aes:0123456789abcdef"}, aesK,
 			`no keyring could decrypt the data key, which needs a local AES key ("aes:0123456789abcdef"): ` + aesK.KeyRef() + `: the object names another master key: its material description names another key (s3c:key-id)`},
 	} {
@@ -132,5 +136,122 @@ func TestRSAPKCS1NoPaddingOracle(t *testing.T) {
 	// Only a wrapped key of the wrong size fails at once (it is public).
 	if _, err := k.DecryptDataKey(ctx, &DecryptionRequest{WrapAlg: metadata.WrapRSAPKCS1, EncryptedKey: badPadding[1:], Description: map[string]string{}}); !errors.Is(err, ErrIncorrectKey) {
 		t.Fatalf("short wrapped key: %v", err)
+	}
+}
+
+// The first keyring given to Multi wraps new keys: a decrypt-only one
+// there is a configuration error that the message names.
+func TestMultiPrimaryDecryptOnly(t *testing.T) {
+	aesK, _ := newAES(t)
+	discovery := NewKMSDiscovery(badKMS{})
+	_, err := Multi(discovery, aesK).GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]})
+	if !errors.Is(err, ErrDecryptOnly) || !strings.Contains(err.Error(), "the first keyring given to Multi wraps new keys; it is decrypt-only") {
+		t.Fatalf("Multi(discovery, aes): %v", err)
+	}
+	if dk, err := Multi(aesK, discovery).GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]}); err != nil || dk.KeyRef != aesK.KeyRef() {
+		t.Fatalf("Multi(aes, discovery): %v", err)
+	}
+}
+
+// spyKeyring records the order in which Multi calls keyrings.
+type spyKeyring struct {
+	Keyring
+	name  string
+	calls *[]string
+}
+
+func (s spyKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
+	*s.calls = append(*s.calls, s.name)
+	return s.Keyring.DecryptDataKey(ctx, req)
+}
+
+// claimingSpy is a spy that also claims, as a keyring written outside
+// the package can through the exported Claimer.
+type claimingSpy struct {
+	spyKeyring
+	claims bool
+}
+
+func (s claimingSpy) Claims(*DecryptionRequest) bool { return s.claims }
+
+// Multi tries first the keyrings that claim an object, so that of five
+// RSA keys only the one the object names does a private-key operation;
+// the others are still tried when it fails, and a keyring that claims
+// nothing is never skipped.
+func TestMultiTriesClaimersFirst(t *testing.T) {
+	var calls []string
+	var rsaKeys []Keyring
+	for i := range 5 {
+		priv := testRSAKey(t)
+		if i > 0 {
+			priv, _ = rsa.GenerateKey(rand.Reader, 2048)
+		}
+		k, err := NewRSA(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsaKeys = append(rsaKeys, k)
+	}
+	var spies []Keyring
+	for i, k := range rsaKeys {
+		spies = append(spies, struct {
+			spyKeyring
+			Claimer
+		}{spyKeyring{k, fmt.Sprint("rsa", i), &calls}, k.(Claimer)})
+	}
+	dk, err := rsaKeys[4].GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &DecryptionRequest{WrapAlg: dk.WrapAlg, ContentAlg: algs[0], EncryptedKey: dk.Encrypted, Description: dk.Description}
+	if _, err := Multi(spies[0], spies[1:]...).DecryptDataKey(ctx, req); err != nil || !slices.Equal(calls, []string{"rsa4"}) {
+		t.Fatalf("Multi(rsa0..rsa4) on an rsa4 object: %v, calls %v", err, calls)
+	}
+	// An object that names no key: every keyring in order.
+	calls = nil
+	noName := *req
+	noName.Description = map[string]string{}
+	if _, err := Multi(spies[0], spies[1:]...).DecryptDataKey(ctx, &noName); err != nil || !slices.Equal(calls, []string{"rsa0", "rsa1", "rsa2", "rsa3", "rsa4"}) {
+		t.Fatalf("description {}: %v, calls %v", err, calls)
+	}
+	// Raw keyrings claim only their own wrapping algorithm.
+	gen := func(o *RawOptions) { o.Description = map[string]string{"gen": "1"} }
+	aesK, _ := newAES(t, gen)
+	rsaK, _ := NewRSA(testRSAKey(t), gen)
+	dk, _ = rsaK.GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]})
+	req = &DecryptionRequest{WrapAlg: dk.WrapAlg, ContentAlg: algs[0], EncryptedKey: dk.Encrypted, Description: dk.Description}
+	if aesK.Claims(req) || !rsaK.Claims(req) {
+		t.Fatalf("AES claims %v, RSA claims %v an RSA object", aesK.Claims(req), rsaK.Claims(req))
+	}
+	// A keyring of another package's making claims through Claimer; one
+	// that claims wrongly only costs a try.
+	calls = nil
+	plain := spyKeyring{rsaK, "plain", &calls}
+	wrong := claimingSpy{spyKeyring{aesK, "wrong claim", &calls}, true}
+	if _, err := Multi(plain, wrong).DecryptDataKey(ctx, req); err != nil || !slices.Equal(calls, []string{"wrong claim", "plain"}) {
+		t.Fatalf("claimer first: %v, calls %v", err, calls)
+	}
+}
+
+// fatalKeyring fails as a key manager that cannot be reached does.
+type fatalKeyring struct{ Keyring }
+
+var errUnreachable = errors.New("dial tcp 127.0.0.1:1: connection refused")
+
+func (fatalKeyring) DecryptDataKey(context.Context, *DecryptionRequest) (*DataKey, error) {
+	return nil, &KeyError{KeyRef: "vault:k1", Err: errUnreachable}
+}
+
+// An error outside the "not mine" set stops Multi: the keyrings after it
+// are not tried and the error is not turned into a NoKeyError.
+func TestMultiStopsAtFatalError(t *testing.T) {
+	var calls []string
+	aesK, _ := newAES(t)
+	dk, _ := aesK.GenerateDataKey(ctx, &EncryptionRequest{ContentAlg: algs[0]})
+	req := &DecryptionRequest{WrapAlg: dk.WrapAlg, ContentAlg: algs[0], EncryptedKey: dk.Encrypted, Description: map[string]string{}}
+	_, err := Multi(fatalKeyring{}, spyKeyring{aesK, "aes", &calls}).DecryptDataKey(ctx, req)
+	var nk *NoKeyError
+	if !errors.Is(err, errUnreachable) || errors.Is(err, ErrIncorrectKey) || errors.As(err, &nk) || len(calls) != 0 {
+		t.Fatalf("got %v, calls %v", err, calls)
 	}
 }

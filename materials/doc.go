@@ -14,11 +14,19 @@
 //   - AESKeyring: a raw AES key, wrap "AES/GCM".
 //   - RSAKeyring: a raw RSA key pair, wrap "RSA-OAEP-SHA1".
 //
+// A keyring for another key manager (Vault, an HSM, a key service of
+// one's own) is written outside this package against the contract on
+// Keyring, which says exactly which errors mean "not mine, try the next".
+// It may record a wrapping-algorithm name of its own, such as
+// "example.com/vault-transit-v1" (see metadata.IsCustomWrap), which the
+// envelope stores and hands back on read; AWS's names keep their meaning.
+//
 // Multi combines keyrings: the first wraps new keys, any of them may
 // unwrap. That is how master keys are rotated: keep reading with the old
 // key while writing with the new one. Raw keyrings record a material
 // description that names their key (by default {"s3c:key-id": "aes:…"}),
-// so on read the keyring that holds the named key is tried first.
+// so on read the keyring that holds the named key is tried first (see
+// Claimer, which any keyring may implement).
 //
 // Legacy wraps ("kms", "AESWrap", RSA OAEP-SHA-256 and the V1 raw wraps)
 // are decrypt-only; the s3crypto client refuses them unless asked to

@@ -13,34 +13,99 @@ import (
 // DataKeySize is the size of every data key: AES-256.
 const DataKeySize = 32
 
-// Keyring creates and recovers data keys.
+// Keyring creates and recovers data keys. The s3crypto client calls
+// GenerateDataKey once for each new object and DecryptDataKey once for
+// each object it reads; Multi combines keyrings. The keyrings of this
+// package follow this contract and nothing more: a keyring for another
+// key manager (Vault, an HSM, a key service of one's own) is written
+// outside the package against it alone.
 //
-// The contract of DecryptDataKey: when the keyring cannot decrypt the
-// data key because it is not the keyring for it, it returns an error
-// wrapping one of these, and MultiKeyring goes on to its next keyring:
+// GenerateDataKey must return a DataKey with
 //
-//   - ErrUnsupportedWrap: it does not handle the wrapping algorithm;
-//   - ErrEncryptOnly: it cannot decrypt at all (an RSA public key);
-//   - ErrIncorrectKey: it handles the algorithm but its master key does
-//     not open this data key (another key, or an altered envelope);
-//   - *ContextMismatchError: it found a context it does not expect.
+//   - Plaintext: a fresh DataKeySize-byte (32) key from crypto/rand or
+//     from the key manager, never reused;
+//   - Encrypted: the wrapped key, at most metadata.MaxEncryptedKey bytes,
+//     bound to req.ContentAlg (as additional data, or inside the wrap) so
+//     that it cannot be unwrapped for another content algorithm;
+//   - WrapAlg: one of AWS's names (metadata.WrapKMSContext, WrapAESGCM,
+//     WrapRSAOAEP), used only for exactly the wrap AWS's clients mean by
+//     it, or a name of the keyring's own, such as
+//     "example.com/vault-transit-v1" (see metadata.IsCustomWrap). The
+//     name is recorded in the envelope and handed back on read. Legacy
+//     names are refused for new objects;
+//   - Description: the pairs to store, in the clear, in the envelope:
+//     req.Context plus what the keyring needs to find its key again. The
+//     key's name goes best under DescriptionKeyID, which the client never
+//     asks the caller for and quotes in errors; other pairs of the
+//     keyring's own (a key version) it declares with DescriptionOwner.
+//     A keyring refuses a req.Context that would overwrite its pairs;
+//   - KeyRef: a name of the master key for messages (a key ARN, a
+//     fingerprint), never key material.
 //
-// Any other error (a KMS service unreachable or answering nonsense, a
-// cancelled context) stops MultiKeyring and is reported as it is.
+// A keyring that cannot encrypt returns an error wrapping ErrDecryptOnly.
+// Every error from GenerateDataKey is final: Multi wraps new keys with
+// its first keyring only.
 //
-// A keyring need not compare the stored description with the caller's
-// context: the s3crypto client does that, in one place, before it calls
-// DecryptDataKey (see DescriptionOwner). A keyring that records pairs of
-// its own in the description declares them by implementing
-// DescriptionOwner; otherwise every stored pair but the well-known
-// reserved ones (aws:x-amz-cek-alg, kms_cmk_id, s3c:key-id) must be
-// presented by the caller.
+// DecryptDataKey gets the envelope's wrapping algorithm, content
+// algorithm, encrypted key and stored description. It must
+//
+//   - dispatch on req.WrapAlg, and return an error wrapping
+//     ErrUnsupportedWrap for every name it does not handle;
+//   - return an error wrapping ErrEncryptOnly if it cannot decrypt at all;
+//   - return an error wrapping ErrOtherKey when the description (or the
+//     key manager) says the data key is under a master key that is not
+//     its own: the object is sound, just not for this keyring;
+//   - return an error wrapping ErrIncorrectKey when it tried its master
+//     key and the unwrap failed: the encrypted key, the description or
+//     the content algorithm was altered, or the object is under another
+//     key that its description does not name (s3crypto.IsIntegrityError
+//     counts this one, not ErrOtherKey, as a sign of tampering);
+//   - unwrap only for req.ContentAlg: a key bound to another content
+//     algorithm fails with ErrIncorrectKey and is never returned;
+//   - leave req.Context alone: the client has compared it with the
+//     stored description, once, before calling (see DescriptionOwner for
+//     the pairs a keyring records and checks itself);
+//   - return a DataKeySize-byte Plaintext.
+//
+// These errors, and a *ContextMismatchError, mean "not mine, try the
+// next": Multi goes on to its next keyring and, when none is left,
+// returns a *NoKeyError holding each keyring's error. Any other error is
+// fatal: a key manager that is unreachable, refuses the caller's
+// credentials or answers nonsense (ErrKMSResponse), a cancelled context.
+// Multi stops at it and returns it as it is, so that an outage is never
+// reported as a missing or wrong key. A keyring should put its errors in
+// a *KeyError naming its key, and never key material in any error.
+//
+// Keyrings are used concurrently, by many goroutines at once; both
+// methods must be safe for that. They must not modify, or keep, the
+// request's slices and maps. The caller owns the returned DataKey and
+// zeroes its Plaintext after use (DataKey.Zero): the keyring must not
+// keep a reference to it.
+//
+// Two optional interfaces refine the contract: DescriptionOwner for the
+// description pairs a keyring records itself, and Claimer to let Multi
+// try first the keyring whose key an object names.
 type Keyring interface {
 	// GenerateDataKey returns a fresh random data key and its encrypted
 	// form, with the description to store in the envelope.
 	GenerateDataKey(ctx context.Context, req *EncryptionRequest) (*DataKey, error)
 	// DecryptDataKey recovers the data key of an envelope.
 	DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error)
+}
+
+// Claimer is an optional interface for a keyring that can tell from the
+// stored wrapping algorithm and description alone, with no cryptography
+// and no network call, that an object names its master key. Multi tries
+// the keyrings that claim a request first, in their order, then the
+// others: so of several keys of one kind the one an object names is
+// tried first, and the others (an RSA private-key operation, a key
+// manager's round trip) are asked only if it fails. Claims is a hint
+// only: a keyring that does not claim a request is still tried, as
+// objects written by AWS's clients often name no key.
+type Claimer interface {
+	// Claims reports whether req names the keyring's master key. It
+	// must be cheap and must not fail.
+	Claims(req *DecryptionRequest) bool
 }
 
 // DescriptionOwner is implemented by a keyring that records pairs of its
@@ -51,6 +116,12 @@ type Keyring interface {
 // the stored description with the encryption context the caller asked
 // for, unless the caller names them; the keyring itself is then
 // responsible for checking their values.
+//
+// A reader that is not configured with the owning keyring cannot know
+// that such a pair is not the caller's to give: its read fails with a
+// *ContextMismatchError naming the pair, rather than a *NoKeyError. So a
+// keyring names its key under DescriptionKeyID, and keeps pairs of its own
+// for what that cannot hold.
 type DescriptionOwner interface {
 	OwnedDescriptionKeys(wrapAlg string) []string
 }
@@ -69,7 +140,7 @@ type EncryptionRequest struct {
 
 // DecryptionRequest asks a keyring to recover a data key.
 type DecryptionRequest struct {
-	WrapAlg      string            // metadata.Wrap* name from the envelope
+	WrapAlg      string            // from the envelope: a metadata.Wrap* name or a custom name
 	ContentAlg   string            // metadata.Content* name from the envelope
 	EncryptedKey []byte            // the encrypted data key
 	Description  map[string]string // the stored encryption context or material description
@@ -88,13 +159,14 @@ type DataKey struct {
 	Plaintext []byte
 	// Encrypted is the wrapped key stored in the envelope.
 	Encrypted []byte
-	// WrapAlg is the metadata.Wrap* algorithm that produced Encrypted.
+	// WrapAlg is the algorithm that produced Encrypted: a metadata.Wrap*
+	// name or a custom name (see metadata.IsCustomWrap).
 	WrapAlg string
 	// Description is the encryption context or material description to
 	// store (on generate) or that was stored (on decrypt).
 	Description map[string]string
 	// KeyRef names the master key: a KMS key ARN, or a raw key's
-	// fingerprint such as "aes:0123456789abcdef".
+	// fingerprint such as "aes:0123456789abcdef". Never key material.
 	KeyRef string
 }
 
@@ -114,8 +186,9 @@ var (
 	// encrypted key or context was altered.
 	ErrIncorrectKey = errors.New("master key cannot decrypt this data key")
 	// ErrEncryptOnly is returned by keyrings that cannot decrypt (an RSA
-	// public key), and ErrDecryptOnly by those that cannot encrypt (a KMS
-	// discovery keyring).
+	// public key); Multi goes on to its next keyring. ErrDecryptOnly is
+	// returned by those that cannot encrypt (a KMS discovery keyring),
+	// which may be given to Multi after its first.
 	ErrEncryptOnly = errors.New("keyring can only encrypt")
 	ErrDecryptOnly = errors.New("keyring can only decrypt")
 	// ErrKMSResponse means AWS KMS answered a call with something that is

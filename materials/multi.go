@@ -16,8 +16,11 @@ type MultiKeyring struct {
 }
 
 // Multi returns a keyring that wraps new data keys with primary and tries
-// primary and others, in order, to unwrap. Raw keyrings whose material
-// description matches the object's are tried before the rest.
+// primary and others, in order, to unwrap; keyrings that claim the object
+// (see Claimer), as raw keyrings whose material description matches it
+// do, are tried before the rest. primary must be able to encrypt; the
+// others may be decrypt-only (a KMS discovery keyring) or encrypt-only
+// (an RSA public key, which is then just passed over on reads).
 func Multi(primary Keyring, others ...Keyring) *MultiKeyring {
 	return &MultiKeyring{keyrings: append([]Keyring{primary}, others...)}
 }
@@ -25,9 +28,14 @@ func Multi(primary Keyring, others ...Keyring) *MultiKeyring {
 // Keyrings returns the keyrings, primary first.
 func (m *MultiKeyring) Keyrings() []Keyring { return append([]Keyring(nil), m.keyrings...) }
 
-// GenerateDataKey uses the primary keyring.
+// GenerateDataKey uses the primary keyring. If that one is decrypt-only,
+// the error says so, and wraps ErrDecryptOnly.
 func (m *MultiKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest) (*DataKey, error) {
-	return m.keyrings[0].GenerateDataKey(ctx, req)
+	dk, err := m.keyrings[0].GenerateDataKey(ctx, req)
+	if errors.Is(err, ErrDecryptOnly) {
+		return nil, fmt.Errorf("materials: the first keyring given to Multi wraps new keys; it is decrypt-only: %w", err)
+	}
+	return dk, err
 }
 
 // OwnedDescriptionKeys returns the description keys any of its keyrings
@@ -42,10 +50,6 @@ func (m *MultiKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
 	return keys
 }
 
-type claimer interface {
-	claimsRequest(*DecryptionRequest) bool
-}
-
 // notMine reports whether a keyring's error means only that the data key
 // is not for it (see Keyring), so that the next keyring may be tried.
 func notMine(err error) bool {
@@ -54,14 +58,16 @@ func notMine(err error) bool {
 		errors.Is(err, ErrEncryptOnly) || errors.As(err, &mismatch)
 }
 
-// DecryptDataKey tries each keyring until one succeeds. It moves on when
-// a keyring does not handle the wrap, cannot decrypt at all, holds
-// another key, or finds a context it does not expect; any other error
-// (KMS unreachable, context cancelled) stops it.
+// DecryptDataKey tries each keyring, those that claim the object first
+// (see Claimer), until one succeeds. It moves on when a keyring does not
+// handle the wrap, cannot decrypt at all, holds another key, or finds a
+// context it does not expect (see Keyring); any other error (a key
+// manager unreachable, the context cancelled) stops it and is returned
+// as it is. When no keyring is left, the error is a *NoKeyError.
 func (m *MultiKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
 	var first, rest []Keyring
 	for _, k := range m.keyrings {
-		if c, ok := k.(claimer); ok && c.claimsRequest(req) {
+		if c, ok := k.(Claimer); ok && c.Claims(req) {
 			first = append(first, k)
 		} else {
 			rest = append(rest, k)
@@ -107,7 +113,7 @@ func newNoKeyError(req *DecryptionRequest, errs []error) *NoKeyError {
 
 // WrapKind names, in words, the kind of master key a wrapping algorithm
 // needs: "local AES key", "local RSA key" or "AWS KMS key"; "" for an
-// algorithm it does not know.
+// algorithm it does not know, such as a custom one.
 func WrapKind(wrapAlg string) string {
 	switch wrapAlg {
 	case metadata.WrapAESGCM, metadata.WrapAESWrap, metadata.WrapAESECB:
@@ -126,7 +132,7 @@ func (e *NoKeyError) needs() string {
 	var s string
 	switch {
 	case kind == "":
-		s = "a key for wrapping algorithm " + e.WrapAlg
+		s = fmt.Sprintf("a keyring for wrapping algorithm %q", e.WrapAlg)
 	case strings.HasPrefix(kind, "AWS"):
 		s = "an " + kind
 	default:
@@ -144,6 +150,9 @@ func (e *NoKeyError) Error() string {
 		if !errors.Is(err, ErrUnsupportedWrap) {
 			parts = append(parts, err.Error())
 		}
+	}
+	if len(parts) == 0 && WrapKind(e.WrapAlg) == "" {
+		return fmt.Sprintf("the object needs %s to decrypt its data key, and none is configured", e.needs())
 	}
 	if len(parts) == 0 {
 		return fmt.Sprintf("the object needs %s to decrypt its data key (wrapping algorithm %s), and no keyring of that kind is configured",

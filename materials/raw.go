@@ -7,9 +7,14 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// DescriptionKeyID is the material-description key under which raw
-// keyrings without a caller-given description record their key's
-// fingerprint, so readers holding several keys know which one to use.
+// DescriptionKeyID is the material-description key under which a
+// keyring names its master key, so readers holding several keys know
+// which one to use. Raw keyrings without a caller-given description
+// record their key's fingerprint there; a keyring of one's own with a
+// custom wrapping algorithm may record its key's name there (never key
+// material). For every wrap but KMS's, the s3crypto client leaves it out
+// when it compares the stored description with the caller's context, and
+// NoKeyError and s3crypto.RecordedKeyRef quote it.
 const DescriptionKeyID = "s3c:key-id"
 
 // RawOptions configures a raw AES or RSA keyring.

@@ -176,5 +176,13 @@ func (k *RSAKeyring) OwnedDescriptionKeys(wrapAlg string) []string {
 	return nil
 }
 
-// claimsRequest reports whether the stored description names this key.
-func (k *RSAKeyring) claimsRequest(req *DecryptionRequest) bool { return k.claims(req.Description) }
+// Claims reports whether the object is wrapped with one of the
+// keyring's algorithms and its stored description holds every pair of the
+// keyring's own (by default its s3c:key-id); see Claimer.
+func (k *RSAKeyring) Claims(req *DecryptionRequest) bool {
+	switch req.WrapAlg {
+	case metadata.WrapRSAOAEP, metadata.WrapRSAOAEPSHA256, metadata.WrapRSAPKCS1:
+		return k.claims(req.Description)
+	}
+	return false
+}

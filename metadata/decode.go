@@ -227,7 +227,10 @@ func decodeV3(obj, wrap fields, st Storage) (*Envelope, error) {
 		return nil, formatErr(KeyV3WrapAlg, "missing", nil)
 	}
 	if e.WrapAlg, ok = wrapFromV3[w]; !ok {
-		return nil, formatErr(KeyV3WrapAlg, fmt.Sprintf("unknown compressed wrapping algorithm %q", w), ErrUnsupportedAlgorithm)
+		if !IsCustomWrap(w) {
+			return nil, formatErr(KeyV3WrapAlg, fmt.Sprintf("unknown compressed wrapping algorithm %q", w), ErrUnsupportedAlgorithm)
+		}
+		e.WrapAlg = w // a custom name, stored verbatim
 	}
 	var err error
 	if e.EncryptedKey, err = wrap.bytes(KeyV3EncryptedKey); err != nil {

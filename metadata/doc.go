@@ -14,7 +14,8 @@
 //
 // Decode validates everything it can before any cryptography runs: which
 // format, that exactly one format's marker is present, base64 and lengths
-// of every binary field, known algorithm names, and JSON shape. It treats an
+// of every binary field, algorithm names (AWS's, or a keyring's own custom
+// wrapping algorithm, see IsCustomWrap), and JSON shape. It treats an
 // empty value as an absent key, accepts keys in any case and with or without
 // the x-amz-meta- prefix, and undoes the double encoding S3 applies to
 // non-ASCII metadata. Encode writes padded base64, lower-case keys, and JSON

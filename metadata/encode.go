@@ -47,7 +47,11 @@ func (e *Envelope) wrapKeys() map[string]string {
 	switch e.Format {
 	case V3:
 		m[KeyV3EncryptedKey] = b64(e.EncryptedKey)
-		m[KeyV3WrapAlg] = wrapToV3[e.WrapAlg]
+		if code, ok := wrapToV3[e.WrapAlg]; ok {
+			m[KeyV3WrapAlg] = code
+		} else {
+			m[KeyV3WrapAlg] = e.WrapAlg // a custom name, verbatim
+		}
 		if len(e.Description) > 0 || e.WrapAlg == WrapKMSContext {
 			m[e.descriptionKey()] = desc
 		}

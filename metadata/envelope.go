@@ -54,7 +54,9 @@ const (
 type Envelope struct {
 	Format     Format
 	ContentAlg string // ContentAESGCM, ContentCommittingGCM or ContentAESCBC
-	WrapAlg    string // a Wrap* name; V3's compressed values are expanded
+	// WrapAlg is a Wrap* name (V3's compressed codes are expanded) or a
+	// custom name (see IsCustomWrap).
+	WrapAlg string
 
 	EncryptedKey []byte
 	IV           []byte // V1/V2 only: 12 bytes for GCM, 16 for CBC
@@ -86,8 +88,8 @@ func (e *Envelope) Validate() error {
 		if e.ContentAlg != ContentCommittingGCM {
 			return formatErr(KeyV3ContentAlg, fmt.Sprintf("content algorithm %q is not defined for V3", e.ContentAlg), ErrUnsupportedAlgorithm)
 		}
-		if _, ok := wrapToV3[e.WrapAlg]; !ok {
-			return formatErr(KeyV3WrapAlg, fmt.Sprintf("wrapping algorithm %q is not defined for V3", e.WrapAlg), ErrUnsupportedAlgorithm)
+		if _, ok := wrapToV3[e.WrapAlg]; !ok && !IsCustomWrap(e.WrapAlg) {
+			return formatErr(KeyV3WrapAlg, unknownWrap(e.WrapAlg, V3), ErrUnsupportedAlgorithm)
 		}
 		if len(e.MessageID) != MessageIDSize {
 			return formatErr(KeyV3MessageID, fmt.Sprintf("message ID is %d bytes, want %d", len(e.MessageID), MessageIDSize), nil)
@@ -118,7 +120,12 @@ func (e *Envelope) Validate() error {
 			return formatErr(KeyWrapAlg, fmt.Sprintf("wrapping algorithm %q is not defined for V1", e.WrapAlg), ErrUnsupportedAlgorithm)
 		}
 		if e.Format == V2 && !knownV2Wraps[e.WrapAlg] {
-			return formatErr(KeyWrapAlg, fmt.Sprintf("wrapping algorithm %q is not defined for V2", e.WrapAlg), ErrUnsupportedAlgorithm)
+			if !IsCustomWrap(e.WrapAlg) {
+				return formatErr(KeyWrapAlg, unknownWrap(e.WrapAlg, V2), ErrUnsupportedAlgorithm)
+			}
+			if e.ContentAlg != ContentAESGCM {
+				return formatErr(KeyWrapAlg, fmt.Sprintf("custom wrapping algorithm %q with %s content: custom wraps are defined for AES-GCM only", e.WrapAlg, e.ContentAlg), ErrUnsupportedAlgorithm)
+			}
 		}
 		if e.MessageID != nil || e.Commitment != nil {
 			return formatErr("", fmt.Sprintf("%s has no message ID or key commitment", e.Format), nil)
@@ -151,4 +158,11 @@ func (e *Envelope) descriptionKey() string {
 		return KeyV3Context
 	}
 	return KeyV3MatDesc
+}
+
+// unknownWrap says why a wrapping-algorithm name is refused. The name is
+// quoted with %q, so that whatever it holds stays one printable line.
+func unknownWrap(name string, f Format) string {
+	return fmt.Sprintf("wrapping algorithm %q is neither one %s defines nor a valid custom name "+
+		"(1 to %d characters from A-Z a-z 0-9 + / . _ : -, not only digits, not an AWS name)", name, f, maxCustomWrapLen)
 }

@@ -1,5 +1,7 @@
 package metadata
 
+import "strings"
+
 // Metadata keys, as user-metadata names without S3's x-amz-meta- prefix.
 const (
 	KeyV1EncryptedKey  = "x-amz-key"                        // V1 marker: base64 encrypted data key
@@ -37,7 +39,8 @@ const (
 )
 
 // Key wrapping algorithms, by their V2 names. V3 stores the first three in
-// compressed form (see Envelope).
+// compressed form (see Envelope). Besides these, an envelope may name a
+// custom wrapping algorithm: see IsCustomWrap.
 const (
 	WrapKMSContext = "kms+context"   // KMS with encryption context
 	WrapAESGCM     = "AES/GCM"       // raw AES key, AES-GCM
@@ -77,6 +80,58 @@ var wrapFromV3 = map[string]string{
 var knownV2Wraps = map[string]bool{
 	WrapKMSContext: true, WrapAESGCM: true, WrapRSAOAEP: true,
 	WrapKMS: true, WrapAESWrap: true, WrapRSAOAEPSHA256: true,
+}
+
+// maxCustomWrapLen is the longest custom wrapping-algorithm name.
+const maxCustomWrapLen = 64
+
+// IsCustomWrap reports whether name is a valid custom wrapping-algorithm
+// name: the name a keyring for a key manager AWS does not know (Vault, an
+// HSM) records in the envelope and dispatches on when reading. A custom
+// name
+//
+//   - is 1 to 64 characters from A-Z a-z 0-9 + / . _ : -,
+//   - holds at least one character that is not a digit, so that it can
+//     never be taken for one of V3's compressed codes ("02", "12", "22"),
+//   - and is none of AWS's names, current or legacy (the Wrap* constants),
+//     in any case.
+//
+// A namespaced form such as "example.com/vault-transit-v1" keeps names of
+// different keyrings apart. V2 stores a custom name verbatim in
+// x-amz-wrap-alg, V3 in x-amz-w, where AWS's names stay compressed codes;
+// the material description goes where a raw key's does (x-amz-matdesc,
+// x-amz-m). Custom names are defined for V2 with AES-GCM content and for
+// V3; AWS's clients cannot read such objects.
+func IsCustomWrap(name string) bool {
+	if name == "" || len(name) > maxCustomWrapLen {
+		return false
+	}
+	digitsOnly := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', strings.IndexByte("+/._:-", c) >= 0:
+			digitsOnly = false
+		default:
+			return false
+		}
+	}
+	if digitsOnly {
+		return false
+	}
+	for _, aws := range awsWraps {
+		if strings.EqualFold(name, aws) {
+			return false
+		}
+	}
+	return true
+}
+
+// awsWraps are all the wrapping algorithms AWS's clients define.
+var awsWraps = []string{
+	WrapKMSContext, WrapAESGCM, WrapRSAOAEP,
+	WrapKMS, WrapAESWrap, WrapRSAOAEPSHA256, WrapAESECB, WrapRSAPKCS1,
 }
 
 // IsLegacyWrap reports whether wrap is one of the legacy algorithms that

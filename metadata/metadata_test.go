@@ -273,7 +273,7 @@ func TestRejects(t *testing.T) {
 		{"v3 empty key", mutate(v3, "x-amz-3", "===="), KeyV3EncryptedKey, nil},
 		{"v3 huge key", mutate(v3, "x-amz-3", b64(MaxEncryptedKey+1)), KeyV3EncryptedKey, nil},
 		{"v3 plus v1", mutate(v3, "x-amz-key", "AAAA"), "", ErrConflictingMarkers},
-		{"v2 unknown wrap", mutate(v2, "x-amz-wrap-alg", "ROT13"), KeyWrapAlg, ErrUnsupportedAlgorithm},
+		{"v2 unknown wrap", mutate(v2, "x-amz-wrap-alg", "ROT 13"), KeyWrapAlg, ErrUnsupportedAlgorithm},
 		{"v2 missing wrap", mutate(v2, "x-amz-wrap-alg", "\x00delete"), KeyWrapAlg, nil},
 		{"v2 unknown content alg", mutate(v2, "x-amz-cek-alg", "AES/CTR/NoPadding"), KeyContentAlg, ErrUnsupportedAlgorithm},
 		{"v2 tag length 96", mutate(v2, "x-amz-tag-len", "96"), KeyTagLen, ErrUnsupportedAlgorithm},
@@ -405,6 +405,14 @@ func FuzzDecode(f *testing.F) {
 		b, _ := json.Marshal(v.Metadata)
 		f.Add(b, v.Instruction)
 	}
+	for _, e := range []*Envelope{sampleV3(customWrap), sampleV2(customWrap)} {
+		meta, _ := e.Metadata()
+		b, _ := json.Marshal(meta)
+		f.Add(b, []byte(nil))
+		obj, file, _ := e.InstructionFile()
+		b, _ = json.Marshal(obj)
+		f.Add(b, file)
+	}
 	f.Fuzz(func(t *testing.T, metaJSON, inst []byte) {
 		var meta map[string]string
 		if json.Unmarshal(metaJSON, &meta) != nil {
@@ -492,5 +500,109 @@ func TestV1WrapSurvivesReencoding(t *testing.T) {
 	e2, err := Decode(again)
 	if err != nil || e2.WrapAlg != WrapRSAPKCS1 {
 		t.Fatalf("re-decoded wrap %q, %v; want %q", e2.WrapAlg, err, WrapRSAPKCS1)
+	}
+}
+
+const customWrap = "example.com/vault-transit-v1"
+
+// A keyring for a key manager AWS does not know records a wrapping
+// algorithm of its own: verbatim in x-amz-wrap-alg (V2) and in x-amz-w
+// (V3, where AWS's names stay codes), in metadata and instruction files.
+func TestCustomWrapRoundTrip(t *testing.T) {
+	for _, e := range []*Envelope{sampleV3(customWrap), sampleV2(customWrap)} {
+		meta, err := e.Metadata()
+		if err != nil {
+			t.Fatalf("%s: %v", e.Format, err)
+		}
+		wrapKey, descKey := KeyWrapAlg, KeyMatDesc
+		if e.Format == V3 {
+			wrapKey, descKey = KeyV3WrapAlg, KeyV3MatDesc
+		}
+		if meta[wrapKey] != customWrap || meta[descKey] == "" {
+			t.Fatalf("%s: %s=%q %s=%q, want the custom name verbatim and the description", e.Format, wrapKey, meta[wrapKey], descKey, meta[descKey])
+		}
+		got, err := Decode(meta)
+		if err != nil || !reflect.DeepEqual(got, e) {
+			t.Fatalf("%s: metadata round trip: %v\n got %+v\nwant %+v", e.Format, err, got, e)
+		}
+		obj, file, err := e.InstructionFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(file), `"`+wrapKey+`":"example.com/vault-transit-v1"`) {
+			t.Fatalf("%s: instruction file %s lacks the custom name", e.Format, file)
+		}
+		got, err = DecodeInstructionFile(obj, file)
+		want := *e
+		want.Storage = InstructionFile
+		if err != nil || !reflect.DeepEqual(got, &want) {
+			t.Fatalf("%s: instruction round trip: %v\n got %+v\nwant %+v", e.Format, err, got, &want)
+		}
+	}
+	// AWS's names keep their codes.
+	for wrap, code := range map[string]string{WrapAESGCM: "02", WrapKMSContext: "12", WrapRSAOAEP: "22"} {
+		if meta, _ := sampleV3(wrap).Metadata(); meta[KeyV3WrapAlg] != code {
+			t.Errorf("%s: x-amz-w=%q, want %q", wrap, meta[KeyV3WrapAlg], code)
+		}
+	}
+}
+
+func TestIsCustomWrap(t *testing.T) {
+	for _, name := range []string{customWrap, "a", "7z", "hsm:slot-1+v2", "A_b-c.d/e", strings.Repeat("x", maxCustomWrapLen)} {
+		if !IsCustomWrap(name) {
+			t.Errorf("IsCustomWrap(%q) = false", name)
+		}
+	}
+	for _, name := range []string{
+		"", strings.Repeat("x", maxCustomWrapLen+1), "a b", "vault\n", "tést", `a"b`, "a,b", "a=b", "a;b", "a\x00",
+		"02", "12", "22", "13", "0", "0123456789",
+		WrapKMSContext, WrapAESGCM, WrapRSAOAEP, WrapKMS, WrapAESWrap, WrapRSAOAEPSHA256, WrapAESECB, WrapRSAPKCS1,
+		"aes/gcm", "KMS", "Kms+Context", "rsa", "aeswrap",
+	} {
+		if IsCustomWrap(name) {
+			t.Errorf("IsCustomWrap(%q) = true", name)
+		}
+	}
+}
+
+// Names that are not valid custom names stay errors, on decode and on
+// encode; so does an AWS name spelt out where V3 wants its code, and a
+// custom name on a legacy AES-CBC or V1 envelope.
+func TestCustomWrapRejects(t *testing.T) {
+	v3, _ := sampleV3(customWrap).Metadata()
+	v2, _ := sampleV2(customWrap).Metadata()
+	long := strings.Repeat("x", maxCustomWrapLen+1)
+	for _, c := range []struct {
+		name string
+		meta map[string]string
+		key  string
+	}{
+		{"v3 AWS name instead of its code", mutate(v3, "x-amz-w", WrapAESGCM), KeyV3WrapAlg},
+		{"v3 AWS name in another case", mutate(v3, "x-amz-w", "KMS+context"), KeyV3WrapAlg},
+		{"v3 legacy AWS name", mutate(v3, "x-amz-w", WrapAESWrap), KeyV3WrapAlg},
+		{"v3 unknown code", mutate(v3, "x-amz-w", "32"), KeyV3WrapAlg},
+		{"v3 bad character", mutate(v3, "x-amz-w", "vault transit"), KeyV3WrapAlg},
+		{"v3 too long", mutate(v3, "x-amz-w", long), KeyV3WrapAlg},
+		{"v2 bad character", mutate(v2, "x-amz-wrap-alg", "vault,transit"), KeyWrapAlg},
+		{"v2 too long", mutate(v2, "x-amz-wrap-alg", long), KeyWrapAlg},
+		{"v2 all digits", mutate(v2, "x-amz-wrap-alg", "02"), KeyWrapAlg},
+	} {
+		_, err := Decode(c.meta)
+		if !keyErr(c.key)(err) || !errors.Is(err, ErrUnsupportedAlgorithm) {
+			t.Errorf("%s: %v, want a FormatError for %s wrapping ErrUnsupportedAlgorithm", c.name, err, c.key)
+		}
+	}
+	cbc := sampleV2(customWrap)
+	cbc.ContentAlg, cbc.IV = ContentAESCBC, make([]byte, CBCIVSize)
+	v1 := &Envelope{Format: V1, ContentAlg: ContentAESCBC, WrapAlg: customWrap, EncryptedKey: make([]byte, 48), IV: make([]byte, 16), PlaintextLength: -1}
+	envs := []*Envelope{cbc, v1}
+	for _, bad := range []string{"", "vault transit", long, "22", "aes/gcm"} {
+		envs = append(envs, sampleV3(bad), sampleV2(bad))
+	}
+	envs = append(envs, sampleV3(WrapAESWrap)) // legacy names exist in V2 only
+	for _, e := range envs {
+		if _, err := e.Metadata(); !errors.Is(err, ErrUnsupportedAlgorithm) {
+			t.Errorf("%s %s %q: encoded (%v)", e.Format, e.ContentAlg, e.WrapAlg, err)
+		}
 	}
 }

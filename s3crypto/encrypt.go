@@ -42,8 +42,11 @@ func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*E
 	if len(dk.Plaintext) != materials.DataKeySize {
 		return nil, fmt.Errorf("s3crypto: keyring returned a %d-byte data key", len(dk.Plaintext))
 	}
-	if metadata.IsLegacyWrap(dk.WrapAlg) {
-		return nil, fmt.Errorf("s3crypto: keyring used legacy wrap %q for a new object", dk.WrapAlg)
+	switch w := dk.WrapAlg; {
+	case metadata.IsLegacyWrap(w):
+		return nil, fmt.Errorf("s3crypto: keyring used legacy wrap %q for a new object", w)
+	case w != metadata.WrapKMSContext && w != metadata.WrapAESGCM && w != metadata.WrapRSAOAEP && !metadata.IsCustomWrap(w):
+		return nil, fmt.Errorf("s3crypto: keyring returned wrapping algorithm %q, which is neither one of AWS's nor a valid custom name (see metadata.IsCustomWrap)", w)
 	}
 	env := &metadata.Envelope{
 		Format:          opts.Format,
