@@ -154,6 +154,7 @@ type resumeReader struct {
 	pending error // an error the body returned with data
 	got     int64 // bytes from the current body
 	fails   int   // resumes without progress
+	resumes int
 	err     error
 
 	mu     sync.Mutex
@@ -246,8 +247,12 @@ func (r *resumeReader) resume(cause error) error {
 	}
 	r.fails++
 	if r.fails > r.src.attempts {
+		if r.resumes > 0 {
+			return fmt.Errorf("%w (gave up after resuming %d times)", cause, r.resumes)
+		}
 		return cause
 	}
+	r.resumes++
 	delay := min(100*time.Millisecond<<(r.fails-1), 2*time.Second)
 	t := time.NewTimer(delay)
 	select {
