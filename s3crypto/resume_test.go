@@ -6,15 +6,18 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/internal/faultproxy"
+	"github.com/s3c/s3c/internal/nettimeout"
 )
 
 // proxied returns a proxy in front of the test S3 server and an
@@ -260,5 +263,43 @@ func TestResumeNotAfterCancel(t *testing.T) {
 	}
 	if n := len(proxy.Requests()); n != 1 {
 		t.Fatalf("%d requests, want 1: %v", n, proxy.Requests())
+	}
+}
+
+// With the timeouts of internal/nettimeout (which the s3c CLI uses), a
+// stalled GET is retried by the SDK when it stalls before the body, and
+// resumed when it stalls in it; either way the get succeeds.
+func TestStalledGetRecovers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p, err := faultproxy.Start(minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
+	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(1 << 20)
+	e.put(e.client(e.keyrings["aes"]), "obj", data)
+	for _, after := range []int64{40, 300 << 10} {
+		for name, get := range e.getPaths() {
+			p.Clear()
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("obj"), Kind: faultproxy.StallResponse, After: after, Times: 1})
+			done := make(chan struct{})
+			var got []byte
+			var err error
+			go func() { defer close(done); got, err = get(c, "obj") }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s, stalled after %d bytes: still running", name, after)
+			}
+			if err != nil || !bytes.Equal(got, data) || rule.Hits() != 1 {
+				t.Errorf("%s, stalled after %d bytes: %d bytes, %d stalls, %v", name, after, len(got), rule.Hits(), err)
+			}
+		}
 	}
 }
