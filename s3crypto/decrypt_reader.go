@@ -23,7 +23,8 @@ var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or tr
 // also an io.ReaderAt and io.Seeker. Objects up to
 // Options.MemoryBufferSize are checked in memory; larger ones are spooled,
 // as ciphertext, to an unlinked temporary file that the returned reader
-// decrypts from; close it to release the file. body is closed.
+// decrypts from; close it to release the file. body is closed. A body
+// that holds more than stored bytes is an error.
 //
 // Legacy AES-CBC objects cannot be authenticated; their padding is checked
 // before anything is returned.

@@ -31,7 +31,8 @@ type Downloader struct {
 	// Client does the requests.
 	Client *Client
 	// PartSize is the size of each ranged GET; rounded up to a multiple of
-	// 16. Default 32 MiB: memory use does not depend on it.
+	// 16, at most 5 GiB. Default 32 MiB: memory use does not depend on it.
+	// A range that breaks is resumed where it broke (see Client.GetObject).
 	PartSize int64
 	// Concurrency is how many ranges are fetched at once. Default 4.
 	Concurrency int

@@ -24,6 +24,10 @@ import (
 // The envelope is checked against the commitment policy before any key is
 // unwrapped, and the encryption context against WithEncryptionContext.
 // Range and PartNumber are refused unless WithUnauthenticatedRange is given.
+//
+// A body that breaks is resumed from the byte where it broke, with ranged
+// GETs conditional on the first response's ETag, up to the SDK client's
+// retry budget; an object replaced meanwhile fails with ErrObjectChanged.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	call := collectCallOptions(c.Client.Options(), optFns)
 	fail := func(ref string, err error) error {

@@ -123,6 +123,9 @@ func (r byteRange) check(out *s3.GetObjectOutput, ranged bool) (start, end, tota
 			last = 1<<63 - 1
 		}
 		end, total, err := checkContentRange(out, r.a, last, -1)
+		if re, ok := err.(*rangeError); ok && r.b < 0 {
+			re.asked = fmt.Sprintf("bytes=%d-", r.a)
+		}
 		return r.a, end, total, err
 	}
 	// bytes=-n: the last n bytes, or the whole object if it is shorter.
