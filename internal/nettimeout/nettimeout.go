@@ -82,15 +82,16 @@ func Transport(t Timeouts) *http.Transport {
 //
 // The HTTP transport keeps a Read pending on every connection, also while
 // it sends a request and while the answer may take up to the first-byte
-// timeout (which the transport enforces) to begin. So a Write, and a Read
-// that starts during one, give pending Reads idle+firstByte instead.
+// timeout (which the transport enforces) to begin. So from a Write until
+// the next byte received, Reads get idle+firstByte instead; and a Write
+// extends the Read pending meanwhile.
 type idleConn struct {
 	net.Conn
 	idle, firstByte time.Duration
-	writing         atomic.Int32
+	awaiting        atomic.Bool // sent something, received nothing since
 }
 
-// answerDeadline is the read deadline while a request is being sent.
+// answerDeadline is the read deadline while an answer is awaited.
 func (c *idleConn) answerDeadline(now time.Time) time.Time {
 	if c.firstByte <= 0 {
 		return time.Time{} // no first-byte limit: none meanwhile
@@ -101,19 +102,21 @@ func (c *idleConn) answerDeadline(now time.Time) time.Time {
 func (c *idleConn) Read(p []byte) (int, error) {
 	now := time.Now()
 	deadline := now.Add(c.idle)
-	if c.writing.Load() > 0 {
+	if c.awaiting.Load() {
 		deadline = c.answerDeadline(now)
 	}
 	if err := c.Conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
 	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.awaiting.Store(false)
+	}
 	return n, c.check("receive", err)
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	c.writing.Add(1)
-	defer c.writing.Add(-1)
+	c.awaiting.Store(true)
 	now := time.Now()
 	if err := c.Conn.SetWriteDeadline(now.Add(c.idle)); err != nil {
 		return 0, err
