@@ -23,7 +23,8 @@ var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or tr
 // also an io.ReaderAt and io.Seeker. Objects up to
 // Options.MemoryBufferSize are checked in memory; larger ones are spooled,
 // as ciphertext, to an unlinked temporary file that the returned reader
-// decrypts from; close it to release the file. body is closed.
+// decrypts from; close it to release the file. body is closed. A body
+// that holds more than stored bytes is an error.
 //
 // Legacy AES-CBC objects cannot be authenticated; their padding is checked
 // before anything is returned.
@@ -51,9 +52,14 @@ func (d *Decryption) OpenVerified(body io.ReadCloser, stored int64) (io.ReadClos
 	return d.cbcSpooled(body, stored)
 }
 
+// readExactly reads the whole body, n bytes, and checks that it holds no
+// more.
 func readExactly(r io.Reader, n int64) ([]byte, error) {
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
+	}
+	if err := expectEOF(r); err != nil {
 		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
 	return buf, nil
@@ -109,6 +115,10 @@ func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int
 	}
 	var tag [aesgcm.TagSize]byte
 	if _, err := io.ReadFull(body, tag[:]); err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
+	}
+	if err := expectEOF(body); err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
@@ -249,6 +259,9 @@ func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, in
 		return nil, 0, err
 	}
 	n, err := io.CopyN(f, body, stored)
+	if err == nil && n == stored {
+		err = expectEOF(body)
+	}
 	if err != nil || n != stored {
 		f.Close()
 		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
@@ -308,6 +321,12 @@ func (r *cbcReader) Read(p []byte) (int, error) {
 			return 0, r.err
 		}
 		r.stored -= n
+		if r.stored == 0 {
+			if err := expectEOF(r.src); err != nil {
+				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+				return 0, r.err
+			}
+		}
 		r.mode.CryptBlocks(r.buf[:n], r.buf[:n])
 		out := r.buf[:n]
 		if r.stored == 0 && r.left < 0 {
@@ -381,6 +400,8 @@ func (r *gcmStreamReader) Read(p []byte) (int, error) {
 		if r.left == 0 {
 			var tag [aesgcm.TagSize]byte
 			if _, err := io.ReadFull(r.body, tag[:]); err != nil {
+				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+			} else if err := expectEOF(r.body); err != nil {
 				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
 			} else if !r.stream.Hash().Verify(r.aad, tag[:]) {
 				r.err = ErrAuthentication

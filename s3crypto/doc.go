@@ -52,6 +52,28 @@
 // AWS's clients read them like any other object. MultipartUpload is the
 // same thing for callers that upload the parts themselves.
 //
+// # Broken connections and timeouts
+//
+// A body that breaks during a read (GetObject, Downloader, ranged GETs)
+// is resumed from the byte where it broke: a ranged GET of the rest,
+// conditional on the first response's ETag, up to the client's retry
+// budget (RetryMaxAttempts − 1 resumes without progress). An object
+// replaced meanwhile is ErrObjectChanged; the GCM tag still decides
+// integrity. A ranged response that is not the range asked for (a proxy
+// that ignores Range) is a transport error, never ErrAuthentication.
+//
+// Timeouts are the HTTP client's job: the SDK's default client waits
+// indefinitely for a stalled connection. Give the *s3.Client (and the KMS
+// client of a keyring) an HTTP client with a connect timeout
+// (net.Dialer.Timeout), a first-byte timeout
+// (http.Transport.ResponseHeaderTimeout) and an idle timeout on reads and
+// writes, for example a net.Conn wrapper that sets a deadline of now plus
+// the idle timeout before each Read and Write, or the SDK's
+// awshttp.BuildableClient WithReadTimeout. Timeout errors that are
+// net.Error with Timeout() true are retried by the SDK, and a read that
+// times out mid-body is resumed as above. The s3c command does this with
+// its --connect-timeout, --first-byte-timeout and --idle-timeout flags.
+//
 // # Errors
 //
 // Errors name the object and the master key and never contain key

@@ -31,7 +31,8 @@ type Downloader struct {
 	// Client does the requests.
 	Client *Client
 	// PartSize is the size of each ranged GET; rounded up to a multiple of
-	// 16. Default 32 MiB: memory use does not depend on it.
+	// 16, at most 5 GiB. Default 32 MiB: memory use does not depend on it.
+	// A range that breaks is resumed where it broke (see Client.GetObject).
 	PartSize int64
 	// Concurrency is how many ranges are fetched at once. Default 4.
 	Concurrency int
@@ -118,17 +119,15 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	if in.Range != nil || in.PartNumber != nil {
 		return nil, fail("", errors.New("Download fetches whole objects; use GetObject with WithUnauthenticatedRange for a range"))
 	}
-	partSize := roundUp(max(d.PartSize, aesgcm.BlockSize), aesgcm.BlockSize)
-	if d.PartSize <= 0 {
-		partSize = DefaultDownloadPartSize
-	}
+	partSize := downloadPartSize(d.PartSize)
 	c := d.Client
 	call := collectCallOptions(c.Client.Options(), d.ClientOptions)
 
 	// The first range brings the metadata and the object's size, and the
 	// whole object if it is one range (the tag included).
 	first := *in
-	first.Range = aws.String(fmt.Sprintf("bytes=0-%d", partSize+aesgcm.TagSize-1))
+	firstEnd := partSize + aesgcm.TagSize - 1
+	first.Range = aws.String(fmt.Sprintf("bytes=0-%d", firstEnd))
 	out, err := c.Client.GetObject(ctx, &first, append(d.ClientOptions, noRangeChecksum)...)
 	if err != nil {
 		return nil, fail("", err)
@@ -139,7 +138,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	if err != nil {
 		return nil, fail("", err)
 	}
-	_, _, total, err := parseContentRange(aws.ToString(out.ContentRange), aws.ToInt64(out.ContentLength))
+	bodyEnd, total, err := checkContentRange(out, 0, firstEnd, -1)
 	if err != nil {
 		return nil, fail(RecordedKeyRef(env), err)
 	}
@@ -164,7 +163,8 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	info := &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: total}
 	setObjectInfo(&out.ResultMetadata, info)
 
-	if err := c.rangedTransfer(ctx, in, out.ETag, body, total, dec, w, decrypt, partSize, d.Concurrency, d.ClientOptions); err != nil {
+	src := c.objectSource(in, d.ClientOptions, out.ETag, total)
+	if err := c.rangedTransfer(ctx, src, body, bodyEnd, dec, w, decrypt, partSize, d.Concurrency); err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
 	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
@@ -196,13 +196,28 @@ func noRangeChecksum(o *s3.Options) {
 	o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 }
 
-// rangedTransfer moves an object of total stored bytes into w in ranges of
-// partSize, concurrently: range 0 from body (an open response that starts
-// at byte 0), the others with ranged GETs of the same ETag. Each range is
-// hashed at its offset of the GCM stream and, if decrypt, decrypted; then
-// the hashes are combined and the tag, read at the end, is checked.
-func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag *string, body io.Reader, total int64,
-	dec *Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int, optFns []func(*s3.Options)) error {
+// maxDownloadPartSize bounds Downloader.PartSize: S3's largest part, and
+// far from overflowing the range arithmetic.
+const maxDownloadPartSize = 5 << 30
+
+// downloadPartSize is the ranged GET size for a Downloader.PartSize: the
+// default for 0 or less, rounded up to a multiple of 16, at most 5 GiB.
+func downloadPartSize(n int64) int64 {
+	if n <= 0 {
+		return DefaultDownloadPartSize
+	}
+	return roundUp(min(n, maxDownloadPartSize), aesgcm.BlockSize)
+}
+
+// rangedTransfer moves the object of src into w in ranges of partSize,
+// concurrently: range 0 from body (an open response that holds bytes 0 to
+// bodyEnd), the others with ranged GETs of the same ETag, each resumed
+// where it breaks. Each range is hashed at its offset of the GCM stream
+// and, if decrypt, decrypted; then the hashes are combined and the tag,
+// read at the end, is checked.
+func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.ReadCloser, bodyEnd int64,
+	dec *Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
+	total := src.total
 	size, err := plaintextSize(total)
 	if err != nil {
 		return err
@@ -240,24 +255,30 @@ func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag
 			if _, err := io.ReadFull(r, tag[:]); err != nil {
 				return fmt.Errorf("reading the tag: %w", err)
 			}
+			if err := expectEOF(r); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
-	get := func(i int64) error {
-		start := i * partSize
-		end := min(start+partSize, size) - 1
+	// Range i is ciphertext bytes start–end; the last one ends with the tag.
+	bounds := func(i int64) (start, end int64) {
+		start = i * partSize
+		end = min(start+partSize, size) - 1
 		if i == nparts-1 {
 			end = total - 1
 		}
-		req := *in
-		req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", start, end))
-		req.IfMatch = etag // the same object throughout
-		o, err := c.Client.GetObject(ctx, &req, append(optFns, noRangeChecksum)...)
+		return start, end
+	}
+	get := func(i int64) error {
+		start, end := bounds(i)
+		o, gotEnd, err := src.get(ctx, start, end) // the same ETag throughout
 		if err != nil {
 			return err
 		}
-		defer o.Body.Close()
-		return fetch(i, o.Body)
+		r := src.reader(ctx, o.Body, start, end, gotEnd)
+		defer r.Close()
+		return fetch(i, r)
 	}
 
 	var wg sync.WaitGroup
@@ -285,12 +306,13 @@ func (c *Client) rangedTransfer(ctx context.Context, in *s3.GetObjectInput, etag
 	}()
 	// Range 0 comes from the response already open, meanwhile the workers
 	// fetch the rest; if one of them fails, that response is closed too.
-	if rc, ok := body.(io.Closer); ok {
-		defer context.AfterFunc(ctx, func() { rc.Close() })()
-	}
-	if err := fetch(0, body); err != nil {
+	_, end0 := bounds(0)
+	r0 := src.reader(ctx, body, 0, end0, bodyEnd)
+	defer context.AfterFunc(ctx, func() { r0.Close() })()
+	if err := fetch(0, r0); err != nil {
 		cancel(err)
 	}
+	r0.Close()
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return err

@@ -24,6 +24,10 @@ import (
 // The envelope is checked against the commitment policy before any key is
 // unwrapped, and the encryption context against WithEncryptionContext.
 // Range and PartNumber are refused unless WithUnauthenticatedRange is given.
+//
+// A body that breaks is resumed from the byte where it broke, with ranged
+// GETs conditional on the first response's ETag, up to the SDK client's
+// retry budget; an object replaced meanwhile fails with ErrObjectChanged.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
 	call := collectCallOptions(c.Client.Options(), optFns)
 	fail := func(ref string, err error) error {
@@ -54,15 +58,17 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 		out.Body.Close()
 		return nil, fail(RecordedKeyRef(env), err)
 	}
+	// A body that breaks is resumed from where it broke.
+	src := c.objectSource(in, optFns, out.ETag, stored)
 	var size int64
 	switch {
 	case call.unauthenticatedStream:
-		out.Body, err = dec.OpenStream(out.Body, stored)
+		out.Body, err = dec.OpenStream(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
 		size = dec.PlaintextSize(stored)
 	case dec.gcm != nil && stored > parallelThreshold && stored > c.opts.MemoryBufferSize:
-		out.Body, size, err = c.spoolParallel(ctx, in, out, dec, optFns)
+		out.Body, size, err = c.spoolParallel(ctx, src, out, dec)
 	default:
-		out.Body, size, err = dec.OpenVerified(out.Body, stored)
+		out.Body, size, err = dec.OpenVerified(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
 	}
 	if err != nil {
 		return nil, fail(dec.KeyRef(), err)
@@ -83,17 +89,17 @@ const parallelThreshold = 2 * DefaultDownloadPartSize
 
 // spoolParallel authenticates a large object into a spool file with
 // concurrent ranged GETs and returns the plaintext decrypted from it.
-func (c *Client) spoolParallel(ctx context.Context, in *s3.GetObjectInput, out *s3.GetObjectOutput, dec *Decryption, optFns []func(*s3.Options)) (io.ReadCloser, int64, error) {
+func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.GetObjectOutput, dec *Decryption) (io.ReadCloser, int64, error) {
 	defer out.Body.Close()
-	if err := checkStoredSize(dec.env, *out.ContentLength); err != nil {
+	stored := src.total
+	if err := checkStoredSize(dec.env, stored); err != nil {
 		return nil, 0, err
 	}
 	f, err := dec.spool()
 	if err != nil {
 		return nil, 0, err
 	}
-	stored := *out.ContentLength
-	err = c.rangedTransfer(ctx, in, out.ETag, out.Body, stored, dec, f, false, DefaultDownloadPartSize, DefaultConcurrency, optFns)
+	err = c.rangedTransfer(ctx, src, out.Body, stored-1, dec, f, false, DefaultDownloadPartSize, DefaultConcurrency)
 	if err != nil {
 		f.Close()
 		return nil, 0, err

@@ -27,17 +27,19 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 		return &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}
 	req := *in
-	suffix := false
+	var r byteRange
 	if in.Range != nil {
-		r, err := parseRange(*in.Range)
-		if err != nil {
+		var err error
+		if r, err = parseRange(*in.Range); err != nil {
 			return nil, fail("", err)
 		}
 		// A suffix of n plaintext bytes ends where the tag starts.
-		if suffix = r.suffix; suffix {
-			req.Range = aws.String(fmt.Sprintf("bytes=-%d", r.n+aesgcm.TagSize))
+		if r.suffix {
+			r.n += aesgcm.TagSize
+			req.Range = aws.String(fmt.Sprintf("bytes=-%d", r.n))
 		}
 	}
+	suffix := r.suffix
 	out, err := c.Client.GetObject(ctx, &req, append(optFns, noRangeChecksum)...)
 	if err != nil {
 		return nil, fail("", err)
@@ -51,12 +53,15 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 		out.Body.Close()
 		return nil, fail(RecordedKeyRef(env), errors.New("ranged GET of a legacy AES-CBC object is not supported"))
 	}
-	start, end, total, err := parseContentRange(aws.ToString(out.ContentRange), aws.ToInt64(out.ContentLength))
+	start, end, total, err := r.check(out, in.Range != nil)
 	if err != nil {
 		out.Body.Close()
 		return nil, fail(RecordedKeyRef(env), err)
 	}
 	size, err := plaintextSize(total)
+	if err == nil {
+		err = checkStoredSize(env, total)
+	}
 	if err != nil {
 		out.Body.Close()
 		return nil, fail(RecordedKeyRef(env), err)
@@ -72,7 +77,8 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 	}
 	last := min(end, size-1) // tag bytes are not plaintext
 	n := max(last-start+1, 0)
-	out.Body = &rangeReader{body: out.Body, r: io.LimitReader(out.Body, n), ctr: dec.gcm.gcm.NewCTR(uint64(start))}
+	body := c.objectSource(in, optFns, out.ETag, total).reader(ctx, out.Body, start, start+n-1, end)
+	out.Body = &rangeReader{body: body, r: body, ctr: dec.gcm.gcm.NewCTR(uint64(start))}
 	out.ContentLength = aws.Int64(n)
 	if n > 0 {
 		out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", start, last, size))
@@ -101,6 +107,41 @@ func (r *rangeReader) Close() error { return r.body.Close() }
 type byteRange struct {
 	suffix bool
 	n      int64 // suffix length
+	a, b   int64 // first and last byte (b = -1: to the end)
+}
+
+// check parses the Content-Range of the response to r (ranged: false
+// for a PartNumber request, whose bytes only S3 knows) and checks that it
+// is the range asked for.
+func (r byteRange) check(out *s3.GetObjectOutput, ranged bool) (start, end, total int64, err error) {
+	if !ranged {
+		return parseContentRange(aws.ToString(out.ContentRange), aws.ToInt64(out.ContentLength))
+	}
+	if !r.suffix {
+		last := r.b
+		if last < 0 {
+			last = 1<<63 - 1
+		}
+		end, total, err := checkContentRange(out, r.a, last, -1)
+		if re, ok := err.(*rangeError); ok && r.b < 0 {
+			re.asked = fmt.Sprintf("bytes=%d-", r.a)
+		}
+		return r.a, end, total, err
+	}
+	// bytes=-n: the last n bytes, or the whole object if it is shorter.
+	if cr := aws.ToString(out.ContentRange); cr != "" {
+		if _, _, total, err = parseContentRange(cr, 0); err != nil {
+			return 0, 0, 0, &rangeError{fmt.Sprintf("bytes=-%d", r.n), fmt.Sprintf("Content-Range %q", cr)}
+		}
+	} else {
+		total = aws.ToInt64(out.ContentLength)
+	}
+	start = max(total-r.n, 0)
+	end, _, err = checkContentRange(out, start, total-1, total)
+	if err != nil {
+		err = &rangeError{fmt.Sprintf("bytes=-%d", r.n), err.(*rangeError).got}
+	}
+	return start, end, total, err
 }
 
 // parseRange accepts one HTTP byte range: a-b, a- or -n.
@@ -124,13 +165,14 @@ func parseRange(s string) (byteRange, error) {
 	if err != nil || a < 0 {
 		return byteRange{}, fmt.Errorf("malformed Range %q", s)
 	}
+	b := int64(-1)
 	if last != "" {
-		b, err := strconv.ParseInt(last, 10, 64)
+		b, err = strconv.ParseInt(last, 10, 64)
 		if err != nil || b < a {
 			return byteRange{}, fmt.Errorf("malformed Range %q", s)
 		}
 	}
-	return byteRange{}, nil
+	return byteRange{a: a, b: b}, nil
 }
 
 // parseContentRange reads "bytes a-b/total"; a response without one is the

@@ -25,7 +25,8 @@ type Uploader struct {
 	Client *Client
 	// PartSize is the plaintext size of each part but the last; rounded up
 	// to a multiple of 16, and raised to S3's minimum of 5 MiB, or further
-	// if the object would need more than 10,000 parts. Default 8 MiB.
+	// if the object would need more than 10,000 parts. Default 8 MiB. Above
+	// S3's maximum part size of 5 GiB it is an error.
 	PartSize int64
 	// Concurrency is how many parts are uploaded at once. Default 4.
 	Concurrency int
@@ -39,6 +40,7 @@ const (
 	DefaultPartSize    = 8 << 20
 	DefaultConcurrency = 4
 	minPartSize        = 5 << 20
+	maxPartSize        = 5 << 30
 	maxParts           = 10000
 )
 
@@ -68,10 +70,6 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	for _, fn := range optFns {
 		fn(&u)
 	}
-	if u.PartSize <= 0 {
-		u.PartSize = DefaultPartSize
-	}
-	u.PartSize = max(u.PartSize, minPartSize)
 	if u.Concurrency <= 0 {
 		u.Concurrency = DefaultConcurrency
 	}
@@ -82,9 +80,9 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if err := checkSize(size); err != nil {
 		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
-	partSize := roundUp(u.PartSize, aesgcm.BlockSize)
-	if size > 0 && (size+partSize-1)/partSize > maxParts {
-		partSize = roundUp((size+maxParts-1)/maxParts, 1<<20)
+	partSize, err := uploadPartSize(u.PartSize, size)
+	if err != nil {
+		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
 	var body io.Reader = in.Body
 	if body == nil {
@@ -131,6 +129,27 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 }
 
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
+
+// uploadPartSize is the part size for Uploader.PartSize n and an object of
+// size bytes (-1: unknown): the default for 0 or less, at least 5 MiB, a
+// multiple of 16, large enough for 10,000 parts to hold the object, and
+// at most S3's 5 GiB.
+func uploadPartSize(n, size int64) (int64, error) {
+	if n <= 0 {
+		n = DefaultPartSize
+	}
+	if n > maxPartSize {
+		return 0, fmt.Errorf("PartSize %d is above S3's limit of 5 GiB", n)
+	}
+	partSize := roundUp(max(n, minPartSize), aesgcm.BlockSize)
+	if size > 0 && (size+partSize-1)/partSize > maxParts {
+		partSize = roundUp((size+maxParts-1)/maxParts, 1<<20)
+		if partSize > maxPartSize {
+			return 0, fmt.Errorf("%d bytes do not fit in S3's 10,000 parts of at most 5 GiB", size)
+		}
+	}
+	return partSize, nil
+}
 
 // noMore fails if r has another byte, or fails to tell.
 func noMore(r io.Reader, size int64) error {

@@ -36,6 +36,7 @@ type app struct {
 	// AWS configuration
 	profile, region, endpoint string
 	pathStyle, virtualHosted  bool
+	timeouts                  timeoutFlags
 
 	// keys, in command-line order
 	keys     []keySpec
@@ -198,6 +199,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
+	a.timeouts.add(pf)
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand())
@@ -237,6 +239,9 @@ func (a *app) checkHelpTopic(help *cobra.Command) {
 func (a *app) checkFlags() error {
 	if a.pathStyle && a.virtualHosted {
 		return usagef("--path-style and --virtual-hosted-style exclude each other")
+	}
+	if err := a.timeouts.check(); err != nil {
+		return err
 	}
 	switch strings.ToLower(a.format) {
 	case "v3", "":
@@ -289,6 +294,7 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
+	cfg.HTTPClient = a.timeouts.httpClient(cfg.HTTPClient)
 	// Warnings only: the SDK's debug notes would interleave with output.
 	cfg.Logger = logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
 		if c == logging.Warn {

@@ -1,0 +1,305 @@
+package s3crypto
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3c/s3c/internal/faultproxy"
+	"github.com/s3c/s3c/internal/nettimeout"
+)
+
+// proxied returns a proxy in front of the test S3 server and an
+// encryption client that goes through it.
+func (e *env) proxied(kr string, optFns ...func(*Options)) (*faultproxy.Proxy, *Client) {
+	e.t.Helper()
+	p, err := faultproxy.Start(minio.Endpoint)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(p.Close)
+	return p, e.via(p, kr, optFns...)
+}
+
+// via returns an encryption client that goes through p.
+func (e *env) via(p *faultproxy.Proxy, kr string, optFns ...func(*Options)) *Client {
+	e.t.Helper()
+	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()) }), e.keyrings[kr], optFns...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
+}
+
+// objectGET matches the GETs of the object itself (not its instruction
+// file).
+func (e *env) objectGET(key string) func(method, target string) bool {
+	prefix := "/" + e.bucket + "/" + key
+	return func(method, target string) bool {
+		return method == "GET" && (target == prefix || strings.HasPrefix(target, prefix+"?"))
+	}
+}
+
+// The fault series of issue 9.10: gets of a 20 MiB object, each through a
+// connection reset after a random 1–20 MiB of the response (once). Every
+// get must resume and succeed. S3C_FAULT_TRIALS raises the number of
+// trials (the figures in the notes come from 30).
+func TestFaultSeriesGetResumes(t *testing.T) {
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	const size = 20 << 20
+	data := randomBytes(size)
+	key := "series"
+	e.put(e.client(e.keyrings["aes"]), key, data)
+	trials := 10
+	if n, err := strconv.Atoi(os.Getenv("S3C_FAULT_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	failed := map[string]int{}
+	for i := range trials {
+		after := 1<<20 + rng.Int64N(19<<20)
+		for _, path := range []string{"GetObject", "Downloader"} {
+			proxy.Clear()
+			rule := proxy.Add(&faultproxy.Rule{Match: e.objectGET(key), Kind: faultproxy.ResetResponse, After: after, Times: 1})
+			var got []byte
+			var err error
+			switch path {
+			case "GetObject":
+				got, _, err = e.get(c, key)
+			case "Downloader":
+				var f memWriterAt
+				_, err = NewDownloader(c).Download(bg, &f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+				got = f.b
+			}
+			if rule.Hits() != 1 {
+				t.Fatalf("trial %d %s: the fault did not fire", i, path)
+			}
+			if err != nil || !bytes.Equal(got, data) {
+				failed[path]++
+				t.Logf("trial %d %s: reset after %d bytes: %v", i, path, after, err)
+			}
+		}
+	}
+	t.Logf("fault series: %d trials per path; failed: GetObject %d, Downloader %d", trials, failed["GetObject"], failed["Downloader"])
+	if len(failed) > 0 {
+		t.Errorf("gets failed under a single connection reset: %v of %d each", failed, trials)
+	}
+}
+
+// getPaths are the ways to read a whole object (or a range) through c.
+func (e *env) getPaths() map[string]func(c *Client, key string) ([]byte, error) {
+	return map[string]func(c *Client, key string) ([]byte, error){
+		"GetObject": func(c *Client, key string) ([]byte, error) {
+			b, _, err := e.get(c, key)
+			return b, err
+		},
+		"stream": func(c *Client, key string) ([]byte, error) {
+			b, _, err := e.get(c, key, WithUnauthenticatedStream())
+			return b, err
+		},
+		"Downloader": func(c *Client, key string) ([]byte, error) {
+			var w memWriterAt
+			_, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 256 << 10 }).Download(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+			if err != nil {
+				return nil, err
+			}
+			return w.b, nil
+		},
+		"DownloadVerified": func(c *Client, key string) ([]byte, error) {
+			var w memWriterAt
+			r, _, err := NewDownloader(c).DownloadVerified(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(r)
+		},
+	}
+}
+
+// A body that breaks once is resumed on every read path: in memory,
+// spooled, streamed, ranged, the Downloader's ranges and the parallel
+// spool of a large object.
+func TestResumeEveryPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	spooled := e.via(proxy, "aes", func(o *Options) { o.MemoryBufferSize = 256 << 10 })
+	data := randomBytes(1 << 20)
+	e.put(e.client(e.keyrings["aes"]), "obj", data)
+	paths := e.getPaths()
+	paths["spooled"] = func(_ *Client, key string) ([]byte, error) {
+		b, _, err := e.get(spooled, key)
+		return b, err
+	}
+	paths["range"] = nil // below
+	for name, get := range paths {
+		for _, after := range []int64{300 << 10, 900 << 10} {
+			proxy.Clear()
+			rule := proxy.Add(&faultproxy.Rule{Match: e.objectGET("obj"), Kind: faultproxy.ResetResponse, After: after, Times: 1})
+			var got []byte
+			var err error
+			want := data
+			if name == "range" {
+				out, gerr := c.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj"), Range: aws.String("bytes=1000-1000000")}, WithUnauthenticatedRange())
+				if err = gerr; err == nil {
+					got, err = io.ReadAll(out.Body)
+					out.Body.Close()
+				}
+				want = data[1000:1000001]
+			} else {
+				got, err = get(c, "obj")
+			}
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s, reset after %d bytes: %d bytes, %v", name, after, len(got), err)
+			}
+			if rule.Hits() != 1 {
+				t.Errorf("%s: the fault did not fire", name)
+			}
+		}
+	}
+}
+
+// The parallel spool of GetObject (objects above 64 MiB): range 0 from
+// the open response and a ranged GET both break, and both resume.
+func TestResumeParallelSpool(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	data := randomBytes(parallelThreshold + 3<<20)
+	key := "large"
+	if _, err := NewUploader(e.client(e.keyrings["aes"])).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+		t.Fatal(err)
+	}
+	rule := proxy.Add(&faultproxy.Rule{Match: e.objectGET(key), Kind: faultproxy.ResetResponse, After: 5 << 20, Times: 3})
+	got, _, err := e.get(c, key)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("got %d bytes, %v", len(got), err)
+	}
+	if rule.Hits() != 3 {
+		t.Fatalf("%d faults fired, want 3", rule.Hits())
+	}
+}
+
+// An object replaced between the break and the resume is not mixed with
+// its successor: the read fails with ErrObjectChanged, not as tampering.
+func TestResumeObjectChanged(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	plain := e.client(e.keyrings["aes"])
+	data := randomBytes(1 << 20)
+	for name, get := range e.getPaths() {
+		key := "changing-" + name
+		e.put(plain, key, data)
+		var rule *faultproxy.Rule
+		replaced := false
+		match := e.objectGET(key)
+		proxy.Clear()
+		rule = proxy.Add(&faultproxy.Rule{Kind: faultproxy.ResetResponse, After: 200 << 10, Times: 1, Match: func(method, target string) bool {
+			if !match(method, target) {
+				return false
+			}
+			if rule.Hits() == 1 && !replaced { // after the break: replace the object first
+				e.put(plain, key, randomBytes(1<<20))
+				replaced = true
+			}
+			return true
+		}})
+		got, err := get(c, key)
+		if !errors.Is(err, ErrObjectChanged) || IsIntegrityError(err) || !replaced {
+			t.Errorf("%s: %d bytes, %v; want ErrObjectChanged", name, len(got), err)
+		}
+	}
+}
+
+// A body that keeps breaking is resumed within the client's retry
+// budget (RetryMaxAttempts 3: the GET and 2 resumes), then fails.
+func TestResumeGivesUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	e.put(e.client(e.keyrings["aes"]), "obj", randomBytes(1<<20))
+	rule := proxy.Add(&faultproxy.Rule{Match: e.objectGET("obj"), Kind: faultproxy.ResetResponse, After: 100 << 10})
+	_, _, err := e.get(c, "obj")
+	if err == nil || IsIntegrityError(err) || !strings.Contains(err.Error(), "gave up after resuming 2 times") {
+		t.Fatalf("got %v", err)
+	}
+	if rule.Hits() != 3 {
+		t.Fatalf("%d GETs, want 3", rule.Hits())
+	}
+}
+
+// A read stopped by the caller's context is not resumed.
+func TestResumeNotAfterCancel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	proxy, c := e.proxied("aes")
+	e.put(e.client(e.keyrings["aes"]), "obj", randomBytes(4<<20))
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj")}, WithUnauthenticatedStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	if _, err := io.ReadFull(out.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if _, err := io.Copy(io.Discard, out.Body); err == nil {
+		t.Fatal("read went on after cancel")
+	}
+	if n := len(proxy.Requests()); n != 1 {
+		t.Fatalf("%d requests, want 1: %v", n, proxy.Requests())
+	}
+}
+
+// With the timeouts of internal/nettimeout (which the s3c CLI uses), a
+// stalled GET is retried by the SDK when it stalls before the body, and
+// resumed when it stalls in it; either way the get succeeds.
+func TestStalledGetRecovers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p, err := faultproxy.Start(minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
+	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(1 << 20)
+	e.put(e.client(e.keyrings["aes"]), "obj", data)
+	for _, after := range []int64{40, 300 << 10} {
+		for name, get := range e.getPaths() {
+			p.Clear()
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("obj"), Kind: faultproxy.StallResponse, After: after, Times: 1})
+			done := make(chan struct{})
+			var got []byte
+			var err error
+			go func() { defer close(done); got, err = get(c, "obj") }()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%s, stalled after %d bytes: still running", name, after)
+			}
+			if err != nil || !bytes.Equal(got, data) || rule.Hits() != 1 {
+				t.Errorf("%s, stalled after %d bytes: %d bytes, %d stalls, %v", name, after, len(got), rule.Hits(), err)
+			}
+		}
+	}
+}
