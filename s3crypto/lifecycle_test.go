@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -64,19 +63,6 @@ func (e *env) openUploads(key string) []string {
 	return ids
 }
 
-// signalOnce is a faultproxy Match that also matches on path and closes
-// hit at the first request it matches.
-func signalOnce(path string, hit chan struct{}) func(method, target string) bool {
-	var once sync.Once
-	return func(method, target string) bool {
-		if !strings.Contains(target, path) {
-			return false
-		}
-		once.Do(func() { close(hit) })
-		return true
-	}
-}
-
 // A put cancelled while the instruction file is being written (what a
 // SIGINT does) leaves no object that cannot be read: the compensating
 // delete runs on a context of its own.
@@ -90,8 +76,8 @@ func TestCancelWhileInstructionFileIsWritten(t *testing.T) {
 		// An older version with its own instruction file: the new object
 		// must not end up paired with it.
 		f.put(plain, key, []byte("old version"))
-		hit := make(chan struct{})
-		rule := f.proxy.Add(&faultproxy.Rule{Method: "PUT", Match: signalOnce("/"+key+".instruction", hit), Kind: faultproxy.StallRequest})
+		rule := f.proxy.Add(&faultproxy.Rule{Method: "PUT", Path: "/" + key + ".instruction", Kind: faultproxy.StallRequest})
+		hit := rule.Hit()
 		ctx, cancel := context.WithCancel(bg)
 		go func() { <-hit; cancel() }()
 		_, err := NewUploader(c, func(u *Uploader) { u.PartSize = testPart }).Upload(ctx,

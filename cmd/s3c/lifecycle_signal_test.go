@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,19 +15,6 @@ import (
 	"github.com/s3c/s3c/internal/faultproxy"
 )
 
-// notify is a faultproxy Match for requests whose target contains path;
-// it closes hit at the first.
-func notify(path string, hit chan struct{}) func(method, target string) bool {
-	var once sync.Once
-	return func(method, target string) bool {
-		if !strings.Contains(target, path) {
-			return false
-		}
-		once.Do(func() { close(hit) })
-		return true
-	}
-}
-
 // A second signal while the first one's abort hangs still aborts the
 // upload before exiting: no incomplete upload remains.
 func TestSecondSignalAbortsTheUpload(t *testing.T) {
@@ -37,11 +23,10 @@ func TestSecondSignalAbortsTheUpload(t *testing.T) {
 	c.ok("keygen", "aes", "a.key")
 	c.write("big.bin", randomBytes(17<<20))
 	p := c.faultProxy()
-	sending, aborting := make(chan struct{}), make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "PUT", Match: notify("partNumber=", sending), Kind: faultproxy.StallRequest, After: 1000})
-	p.Add(&faultproxy.Rule{Method: "DELETE", Match: notify("uploadId=", aborting), Times: 1, Kind: faultproxy.StallRequest})
+	sending := p.Add(&faultproxy.Rule{Method: "PUT", Path: "partNumber=", Kind: faultproxy.StallRequest, After: 1000}).Hit()
+	aborting := p.Add(&faultproxy.Rule{Method: "DELETE", Path: "uploadId=", Times: 1, Kind: faultproxy.StallRequest}).Hit()
 	bg := c.start(nil, "put", "--aes-key", "a.key", "big.bin", c.url("big"))
-	wait := func(ch chan struct{}, what string) {
+	wait := func(ch <-chan struct{}, what string) {
 		select {
 		case <-ch:
 		case <-bg.done:
@@ -70,8 +55,7 @@ func TestInterruptedPutNamesTheUploadLeftOpen(t *testing.T) {
 	c.ok("keygen", "aes", "a.key")
 	c.write("big.bin", randomBytes(17<<20))
 	p := c.faultProxy()
-	sending := make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "PUT", Match: notify("partNumber=", sending), Kind: faultproxy.StallRequest, After: 1000})
+	sending := p.Add(&faultproxy.Rule{Method: "PUT", Path: "partNumber=", Kind: faultproxy.StallRequest, After: 1000}).Hit()
 	p.Add(&faultproxy.Rule{Method: "DELETE", Path: "uploadId=", Kind: faultproxy.ResetRequest})
 	bg := c.start(nil, "put", "--aes-key", "a.key", "big.bin", c.url("big"))
 	select {

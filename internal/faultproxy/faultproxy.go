@@ -83,10 +83,16 @@ type Rule struct {
 	hits    atomic.Int64
 	release chan struct{}
 	once    sync.Once
+	hit     chan struct{} // closed at the first hit
+	hitOnce sync.Once
 }
 
 // Hits returns how many requests the rule has broken so far.
 func (r *Rule) Hits() int { return int(r.hits.Load()) }
+
+// Hit returns a channel that is closed when the rule first breaks a
+// request: a test can wait for the fault to be under way.
+func (r *Rule) Hit() <-chan struct{} { return r.hit }
 
 // Release ends the stalls of this rule: their connections are reset.
 func (r *Rule) Release() { r.once.Do(func() { close(r.release) }) }
@@ -142,7 +148,7 @@ func (p *Proxy) Add(r *Rule) *Rule {
 	if r.Kind < ResetRequest || r.Kind > StallResponse {
 		panic(fmt.Sprintf("faultproxy: rule with kind %v", r.Kind))
 	}
-	r.release = make(chan struct{})
+	r.release, r.hit = make(chan struct{}), make(chan struct{})
 	p.mu.Lock()
 	p.rules = append(p.rules, r)
 	p.mu.Unlock()
@@ -229,6 +235,7 @@ func (p *Proxy) pick(method, target string) *Rule {
 			continue
 		}
 		r.hits.Add(1)
+		r.hitOnce.Do(func() { close(r.hit) })
 		return r
 	}
 	return nil
