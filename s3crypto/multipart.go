@@ -50,6 +50,9 @@ type MultipartUpload struct {
 	partOpts []func(*s3.Options) // optFns, and an unsigned payload over http
 	inst     []byte              // instruction file body, written after completion
 	meta     map[string]string   // the object's metadata, envelope included
+	// The caller's conditions on the write (PutObjectInput's IfMatch and
+	// IfNoneMatch), which S3 checks when the upload completes.
+	ifMatch, ifNoneMatch *string
 
 	mu      sync.Mutex
 	hashed  *sync.Cond             // signalled when a part's hash is recorded
@@ -421,6 +424,8 @@ func (m *MultipartUpload) Complete(ctx context.Context) (*s3.CompleteMultipartUp
 		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
 		SSECustomerKey:       m.create.SSECustomerKey,
 		SSECustomerKeyMD5:    m.create.SSECustomerKeyMD5,
+		IfMatch:              m.ifMatch,
+		IfNoneMatch:          m.ifNoneMatch,
 	}, append(slices.Clip(m.optFns), attempts.option())...)
 	if err == nil {
 		return m.finish(ctx, out)

@@ -194,6 +194,7 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 	if err != nil {
 		return nil, err
 	}
+	mp.ifMatch, mp.ifNoneMatch = in.IfMatch, in.IfNoneMatch // checked by S3 on Complete
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -319,6 +320,7 @@ func (u *Uploader) multipartSections(ctx context.Context, in *s3.PutObjectInput,
 	if err != nil {
 		return nil, err
 	}
+	mp.ifMatch, mp.ifNoneMatch = in.IfMatch, in.IfNoneMatch // checked by S3 on Complete
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	nparts := int32((size + partSize - 1) / partSize)
