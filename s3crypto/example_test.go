@@ -370,6 +370,53 @@ func ExampleIsIntegrityError() {
 	// other key: integrity error: false no key: true
 }
 
+// ExampleWithInstructionFile keeps an object's envelope in a separate
+// object, <key>.instruction, instead of its metadata; the client reads and
+// deletes the two together.
+func ExampleWithInstructionFile() {
+	ctx := context.Background()
+	bucket := exampleBucket()
+	c := exampleAESClient()
+
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket: aws.String(bucket),
+		Key:    aws.String("photo.jpg"),
+		Body:   strings.NewReader("not really a photo"),
+	}, s3crypto.WithInstructionFile())
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// What the bucket holds, seen through the plain client.
+	plain := c.Unwrapped()
+	exists := func(key string) bool {
+		_, err := plain.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		return err == nil
+	}
+	fmt.Println("instruction file stored:", exists("photo.jpg.instruction"))
+
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("photo.jpg")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Body.Close()
+	plaintext, err := io.ReadAll(out.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s\n", plaintext)
+
+	_, err = c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("photo.jpg")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("after delete:", exists("photo.jpg"), exists("photo.jpg.instruction"))
+	// Output:
+	// instruction file stored: true
+	// not really a photo
+	// after delete: false false
+}
+
 // The examples' setup, which pkg.go.dev does not show: the S3 server that
 // TestMain started (it exports S3C_TEST_ENDPOINT), one bucket, a KMS test
 // server and the keys.
