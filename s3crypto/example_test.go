@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/internal/kmstest"
 	"github.com/s3c/s3c/internal/miniotest"
@@ -415,6 +416,60 @@ func ExampleWithInstructionFile() {
 	// instruction file stored: true
 	// not really a photo
 	// after delete: false false
+}
+
+// ExampleClient_CopyObject copies an encrypted object server-side, and
+// replaces an object's metadata in place: the envelope is kept either way,
+// so both stay decryptable.
+func ExampleClient_CopyObject() {
+	ctx := context.Background()
+	bucket := exampleBucket()
+	c := exampleAESClient()
+
+	_, err := c.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:   aws.String(bucket),
+		Key:      aws.String("draft.txt"),
+		Body:     strings.NewReader("final text"),
+		Metadata: map[string]string{"status": "draft"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// A copy under another key.
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:     aws.String(bucket),
+		Key:        aws.String("published.txt"),
+		CopySource: aws.String(bucket + "/draft.txt"),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// New metadata in place.
+	_, err = c.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:            aws.String(bucket),
+		Key:               aws.String("published.txt"),
+		CopySource:        aws.String(bucket + "/published.txt"),
+		MetadataDirective: types.MetadataDirectiveReplace,
+		Metadata:          map[string]string{"status": "published"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("published.txt")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer out.Body.Close()
+	plaintext, err := io.ReadAll(out.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s (%s)\n", plaintext, out.Metadata["status"])
+	// Output:
+	// final text (published)
 }
 
 // The examples' setup, which pkg.go.dev does not show: the S3 server that
