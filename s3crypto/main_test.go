@@ -33,6 +33,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	minio = s
+	// Point S3C_TEST_ENDPOINT at it, so that the examples (package
+	// s3crypto_test, which cannot see this variable) use the same server.
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	code := m.Run()
 	s.Stop()
 	os.Exit(code)

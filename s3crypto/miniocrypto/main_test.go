@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 
@@ -35,6 +36,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	server = s
+	// Point S3C_TEST_ENDPOINT at it, so that the examples (package
+	// miniocrypto_test, which cannot see this variable) use the same server.
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
 	if kmsSrv, err = kmstest.Start(kmstest.Options{AccessKeyID: "AKIDMINIO", SecretAccessKey: "kms-secret"}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
