@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"sync"
 
@@ -80,7 +81,7 @@ func (d Downloader) DownloadVerified(ctx context.Context, w ReadWriterAt, in *s3
 		return nil, nil, err
 	}
 	dec := out.decryption
-	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.gcm.gcm.NewCTR(0)}, out.DownloadOutput, nil
+	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.Content.GCM.NewCTR(0)}, out.DownloadOutput, nil
 }
 
 // ReadWriterAt is scratch space for DownloadVerified, such as an *os.File.
@@ -102,7 +103,7 @@ func (r *ctrSectionReader) Read(p []byte) (int, error) {
 
 type downloadResult struct {
 	*DownloadOutput
-	decryption *Decryption
+	decryption *core.Decryption
 }
 
 func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool, optFns []func(*Downloader)) (*downloadResult, error) {
@@ -140,21 +141,21 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	}
 	bodyEnd, total, err := checkContentRange(out, 0, firstEnd, -1)
 	if err != nil {
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
-	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
-	if err := checkStoredSize(env, total); err != nil {
+	if err := core.CheckStoredSize(env, total); err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
-	if dec.gcm == nil {
+	if dec.Content == nil {
 		// Legacy AES-CBC: one stream, through GetObject's checks.
 		body.Close()
 		return d.downloadCBC(ctx, w, in, decrypt)
 	}
-	size, err := plaintextSize(total)
+	size, err := core.PlaintextSizeOf(total)
 	if err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
@@ -216,9 +217,9 @@ func downloadPartSize(n int64) int64 {
 // and, if decrypt, decrypted; then the hashes are combined and the tag,
 // read at the end, is checked.
 func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.ReadCloser, bodyEnd int64,
-	dec *Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
+	dec *core.Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
 	total := src.total
-	size, err := plaintextSize(total)
+	size, err := core.PlaintextSizeOf(total)
 	if err != nil {
 		return err
 	}
@@ -233,8 +234,8 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	fetch := func(i int64, r io.Reader) error {
 		off := i * partSize
 		n := min(partSize, size-off)
-		s := dec.gcm.gcm.NewStream(uint64(off))
-		buf := make([]byte, min(n, chunkSize))
+		s := dec.Content.GCM.NewStream(uint64(off))
+		buf := make([]byte, min(n, core.ChunkSize))
 		for done := int64(0); done < n; {
 			k := min(int64(len(buf)), n-done)
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {
@@ -255,7 +256,7 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 			if _, err := io.ReadFull(r, tag[:]); err != nil {
 				return fmt.Errorf("reading the tag: %w", err)
 			}
-			if err := expectEOF(r); err != nil {
+			if err := core.ExpectEOF(r); err != nil {
 				return err
 			}
 		}
@@ -317,11 +318,11 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	h := dec.gcm.gcm.NewHash()
+	h := dec.Content.GCM.NewHash()
 	for _, p := range hashes {
 		h.Append(p)
 	}
-	if !h.Verify(dec.gcm.aad, tag[:]) {
+	if !h.Verify(dec.Content.AAD, tag[:]) {
 		return ErrAuthentication
 	}
 	return nil

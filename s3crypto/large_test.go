@@ -188,7 +188,7 @@ func TestSealPartPresigned(t *testing.T) {
 		}
 		return ct
 	}
-	presign := s3.NewPresignClient(c.Unwrapped())
+	presign := s3.NewPresignClient(c.Client)
 	send := func(n int32, ct []byte) {
 		t.Helper()
 		req, err := presign.PresignUploadPart(bg, &s3.UploadPartInput{Bucket: &e.bucket, Key: &key, UploadId: aws.String(mp.UploadID()),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"net/http"
 	"strconv"
@@ -161,8 +162,8 @@ func TestResponseLongerThanContentLength(t *testing.T) {
 	}
 	for name, get := range paths {
 		got, err := get(c, "obj")
-		if !errors.Is(err, errTrailingData) || IsIntegrityError(err) {
-			t.Errorf("%s: %d bytes, %v; want errTrailingData", name, len(got), err)
+		if !errors.Is(err, core.ErrTrailingData) || IsIntegrityError(err) {
+			t.Errorf("%s: %d bytes, %v; want core.ErrTrailingData", name, len(got), err)
 		}
 	}
 }

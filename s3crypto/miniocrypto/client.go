@@ -36,26 +36,27 @@ package miniocrypto
 import (
 	"context"
 	"errors"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"maps"
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/s3c/s3c/materials"
-	"github.com/s3c/s3c/s3crypto"
+	"github.com/s3c/s3c/keyring"
 )
 
 // Client is a *minio.Client that encrypts objects on PutObject and
 // decrypts them on GetObject.
 type Client struct {
 	*minio.Client
-	opts s3crypto.Options
+	opts Options
 }
 
-// New wraps mc so that objects are encrypted with data keys from keyring,
-// with the same Options as s3crypto.New.
-func New(mc *minio.Client, keyring materials.Keyring, optFns ...func(*s3crypto.Options)) (*Client, error) {
-	c, err := s3crypto.NewOptions(keyring, optFns...)
+// New wraps mc so that objects are encrypted with data keys from kr, with
+// the same Options as s3crypto.New (the same type: a func(*s3crypto.Options)
+// works here too).
+func New(mc *minio.Client, kr keyring.Keyring, optFns ...func(*Options)) (*Client, error) {
+	c, err := core.NewOptions(kr, optFns...)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +105,11 @@ func flag(ctx context.Context, k ctxKey) bool {
 }
 
 func (c *Client) fail(op, bucket, key, ref string, err error) error {
-	var oe *s3crypto.ObjectError
+	var oe *core.ObjectError
 	if errors.As(err, &oe) {
 		return err
 	}
-	return &s3crypto.ObjectError{Op: op, Bucket: bucket, Key: key, KeyRef: ref, Err: err}
+	return &core.ObjectError{Op: op, Bucket: bucket, Key: key, KeyRef: ref, Err: err}
 }
 
 // errSplice is returned by the methods that would store plaintext or glue

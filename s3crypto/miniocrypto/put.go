@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"mime"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/s3c/s3c/metadata"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // PutObject encrypts reader (size bytes, or -1 if unknown) under a fresh
@@ -52,7 +52,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err := c.checkInstructionFileInUse(ctx, bucket, key, opts.ServerSideEncryption); err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
-	enc, err := s3crypto.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
+	enc, err := core.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
 	if err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
@@ -66,7 +66,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err != nil {
 		return fail(err)
 	}
-	objMeta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(size), opts.UserMetadata, flag(ctx, keyInstruction))
+	objMeta, inst, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), opts.UserMetadata, flag(ctx, keyInstruction))
 	if err != nil {
 		return fail(err)
 	}
@@ -86,7 +86,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if inst != nil {
 		// Refuse before storing anything if the instruction file's name
 		// is taken by an object of the caller's.
-		if err := c.checkInstructionFileFree(ctx, bucket, c.opts.InstructionFileKey(key), opts.ServerSideEncryption); err != nil {
+		if err := c.checkInstructionFileFree(ctx, bucket, core.InstructionFileKey(&c.opts, key), opts.ServerSideEncryption); err != nil {
 			return fail(err)
 		}
 	}
@@ -102,7 +102,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 		return fail(err)
 	}
 	if inst != nil {
-		err := c.writeInstructionFile(ctx, bucket, c.opts.InstructionFileKey(key), inst, opts.ServerSideEncryption, opts.StorageClass)
+		err := c.writeInstructionFile(ctx, bucket, core.InstructionFileKey(&c.opts, key), inst, opts.ServerSideEncryption, opts.StorageClass)
 		if err != nil {
 			// The object is useless without its envelope: take it away
 			// again (the version written, if the bucket keeps versions),

@@ -1,0 +1,97 @@
+package miniocrypto
+
+import "github.com/s3c/s3c/internal/core"
+
+// The envelope, the content cipher, the policies and the errors are shared
+// with package s3crypto through an SDK-free core; these are its names that
+// users of this package meet, the same types and values as s3crypto's, so
+// a program that uses minio-go alone need not import s3crypto.
+
+type (
+	// Options configures a Client: the keyring, the commitment policy, the
+	// format, where envelopes go, and the limits. It is s3crypto.Options.
+	Options = core.Options
+	// CommitmentPolicy says whether objects are written and read with the
+	// key-committing suite (format V3). The names and meanings are AWS's.
+	CommitmentPolicy = core.CommitmentPolicy
+	// ObjectError is what every call on an object returns on failure: it
+	// names the object and the master key, never key material.
+	ObjectError = core.ObjectError
+	// PolicyError means the commitment policy or the legacy settings
+	// refuse an object's format or algorithms.
+	PolicyError = core.PolicyError
+	// NotInstructionFileError means an instruction file could not be
+	// written or removed because an object of its name exists that is not
+	// an instruction file (it lacks the marker, see IsInstructionFile).
+	NotInstructionFileError = core.NotInstructionFileError
+)
+
+// The commitment policies; see CommitmentPolicy.
+const (
+	// DefaultPolicy is RequireEncryptRequireDecrypt, or
+	// ForbidEncryptAllowDecrypt when Options.Format is metadata.V2.
+	DefaultPolicy = core.DefaultPolicy
+	// RequireEncryptRequireDecrypt writes V3 and reads only V3: no object
+	// without key commitment is decrypted. AWS's default.
+	RequireEncryptRequireDecrypt = core.RequireEncryptRequireDecrypt
+	// RequireEncryptAllowDecrypt writes V3 and also reads V1 and V2:
+	// for migrating a bucket from older clients.
+	RequireEncryptAllowDecrypt = core.RequireEncryptAllowDecrypt
+	// ForbidEncryptAllowDecrypt writes V2 (AES-GCM without commitment),
+	// for readers that predate V3, and reads every format.
+	ForbidEncryptAllowDecrypt = core.ForbidEncryptAllowDecrypt
+)
+
+// The errors a caller tests for with errors.Is; the same values as
+// s3crypto's.
+var (
+	// ErrAuthentication means the ciphertext failed authentication: the
+	// object was altered or truncated.
+	ErrAuthentication = core.ErrAuthentication
+	// ErrCommitmentMismatch means the derived key commitment does not match
+	// the one stored with the object.
+	ErrCommitmentMismatch = core.ErrCommitmentMismatch
+	// ErrNotEncrypted means the object has no envelope, in its metadata or
+	// in an instruction file.
+	ErrNotEncrypted = core.ErrNotEncrypted
+	// ErrSourceChanged means a request body changed when re-read for a
+	// retry; the upload stopped.
+	ErrSourceChanged = core.ErrSourceChanged
+	// ErrTooLarge means an object is larger than AES-GCM allows.
+	ErrTooLarge = core.ErrTooLarge
+	// ErrBadPadding means a legacy AES-CBC object's padding is invalid.
+	ErrBadPadding = core.ErrBadPadding
+	// ErrObjectChanged means the object was replaced while it was being
+	// read, and reading it afresh did not help. Read it again.
+	ErrObjectChanged = core.ErrObjectChanged
+	// ErrInstructionFileInUse means storing or deleting an object would
+	// destroy an instruction file another object still needs.
+	ErrInstructionFileInUse = core.ErrInstructionFileInUse
+)
+
+// IsIntegrityError reports whether err means the object cannot be
+// trusted, as opposed to a policy, configuration or transport problem:
+// failed authentication, key commitment mismatch, bad legacy padding, a
+// malformed envelope, or a data key that a keyring which took the object
+// for its own could not open (keyring.ErrIncorrectKey: the object was
+// altered, or was written under another key of the same kind that it
+// does not name).
+//
+// It is false when no configured keyring handles the object's kind of
+// key (keyring.ErrUnsupportedWrap, keyring.ErrEncryptOnly: a
+// *keyring.NoKeyError says what the object needs), when the caller's
+// encryption context differs from the object's
+// (*keyring.ContextMismatchError), when the object names a key that was
+// not given (keyring.ErrOtherKey, keyring.ErrKeyNotAllowed), and when
+// KMS returns a malformed data key (keyring.ErrKMSResponse): the object
+// may be perfectly sound.
+func IsIntegrityError(err error) bool { return core.IsIntegrityError(err) }
+
+// IsInstructionFile reports whether an object's user metadata, as S3
+// returns it (keys without the x-amz-meta- prefix, in any case), carries
+// the marker AWS's S3 Encryption Clients and s3c put on instruction files:
+// the key x-amz-crypto-instr-file, whose value is empty. An object without
+// it is never taken for an instruction file, whatever its name, except
+// for an unmarked file beside an object without an envelope of its own,
+// written by an older client.
+func IsInstructionFile(meta map[string]string) bool { return core.IsInstructionFile(meta) }
