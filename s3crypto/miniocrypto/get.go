@@ -208,7 +208,7 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 	if retried {
 		obj, err = retry()
 	}
-	if err == nil && flag(ctx, keyStream) {
+	if err == nil && c.callOptions(ctx).UnauthenticatedStream {
 		// Streamed: the body is fetched as it is read.
 		obj.changed = changed
 		if !retried {
@@ -272,14 +272,14 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 		obj.Close()
 		return nil, fail("", err)
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, encryptionContext(ctx))
+	dec, err := core.NewDecryption(ctx, &c.opts, env, c.callOptions(ctx).EncryptionContext)
 	if err != nil {
 		obj.Close()
 		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	var body io.ReadCloser
 	size := dec.PlaintextSize(info.Size)
-	if flag(ctx, keyStream) {
+	if c.callOptions(ctx).UnauthenticatedStream {
 		body, err = dec.OpenStream(obj, info.Size)
 	} else {
 		body, size, err = dec.OpenVerified(obj, info.Size)

@@ -52,7 +52,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err := c.checkInstructionFileInUse(ctx, bucket, key, opts.ServerSideEncryption); err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
-	enc, err := core.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
+	enc, err := core.NewEncryption(ctx, &c.opts, c.callOptions(ctx).EncryptionContext)
 	if err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
@@ -66,7 +66,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err != nil {
 		return fail(err)
 	}
-	objMeta, inst, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), opts.UserMetadata, flag(ctx, keyInstruction))
+	objMeta, inst, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), opts.UserMetadata, c.callOptions(ctx).InstructionFile)
 	if err != nil {
 		return fail(err)
 	}
