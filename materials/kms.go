@@ -194,3 +194,11 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		KeyRef:      ref,
 	}, nil
 }
+
+// checkContentAlg refuses content algorithms a new key must not be made for.
+func checkContentAlg(alg string) error {
+	if alg != metadata.ContentCommittingGCM && alg != metadata.ContentAESGCM {
+		return fmt.Errorf("materials: no data key for content algorithm %q", alg)
+	}
+	return nil
+}

@@ -24,8 +24,8 @@ func TestCommitmentPolicy(t *testing.T) {
 	e := newEnv(t)
 	kr := e.keyrings["kms"]
 	v2 := e.client(kr, func(o *Options) { o.Format = metadata.V2 })
-	if v2.Options().CommitmentPolicy != ForbidEncryptAllowDecrypt {
-		t.Fatalf("Format V2 alone gives policy %s", v2.Options().CommitmentPolicy)
+	if v2.opts.CommitmentPolicy != ForbidEncryptAllowDecrypt {
+		t.Fatalf("Format V2 alone gives policy %s", v2.opts.CommitmentPolicy)
 	}
 	e.put(v2, "v2", []byte("old reader"))
 	e.put(e.client(kr), "v3", []byte("new reader"))

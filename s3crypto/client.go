@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/s3c/s3c/internal/core"
 	"github.com/s3c/s3c/materials"
 )
 
@@ -41,29 +42,12 @@ type Client struct {
 // New wraps client so that objects are encrypted with data keys from
 // keyring. Options may be adjusted with optFns.
 func New(client *s3.Client, keyring materials.Keyring, optFns ...func(*Options)) (*Client, error) {
-	o, err := NewOptions(keyring, optFns...)
+	o, err := core.NewOptions(keyring, optFns...)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{Client: client, opts: o}, nil
 }
-
-// NewOptions returns Options for keyring, adjusted by optFns, with the
-// defaults filled in and checked: what New uses, for other front ends.
-func NewOptions(keyring materials.Keyring, optFns ...func(*Options)) (Options, error) {
-	o := Options{Keyring: keyring}
-	for _, fn := range optFns {
-		fn(&o)
-	}
-	err := o.resolve()
-	return o, err
-}
-
-// Options returns a copy of the client's options.
-func (c *Client) Options() Options { return c.opts }
-
-// Unwrapped returns the plain S3 client underneath.
-func (c *Client) Unwrapped() *s3.Client { return c.Client }
 
 // errPlaintextMultipart is returned by the multipart calls, which would
 // store the parts unencrypted.

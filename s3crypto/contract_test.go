@@ -43,7 +43,7 @@ func TestSealPartSlicesOfOneBuffer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sealing part %d: %v", n, err)
 		}
-		out, err := c.Unwrapped().UploadPart(bg, &s3.UploadPartInput{Bucket: &e.bucket, Key: &key, UploadId: aws.String(mp.UploadID()),
+		out, err := c.Client.UploadPart(bg, &s3.UploadPartInput{Bucket: &e.bucket, Key: &key, UploadId: aws.String(mp.UploadID()),
 			PartNumber: aws.Int32(n), Body: bytes.NewReader(ct), ContentLength: aws.Int64(int64(len(ct)))})
 		if err != nil {
 			t.Fatalf("part %d: %v", n, err)

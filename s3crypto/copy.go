@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"maps"
 	"net/url"
 	"strings"
@@ -84,7 +85,7 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 	}
 
 	sameObject := src.bucket == aws.ToString(in.Bucket) && src.key == aws.ToString(in.Key)
-	dstInst := c.opts.InstructionFileKey(aws.ToString(in.Key))
+	dstInst := core.InstructionFileKey(&c.opts, aws.ToString(in.Key))
 	write := &s3.PutObjectInput{
 		Bucket: in.Bucket, Key: &dstInst,
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
@@ -166,14 +167,14 @@ func parseCopySource(s string) (copySource, error) {
 // sourceInstructionFile returns the source's instruction file when its
 // envelope is kept in one, nil when it is in its metadata (or the object
 // is not encrypted).
-func (c *Client) sourceInstructionFile(ctx context.Context, src copySource, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*InstructionFile, error) {
+func (c *Client) sourceInstructionFile(ctx context.Context, src copySource, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*core.InstructionFile, error) {
 	if _, err := metadata.Decode(meta); !errors.Is(err, metadata.ErrNoEnvelope) {
 		// In the metadata, which the copy keeps; a malformed envelope
 		// is copied as it is.
 		return nil, nil
 	}
-	var inst *InstructionFile
-	_, err := c.opts.ReadEnvelope(src.key, meta, func(instKey string) (*InstructionFile, error) {
+	var inst *core.InstructionFile
+	_, err := core.ReadEnvelope(&c.opts, src.key, meta, func(instKey string) (*core.InstructionFile, error) {
 		f, err := c.fetchInstructionFile(ctx, &src.bucket, instKey, sse, optFns)
 		inst = f
 		return f, err
@@ -225,7 +226,7 @@ func (c *Client) RenameObject(context.Context, *s3.RenameObjectInput, ...func(*s
 
 // checkInstructionFileInUse fails, wrapping ErrInstructionFileInUse, if
 // key is the instruction file of an existing object (see
-// Options.InstructionFileOwner), which storing or deleting key would leave
+// core.InstructionFileOwner), which storing or deleting key would leave
 // undecryptable. Only keys ending in the suffix cost a request.
 func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket *string, key string, sse sseFields, optFns []func(*s3.Options)) error {
 	owner, ok := strings.CutSuffix(key, c.opts.InstructionFileSuffix)
@@ -254,7 +255,7 @@ func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket *string, 
 	if err != nil {
 		return err
 	}
-	if _, inUse := c.opts.InstructionFileOwner(key, im, om); inUse {
+	if _, inUse := core.InstructionFileOwner(&c.opts, key, im, om); inUse {
 		return fmt.Errorf("%w: %s holds the envelope of %s, which could not be decrypted without it", ErrInstructionFileInUse, key, owner)
 	}
 	return nil

@@ -2,6 +2,7 @@ package s3crypto
 
 import (
 	"bytes"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"testing"
 
@@ -18,13 +19,13 @@ func TestOpenVerifiedRandomAccess(t *testing.T) {
 	data := randomBytes(3<<20 + 21)
 	for _, mem := range []int64{64 << 20, 1 << 10} { // in memory, spooled
 		opts := &Options{Keyring: kr, MemoryBufferSize: mem, TempDir: t.TempDir()}
-		enc, err := NewEncryption(bg, opts, nil)
+		enc, err := core.NewEncryption(bg, opts, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		r, _ := enc.NewReader(bytes.NewReader(data), int64(len(data)))
 		sealed, _ := io.ReadAll(r)
-		dec, err := NewDecryption(bg, opts, enc.Envelope(int64(len(data))), nil)
+		dec, err := core.NewDecryption(bg, opts, enc.Envelope(int64(len(data))), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

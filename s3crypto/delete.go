@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"net/http"
 	"strings"
 	"sync"
@@ -48,7 +49,7 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 // conditional on the ETag seen, so that an object put there meanwhile is
 // not deleted.
 func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
-	instKey := c.opts.InstructionFileKey(key)
+	instKey := core.InstructionFileKey(&c.opts, key)
 	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
 	if isNotFound(err) || isBadRequest(err) {
 		// None; or stored with SSE-C, which S3 does not describe without
@@ -117,7 +118,7 @@ func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, o
 			defer func() { <-sem }()
 			if err := c.deleteInstructionFile(ctx, in.Bucket, k, in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
 				mu.Lock()
-				out.Errors = append(out.Errors, types.Error{Key: aws.String(c.opts.InstructionFileKey(k)),
+				out.Errors = append(out.Errors, types.Error{Key: aws.String(core.InstructionFileKey(&c.opts, k)),
 					Code: aws.String("InstructionFileNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its instruction file: %v", k, err))})
 				mu.Unlock()
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"sync"
 
@@ -22,11 +23,13 @@ const DefaultDownloadPartSize = 32 << 20
 // ranges' hashes are then combined and the object's tag checked once.
 // Memory use is a buffer per worker, whatever the object's size.
 //
-// Download writes plaintext into an io.WriterAt before the tag has been
-// checked: the content of w is authenticated only if Download returns nil.
-// Give it a temporary file and keep the file only on success (the s3c CLI
-// does, renaming it into place), or use DownloadVerified, which never
-// releases unauthenticated plaintext.
+// Download never releases unauthenticated plaintext: it fetches the
+// ciphertext into scratch space, checks the tag, and only then returns a
+// reader of the plaintext. DownloadUnauthenticated, as its name says,
+// writes plaintext into an io.WriterAt before the tag has been checked:
+// the content of w is authenticated only if it returns nil. Give it a
+// temporary file and keep the file only on success (the s3c CLI does,
+// renaming it into place).
 type Downloader struct {
 	// Client does the requests.
 	Client *Client
@@ -59,10 +62,11 @@ type DownloadOutput struct {
 	Object *s3.GetObjectOutput
 }
 
-// Download writes the plaintext of the object into w and returns once it
-// is authenticated; see Downloader about w's content on error. Range and
-// PartNumber are not allowed.
-func (d Downloader) Download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (*DownloadOutput, error) {
+// DownloadUnauthenticated writes the plaintext of the object into w as
+// it is decrypted, before the object's tag is checked, and returns once it
+// is authenticated: on error, w holds unauthenticated plaintext (see
+// Downloader). Range and PartNumber are not allowed.
+func (d Downloader) DownloadUnauthenticated(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (*DownloadOutput, error) {
 	res, err := d.download(ctx, w, in, true, optFns)
 	if err != nil {
 		return nil, err
@@ -70,20 +74,21 @@ func (d Downloader) Download(ctx context.Context, w io.WriterAt, in *s3.GetObjec
 	return res.DownloadOutput, nil
 }
 
-// DownloadVerified fetches the object's ciphertext concurrently into w,
-// a scratch space such as a temporary file (never plaintext), checks its
+// Download fetches the object's ciphertext concurrently into w, a
+// scratch space such as a temporary file (never plaintext), checks its
 // tag, and returns a reader of the plaintext decrypted from w. Only
-// authenticated plaintext is ever returned.
-func (d Downloader) DownloadVerified(ctx context.Context, w ReadWriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (io.Reader, *DownloadOutput, error) {
+// authenticated plaintext is ever returned. Range and PartNumber are not
+// allowed.
+func (d Downloader) Download(ctx context.Context, w ReadWriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (io.Reader, *DownloadOutput, error) {
 	out, err := d.download(ctx, w, in, false, optFns)
 	if err != nil {
 		return nil, nil, err
 	}
 	dec := out.decryption
-	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.gcm.gcm.NewCTR(0)}, out.DownloadOutput, nil
+	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.Content.GCM.NewCTR(0)}, out.DownloadOutput, nil
 }
 
-// ReadWriterAt is scratch space for DownloadVerified, such as an *os.File.
+// ReadWriterAt is scratch space for Download, such as an *os.File.
 type ReadWriterAt interface {
 	io.ReaderAt
 	io.WriterAt
@@ -102,7 +107,7 @@ func (r *ctrSectionReader) Read(p []byte) (int, error) {
 
 type downloadResult struct {
 	*DownloadOutput
-	decryption *Decryption
+	decryption *core.Decryption
 }
 
 func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool, optFns []func(*Downloader)) (*downloadResult, error) {
@@ -140,21 +145,21 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	}
 	bodyEnd, total, err := checkContentRange(out, 0, firstEnd, -1)
 	if err != nil {
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
-	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
-	if err := checkStoredSize(env, total); err != nil {
+	if err := core.CheckStoredSize(env, total); err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
-	if dec.gcm == nil {
+	if dec.Content == nil {
 		// Legacy AES-CBC: one stream, through GetObject's checks.
 		body.Close()
 		return d.downloadCBC(ctx, w, in, decrypt)
 	}
-	size, err := plaintextSize(total)
+	size, err := core.PlaintextSizeOf(total)
 	if err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
@@ -174,7 +179,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 func (d *Downloader) downloadCBC(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool) (*downloadResult, error) {
 	if !decrypt {
 		return nil, &ObjectError{Op: "Download", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
-			Err: errors.New("DownloadVerified does not read legacy AES-CBC objects; use GetObject")}
+			Err: errors.New("Download does not read legacy AES-CBC objects; use GetObject")}
 	}
 	out, err := d.Client.GetObject(ctx, in, d.ClientOptions...)
 	if err != nil {
@@ -216,9 +221,9 @@ func downloadPartSize(n int64) int64 {
 // and, if decrypt, decrypted; then the hashes are combined and the tag,
 // read at the end, is checked.
 func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.ReadCloser, bodyEnd int64,
-	dec *Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
+	dec *core.Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
 	total := src.total
-	size, err := plaintextSize(total)
+	size, err := core.PlaintextSizeOf(total)
 	if err != nil {
 		return err
 	}
@@ -233,8 +238,8 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	fetch := func(i int64, r io.Reader) error {
 		off := i * partSize
 		n := min(partSize, size-off)
-		s := dec.gcm.gcm.NewStream(uint64(off))
-		buf := make([]byte, min(n, chunkSize))
+		s := dec.Content.GCM.NewStream(uint64(off))
+		buf := make([]byte, min(n, core.ChunkSize))
 		for done := int64(0); done < n; {
 			k := min(int64(len(buf)), n-done)
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {
@@ -255,7 +260,7 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 			if _, err := io.ReadFull(r, tag[:]); err != nil {
 				return fmt.Errorf("reading the tag: %w", err)
 			}
-			if err := expectEOF(r); err != nil {
+			if err := core.ExpectEOF(r); err != nil {
 				return err
 			}
 		}
@@ -317,11 +322,11 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	h := dec.gcm.gcm.NewHash()
+	h := dec.Content.GCM.NewHash()
 	for _, p := range hashes {
 		h.Append(p)
 	}
-	if !h.Verify(dec.gcm.aad, tag[:]) {
+	if !h.Verify(dec.Content.AAD, tag[:]) {
 		return ErrAuthentication
 	}
 	return nil

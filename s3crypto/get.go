@@ -3,6 +3,7 @@ package s3crypto
 import (
 	"context"
 	"errors"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,13 +51,13 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	}
 	if out.ContentLength == nil {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), errors.New("S3 did not report the object's size"))
+		return nil, fail(core.RecordedKeyRef(env), errors.New("S3 did not report the object's size"))
 	}
 	stored := *out.ContentLength
-	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	// A body that breaks is resumed from where it broke.
 	src := c.objectSource(in, optFns, out.ETag, stored)
@@ -65,7 +66,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	case call.unauthenticatedStream:
 		out.Body, err = dec.OpenStream(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
 		size = dec.PlaintextSize(stored)
-	case dec.gcm != nil && stored > parallelThreshold && stored > c.opts.MemoryBufferSize:
+	case dec.Content != nil && stored > parallelThreshold && stored > c.opts.MemoryBufferSize:
 		out.Body, size, err = c.spoolParallel(ctx, src, out, dec)
 	default:
 		out.Body, size, err = dec.OpenVerified(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
@@ -89,13 +90,13 @@ const parallelThreshold = 2 * DefaultDownloadPartSize
 
 // spoolParallel authenticates a large object into a spool file with
 // concurrent ranged GETs and returns the plaintext decrypted from it.
-func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.GetObjectOutput, dec *Decryption) (io.ReadCloser, int64, error) {
+func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.GetObjectOutput, dec *core.Decryption) (io.ReadCloser, int64, error) {
 	defer out.Body.Close()
 	stored := src.total
-	if err := checkStoredSize(dec.env, stored); err != nil {
+	if err := core.CheckStoredSize(dec.Envelope(), stored); err != nil {
 		return nil, 0, err
 	}
-	f, err := dec.spool()
+	f, err := dec.Spool()
 	if err != nil {
 		return nil, 0, err
 	}
@@ -105,7 +106,7 @@ func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.G
 		return nil, 0, err
 	}
 	size := stored - aesgcm.TagSize
-	return newCTRFileReader(f, dec.gcm.gcm, size), size, nil
+	return core.NewCTRFileReader(f, dec.Content.GCM, size), size, nil
 }
 
 // HeadObject returns an object's metadata with ContentLength as the
@@ -130,7 +131,7 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 		return nil, fail(err)
 	}
 	stored := aws.ToInt64(out.ContentLength)
-	size, err := StoredPlaintextSize(env, stored)
+	size, err := core.StoredPlaintextSize(env, stored)
 	if err != nil {
 		size = -1
 	}
@@ -139,7 +140,7 @@ func (c *Client) HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns 
 		out.ContentLength = aws.Int64(size)
 	}
 	out.Metadata = userMetadata(out.Metadata)
-	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: RecordedKeyRef(env), PlaintextSize: size, StoredSize: stored})
+	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: core.RecordedKeyRef(env), PlaintextSize: size, StoredSize: stored})
 	return out, nil
 }
 
@@ -157,14 +158,14 @@ func sseOf(in *s3.GetObjectInput) sseFields {
 // it is not there, from its instruction file, fetched through the same
 // client.
 func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseFields, meta map[string]string, optFns []func(*s3.Options)) (*metadata.Envelope, error) {
-	return c.opts.ReadEnvelope(aws.ToString(key), meta, func(instKey string) (*InstructionFile, error) {
+	return core.ReadEnvelope(&c.opts, aws.ToString(key), meta, func(instKey string) (*core.InstructionFile, error) {
 		return c.fetchInstructionFile(ctx, bucket, instKey, sse, optFns)
 	})
 }
 
 // fetchInstructionFile gets the object that may be an instruction file:
-// ErrNoInstructionFile if there is none.
-func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instKey string, sse sseFields, optFns []func(*s3.Options)) (*InstructionFile, error) {
+// core.ErrNoInstructionFile if there is none.
+func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instKey string, sse sseFields, optFns []func(*s3.Options)) (*core.InstructionFile, error) {
 	out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: bucket, Key: &instKey,
 		SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
@@ -173,7 +174,7 @@ func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instK
 	if err != nil {
 		var nsk *types.NoSuchKey
 		if errors.As(err, &nsk) {
-			return nil, ErrNoInstructionFile
+			return nil, core.ErrNoInstructionFile
 		}
 		return nil, err
 	}
@@ -182,7 +183,7 @@ func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instK
 	if err != nil {
 		return nil, err
 	}
-	return &InstructionFile{Body: b, Metadata: out.Metadata}, nil
+	return &core.InstructionFile{Body: b, Metadata: out.Metadata}, nil
 }
 
 // userMetadata is the object's metadata without the envelope.

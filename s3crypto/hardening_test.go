@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"maps"
 	"slices"
@@ -25,7 +26,7 @@ import (
 // stored body and the envelope's placement (metadata, instruction file).
 func sealInMemory(t *testing.T, opts *Options, plaintext []byte, ec map[string]string) (body []byte, meta map[string]string, inst []byte) {
 	t.Helper()
-	enc, err := NewEncryption(bg, opts, ec)
+	enc, err := core.NewEncryption(bg, opts, ec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func sealInMemory(t *testing.T, opts *Options, plaintext []byte, ec map[string]s
 	if body, err = io.ReadAll(r.Body()); err != nil {
 		t.Fatal(err)
 	}
-	meta, inst, err = opts.PlaceEnvelope(enc.Envelope(int64(len(plaintext))), nil, false)
+	meta, inst, err = core.PlaceEnvelope(opts, enc.Envelope(int64(len(plaintext))), nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,16 +48,16 @@ func sealInMemory(t *testing.T, opts *Options, plaintext []byte, ec map[string]s
 // both verified and streamed; it returns what the verified read released
 // and whether each mode failed.
 func openInMemory(opts *Options, body []byte, meta map[string]string, inst []byte, ec map[string]string) (got []byte, verifiedErr, streamErr error) {
-	env, err := opts.ReadEnvelope("k", meta, func(string) (*InstructionFile, error) {
+	env, err := core.ReadEnvelope(opts, "k", meta, func(string) (*core.InstructionFile, error) {
 		if inst == nil {
-			return nil, ErrNoInstructionFile
+			return nil, core.ErrNoInstructionFile
 		}
-		return &InstructionFile{Body: inst, Metadata: map[string]string{metadata.KeyInstructionFileMarker: ""}}, nil
+		return &core.InstructionFile{Body: inst, Metadata: map[string]string{metadata.KeyInstructionFileMarker: ""}}, nil
 	})
 	if err != nil {
 		return nil, err, err
 	}
-	dec, err := NewDecryption(bg, opts, env, ec)
+	dec, err := core.NewDecryption(bg, opts, env, ec)
 	if err != nil {
 		return nil, err, err
 	}
@@ -110,7 +111,7 @@ func TestEveryBitFlipDetected(t *testing.T) {
 			for _, instruction := range []bool{false, true} {
 				name := fmt.Sprintf("%s/%s/instruction=%v", krName, format, instruction)
 				t.Run(name, func(t *testing.T) {
-					opts, err := NewOptions(e.keyrings[krName], func(o *Options) { o.Format = format; o.InstructionFile = instruction })
+					opts, err := core.NewOptions(e.keyrings[krName], func(o *Options) { o.Format = format; o.InstructionFile = instruction })
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -158,49 +159,6 @@ func TestEveryBitFlipDetected(t *testing.T) {
 				})
 			}
 		}
-	}
-}
-
-// newAESEncryption returns the encryption state of a new object under a
-// raw AES key.
-func newAESEncryption(t *testing.T) *Encryption {
-	t.Helper()
-	opts, err := NewOptions(newEnv(t).keyrings["aes"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	enc, err := NewEncryption(bg, &opts, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return enc
-}
-
-// One Encryption encrypts one body: a second reader would reuse its key
-// and nonce.
-func TestEncryptionGivesOneReader(t *testing.T) {
-	enc := newAESEncryption(t)
-	if _, err := enc.NewReader(strings.NewReader("one"), 3); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := enc.NewReader(strings.NewReader("two"), 3); !errors.Is(err, errReadOnce) {
-		t.Fatalf("second NewReader: %v, want a refusal", err)
-	}
-}
-
-// A stream of unknown length stops at AES-GCM's limit instead of letting
-// the 32-bit block counter wrap.
-func TestUnknownLengthStopsAtGCMLimit(t *testing.T) {
-	enc := newAESEncryption(t)
-	r, err := enc.NewReader(bytes.NewReader(make([]byte, 64)), -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Pretend the first 2^36 − 48 bytes went by already.
-	r.off = aesgcm.MaxPlaintextSize - 3*aesgcm.BlockSize
-	r.stream = r.c.gcm.NewStream(r.off)
-	if _, err := io.ReadAll(r.Body()); !errors.Is(err, ErrTooLarge) {
-		t.Fatalf("reading past the limit: %v, want ErrTooLarge", err)
 	}
 }
 

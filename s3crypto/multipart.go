@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"slices"
 	"strconv"
@@ -40,7 +41,7 @@ import (
 // upload parts your own way.
 type MultipartUpload struct {
 	c        *Client
-	enc      *Encryption
+	enc      *core.Encryption
 	bucket   *string
 	key      *string
 	uploadID string
@@ -92,11 +93,11 @@ func (c *Client) newMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	if call.hasContext {
 		ec = call.context
 	}
-	enc, err := NewEncryption(ctx, &c.opts, ec)
+	enc, err := core.NewEncryption(ctx, &c.opts, ec)
 	if err != nil {
 		return nil, fail("", err)
 	}
-	meta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
+	meta, inst, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
 		return nil, fail(enc.KeyRef(), err)
 	}
@@ -209,10 +210,10 @@ func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byt
 		return nil, m.fail(fmt.Errorf("part %d is %d bytes; every part but the last must be %d", n, size, m.partSize))
 	}
 	off := int64(n-1) * m.partSize
-	if err := checkSize(off + size); err != nil {
+	if err := core.CheckSize(off + size); err != nil {
 		return nil, m.fail(err)
 	}
-	s := m.enc.cipher.gcm.NewStream(uint64(off))
+	s := m.enc.Content.GCM.NewStream(uint64(off))
 	dst := buf[:0]
 	if !owned {
 		// No spare capacity: Seal allocates, buf is left as it is.
@@ -249,12 +250,12 @@ func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byt
 		m.hashes[n] = s.Hash()
 	}
 	if last {
-		total := m.enc.cipher.gcm.NewHash()
+		total := m.enc.Content.GCM.NewHash()
 		for i := int32(1); i <= n; i++ {
 			total.Append(m.hashes[i])
 		}
 		m.last = n
-		tag := total.Sum(m.enc.cipher.aad)
+		tag := total.Sum(m.enc.Content.AAD)
 		ct = append(ct, tag[:]...)
 	}
 	return ct, nil
@@ -279,7 +280,7 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 		return types.CompletedPart{}, m.fail(fmt.Errorf("part %d is %d bytes; every part but the last must be %d", n, size, m.partSize))
 	}
 	off := int64(n-1) * m.partSize
-	if err := checkSize(off + size); err != nil {
+	if err := core.CheckSize(off + size); err != nil {
 		return types.CompletedPart{}, m.fail(err)
 	}
 	var tail func(*aesgcm.Hash) []byte
@@ -291,7 +292,7 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 		tail = func(h *aesgcm.Hash) []byte {
 			t := total.Clone() // each pass starts from the same state
 			t.Append(h)
-			tag := t.Sum(m.enc.cipher.aad)
+			tag := t.Sum(m.enc.Content.AAD)
 			return tag[:]
 		}
 	} else {
@@ -305,13 +306,13 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 			return nil
 		}
 	}
-	r, err := m.enc.newPartReader(src, size, uint64(off), last, tail)
+	r, err := m.enc.NewPartReader(src, size, uint64(off), last, tail)
 	if err != nil {
 		return types.CompletedPart{}, m.fail(err)
 	}
 	p, err := m.sendBody(ctx, n, r.Body(), r.Size())
-	if err != nil && r.err != nil {
-		return p, m.fail(fmt.Errorf("part %d: %w", n, r.err))
+	if err != nil && r.Err() != nil {
+		return p, m.fail(fmt.Errorf("part %d: %w", n, r.Err()))
 	}
 	return p, err
 }
@@ -344,7 +345,7 @@ func (m *MultipartUpload) waitHashes(ctx context.Context, n int32) (*aesgcm.Hash
 		}
 		m.hashed.Wait()
 	}
-	total := m.enc.cipher.gcm.NewHash()
+	total := m.enc.Content.GCM.NewHash()
 	for i := int32(1); i < n; i++ {
 		total.Append(m.hashes[i])
 	}

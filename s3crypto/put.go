@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"hash"
 	"hash/crc32"
 	"hash/crc64"
@@ -96,14 +97,14 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	if size < 0 {
 		return nil, "", fail("", errors.New("body length unknown"))
 	}
-	if err := checkSize(size); err != nil {
+	if err := core.CheckSize(size); err != nil {
 		return nil, "", fail("", err)
 	}
 	var ec map[string]string
 	if call.hasContext {
 		ec = call.context
 	}
-	enc, err := NewEncryption(ctx, &c.opts, ec)
+	enc, err := core.NewEncryption(ctx, &c.opts, ec)
 	if err != nil {
 		return nil, "", fail("", err)
 	}
@@ -121,12 +122,12 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	input.Body = body.Body()
 	input.ContentLength = nil
 	if size >= 0 {
-		input.ContentLength = aws.Int64(CiphertextSize(size))
+		input.ContentLength = aws.Int64(core.CiphertextSize(size))
 	}
 	if err := moveChecksums(&input, body); err != nil {
 		return nil, "", fail(enc.KeyRef(), err)
 	}
-	objMeta, instruction, err := c.opts.PlaceEnvelope(enc.Envelope(size), in.Metadata, call.instructionFile)
+	objMeta, instruction, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
 		return nil, "", fail(enc.KeyRef(), err)
 	}
@@ -151,8 +152,8 @@ func (c *Client) putObject(ctx context.Context, in *s3.PutObjectInput, optFns []
 	}
 	out, err := c.Client.PutObject(ctx, &input, callOpts...)
 	if err != nil {
-		if body.err != nil {
-			err = body.err // ours is the clearer cause
+		if body.Err() != nil {
+			err = body.Err() // ours is the clearer cause
 		}
 		return nil, "", fail(enc.KeyRef(), err)
 	}
@@ -201,16 +202,6 @@ func plaintextBodySize(in *s3.PutObjectInput) (int64, error) {
 
 func isReserved(k string) bool { return metadata.IsReservedKey(k) }
 
-// metadataSize counts user metadata as S3 does, conservatively: the
-// bytes of every key with its x-amz-meta- prefix, and of every value.
-func metadataSize(m map[string]string) int {
-	n := 0
-	for k, v := range m {
-		n += len("x-amz-meta-") + len(k) + len(v)
-	}
-	return n
-}
-
 func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, file []byte, optFns []func(*s3.Options)) error {
 	return c.writeInstructionFile(ctx, c.instructionFileInput(in), file, optFns)
 }
@@ -220,7 +211,7 @@ func (c *Client) putInstructionFile(ctx context.Context, in *s3.PutObjectInput, 
 func (c *Client) instructionFileInput(in *s3.PutObjectInput) *s3.PutObjectInput {
 	return &s3.PutObjectInput{
 		Bucket:               in.Bucket,
-		Key:                  aws.String(c.opts.InstructionFileKey(aws.ToString(in.Key))),
+		Key:                  aws.String(core.InstructionFileKey(&c.opts, aws.ToString(in.Key))),
 		ExpectedBucketOwner:  in.ExpectedBucketOwner,
 		RequestPayer:         in.RequestPayer,
 		ACL:                  in.ACL,
@@ -236,18 +227,6 @@ func (c *Client) instructionFileInput(in *s3.PutObjectInput) *s3.PutObjectInput 
 // putSSE is what a HEAD request needs of a PutObject's settings.
 func putSSE(in *s3.PutObjectInput) sseFields {
 	return sseFields{in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5, in.ExpectedBucketOwner, in.RequestPayer}
-}
-
-// NotInstructionFileError means an instruction file could not be written
-// because an object of its name exists that is not an instruction file
-// (it lacks the marker, see IsInstructionFile): the caller's own object,
-// which s3c does not overwrite.
-type NotInstructionFileError struct {
-	Key string // the instruction file's key
-}
-
-func (e *NotInstructionFileError) Error() string {
-	return fmt.Sprintf("%s exists and is not an instruction file; not overwritten", e.Key)
 }
 
 // writeInstructionFile stores file as the instruction file in.Key, with
@@ -306,9 +285,9 @@ var crc64NVME = sync.OnceValue(func() *crc64.Table { return crc64.MakeTable(0x9a
 
 // moveChecksums turns checksums of the plaintext into checks the reader
 // makes, and asks the SDK for a checksum of the ciphertext instead.
-func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
+func moveChecksums(in *s3.PutObjectInput, r *core.EncryptReader) error {
 	vs, alg, err := takeChecksums(in)
-	r.verify = vs
+	r.Verify = vs
 	if alg != "" && in.ChecksumAlgorithm == "" {
 		in.ChecksumAlgorithm = alg
 	}
@@ -318,8 +297,8 @@ func moveChecksums(in *s3.PutObjectInput, r *EncryptReader) error {
 // takeChecksums removes the checksums of the plaintext that in carries
 // (ContentMD5, Checksum*) and returns them as verifiers, with the
 // algorithm the ciphertext should be checksummed with instead.
-func takeChecksums(in *s3.PutObjectInput) ([]verifier, types.ChecksumAlgorithm, error) {
-	var vs []verifier
+func takeChecksums(in *s3.PutObjectInput) ([]core.Verifier, types.ChecksumAlgorithm, error) {
+	var vs []core.Verifier
 	var alg types.ChecksumAlgorithm
 	add := func(name string, value *string, h hash.Hash, a types.ChecksumAlgorithm) error {
 		if value == nil {
@@ -329,7 +308,7 @@ func takeChecksums(in *s3.PutObjectInput) ([]verifier, types.ChecksumAlgorithm, 
 		if err != nil || len(want) != h.Size() {
 			return fmt.Errorf("%s is not a base64 %d-byte checksum", name, h.Size())
 		}
-		vs = append(vs, verifier{name, h, want})
+		vs = append(vs, core.Verifier{Name: name, H: h, Want: want})
 		if alg == "" {
 			alg = a
 		}

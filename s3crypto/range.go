@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"strconv"
 	"strings"
@@ -51,34 +52,34 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 	}
 	if env.ContentAlg == metadata.ContentAESCBC {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), errors.New("ranged GET of a legacy AES-CBC object is not supported"))
+		return nil, fail(core.RecordedKeyRef(env), errors.New("ranged GET of a legacy AES-CBC object is not supported"))
 	}
 	start, end, total, err := r.check(out, in.Range != nil)
 	if err != nil {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
-	size, err := plaintextSize(total)
+	size, err := core.PlaintextSizeOf(total)
 	if err == nil {
-		err = checkStoredSize(env, total)
+		err = core.CheckStoredSize(env, total)
 	}
 	if err != nil {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	if start >= size && !(suffix && size == 0) {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), fmt.Errorf("range starts at byte %d, the object holds %d bytes of plaintext", start, size))
+		return nil, fail(core.RecordedKeyRef(env), fmt.Errorf("range starts at byte %d, the object holds %d bytes of plaintext", start, size))
 	}
-	dec, err := NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
 		out.Body.Close()
-		return nil, fail(RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	last := min(end, size-1) // tag bytes are not plaintext
 	n := max(last-start+1, 0)
 	body := c.objectSource(in, optFns, out.ETag, total).reader(ctx, out.Body, start, start+n-1, end)
-	out.Body = &rangeReader{body: body, r: body, ctr: dec.gcm.gcm.NewCTR(uint64(start))}
+	out.Body = &rangeReader{body: body, r: body, ctr: dec.Content.GCM.NewCTR(uint64(start))}
 	out.ContentLength = aws.Int64(n)
 	if n > 0 {
 		out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", start, last, size))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"sync"
 	"time"
@@ -18,15 +19,6 @@ import (
 // rest with a ranged GET of the same ETag and goes on from the byte where
 // it broke. What is resumed is ciphertext: the object's GCM tag still
 // decides its integrity.
-
-// ErrObjectChanged means the object was replaced while it was being read:
-// a GET for the rest of it (conditional on the ETag of the first
-// response) was refused with 412 Precondition Failed. Read it again.
-var ErrObjectChanged = errors.New("object changed while it was being read (its ETag no longer matches); read it again")
-
-// errTrailingData means a response held more bytes than its headers
-// announced.
-var errTrailingData = errors.New("the response holds more bytes than its Content-Length and Content-Range announce")
 
 // rangeError is a ranged GET answered with another range than the one
 // asked for: a transport failure (often a proxy that ignores Range), not
@@ -227,7 +219,7 @@ func (r *resumeReader) finish() error {
 		n, err := body.Read(b[:])
 		switch {
 		case n > 0:
-			return fmt.Errorf("%w (bytes %d-%d of %d)", errTrailingData, r.next-r.got, r.bodyEnd, r.src.total)
+			return fmt.Errorf("%w (bytes %d-%d of %d)", core.ErrTrailingData, r.next-r.got, r.bodyEnd, r.src.total)
 		case err == io.EOF:
 			return io.EOF
 		case err != nil:
@@ -287,21 +279,4 @@ func (r *resumeReader) Close() error {
 	}
 	r.closed = true
 	return r.body.Close()
-}
-
-// expectEOF checks that r, read to the end of what was wanted, has
-// nothing more.
-func expectEOF(r io.Reader) error {
-	var b [1]byte
-	for {
-		n, err := r.Read(b[:])
-		switch {
-		case n > 0:
-			return errTrailingData
-		case err == io.EOF:
-			return nil
-		case err != nil:
-			return err
-		}
-	}
 }

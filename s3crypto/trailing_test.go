@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"net/http"
 	"strconv"
@@ -96,7 +97,7 @@ func TestIgnoredRangeIsATransportError(t *testing.T) {
 	}
 	dl := func(c *Client) (*memWriterAt, error) {
 		var w memWriterAt
-		_, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 1 << 20 }).Download(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj")})
+		_, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 1 << 20 }).DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj")})
 		return &w, err
 	}
 	w, err := dl(e.rewritten(ignoreRange(0)))
@@ -161,8 +162,8 @@ func TestResponseLongerThanContentLength(t *testing.T) {
 	}
 	for name, get := range paths {
 		got, err := get(c, "obj")
-		if !errors.Is(err, errTrailingData) || IsIntegrityError(err) {
-			t.Errorf("%s: %d bytes, %v; want errTrailingData", name, len(got), err)
+		if !errors.Is(err, core.ErrTrailingData) || IsIntegrityError(err) {
+			t.Errorf("%s: %d bytes, %v; want core.ErrTrailingData", name, len(got), err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"sync"
 
@@ -77,7 +78,7 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if err != nil {
 		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
-	if err := checkSize(size); err != nil {
+	if err := core.CheckSize(size); err != nil {
 		return nil, &ObjectError{Op: "Upload", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
 	partSize, err := uploadPartSize(u.PartSize, size)
@@ -266,9 +267,9 @@ func (u *Uploader) multipart(ctx context.Context, in *s3.PutObjectInput, first [
 					return err
 				}
 			}
-			verifyWrite(verifiers, cur[:curLen])
+			core.VerifyWrite(verifiers, cur[:curLen])
 			if last {
-				if err := verifyAll(verifiers); err != nil {
+				if err := core.VerifyAll(verifiers); err != nil {
 					return err
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/s3c/s3c/internal/core"
 	"maps"
 	"testing"
 
@@ -151,7 +152,7 @@ func decryptVector(vs []*vectors.Vector, meta map[string]string, inst, body []by
 		return nil, err
 	}
 	opts := &Options{Keyring: vectorKeyring{vs}, CommitmentPolicy: RequireEncryptAllowDecrypt, AllowLegacyContent: true, AllowLegacyWrapping: true, MemoryBufferSize: 1 << 10}
-	dec, err := NewDecryption(bg, opts, env, ec)
+	dec, err := core.NewDecryption(bg, opts, env, ec)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@
 // AWS's S3 Encryption Clients.
 //
 //	mc, _ := minio.New(endpoint, &minio.Options{Creds: creds, Secure: true})
-//	kr, _ := materials.NewAES(key)
+//	kr, _ := keyring.NewAES(key)
 //	c, err := miniocrypto.New(mc, kr)      // was: c := mc
 //	_, err = c.PutObject(ctx, "bucket", "key", f, size, minio.PutObjectOptions{})
 //	obj, err := c.GetObject(ctx, "bucket", "key", minio.GetObjectOptions{})
@@ -23,8 +23,10 @@
 // minio-go's own: they leave instruction files behind (use RemoveObject).
 //
 // Per-call settings, which minio-go's option structs have no room for,
-// ride on the context: WithEncryptionContext, WithInstructionFile,
-// WithUnauthenticatedStream.
+// are given as CallOptions to Client.WithCallOptions, which returns a view
+// of the client that applies them. (The context functions
+// WithEncryptionContext, WithInstructionFile and WithUnauthenticatedStream
+// still work for one release; they are deprecated.)
 //
 // minio-go's server-side encryption (PutObjectOptions.ServerSideEncryption,
 // encrypt.ServerSide) still applies and composes: the server encrypts the
@@ -36,34 +38,68 @@ package miniocrypto
 import (
 	"context"
 	"errors"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"maps"
 
 	"github.com/minio/minio-go/v7"
 
-	"github.com/s3c/s3c/materials"
-	"github.com/s3c/s3c/s3crypto"
+	"github.com/s3c/s3c/keyring"
 )
 
 // Client is a *minio.Client that encrypts objects on PutObject and
 // decrypts them on GetObject.
 type Client struct {
 	*minio.Client
-	opts s3crypto.Options
+	opts Options
+	call *CallOptions // set by WithCallOptions; nil: the context's
 }
 
-// New wraps mc so that objects are encrypted with data keys from keyring,
-// with the same Options as s3crypto.New.
-func New(mc *minio.Client, keyring materials.Keyring, optFns ...func(*s3crypto.Options)) (*Client, error) {
-	c, err := s3crypto.NewOptions(keyring, optFns...)
+// New wraps mc so that objects are encrypted with data keys from kr, with
+// the same Options as s3crypto.New (the same type: a func(*s3crypto.Options)
+// works here too).
+func New(mc *minio.Client, kr keyring.Keyring, optFns ...func(*Options)) (*Client, error) {
+	c, err := core.NewOptions(kr, optFns...)
 	if err != nil {
 		return nil, err
 	}
 	return &Client{Client: mc, opts: c}, nil
 }
 
-// Unwrapped returns the plain minio-go client underneath.
-func (c *Client) Unwrapped() *minio.Client { return c.Client }
+// CallOptions are the per-call settings minio-go's option structs have no
+// room for. Give them with Client.WithCallOptions.
+type CallOptions struct {
+	// EncryptionContext is the encryption context (KMS) or the
+	// material-description pairs (raw keys) that PutObject binds to the
+	// data key and that GetObject requires of the stored one; see
+	// s3crypto.WithEncryptionContext.
+	EncryptionContext map[string]string
+	// InstructionFile makes PutObject and FPutObject store the envelope in
+	// <key>.instruction instead of the object's metadata.
+	InstructionFile bool
+	// UnauthenticatedStream makes GetObject release plaintext as it is
+	// decrypted, before the object's tag is checked: a failed check is
+	// reported by the final Read, after the bytes before it were returned.
+	// See s3crypto.WithUnauthenticatedStream.
+	UnauthenticatedStream bool
+}
+
+// WithCallOptions returns a view of c whose calls use o: a shallow copy,
+// sharing the minio-go client and the Options, that c's other users do
+// not see. Every method keeps minio-go's signature.
+//
+//	_, err := c.WithCallOptions(miniocrypto.CallOptions{
+//		EncryptionContext: map[string]string{"tenant": "acme"},
+//	}).PutObject(ctx, bucket, key, r, size, minio.PutObjectOptions{})
+//
+// The settings given here replace, all together, any that the deprecated
+// context functions put on a call's context.
+func (c *Client) WithCallOptions(o CallOptions) *Client {
+	v := *c
+	o.EncryptionContext = maps.Clone(o.EncryptionContext)
+	v.call = &o
+	return &v
+}
 
 type ctxKey int
 
@@ -76,12 +112,18 @@ const (
 // WithEncryptionContext returns a context carrying the encryption context
 // (KMS) or material-description pairs (local keys) for one call; see
 // s3crypto.WithEncryptionContext.
+//
+// Deprecated: use Client.WithCallOptions with CallOptions.EncryptionContext.
+// The context form is kept for one release.
 func WithEncryptionContext(ctx context.Context, ec map[string]string) context.Context {
 	return context.WithValue(ctx, keyContext, maps.Clone(ec))
 }
 
 // WithInstructionFile returns a context that makes PutObject store the
 // envelope in <key>.instruction.
+//
+// Deprecated: use Client.WithCallOptions with CallOptions.InstructionFile.
+// The context form is kept for one release.
 func WithInstructionFile(ctx context.Context) context.Context {
 	return context.WithValue(ctx, keyInstruction, true)
 }
@@ -89,26 +131,32 @@ func WithInstructionFile(ctx context.Context) context.Context {
 // WithUnauthenticatedStream returns a context that makes GetObject release
 // plaintext as it is decrypted, with a failed check reported by the final
 // Read; see s3crypto.WithUnauthenticatedStream.
+//
+// Deprecated: use Client.WithCallOptions with
+// CallOptions.UnauthenticatedStream. The context form is kept for one
+// release.
 func WithUnauthenticatedStream(ctx context.Context) context.Context {
 	return context.WithValue(ctx, keyStream, true)
 }
 
-func encryptionContext(ctx context.Context) map[string]string {
+// callOptions returns the settings of a call: the client's, if it was
+// made by WithCallOptions, or else those on ctx.
+func (c *Client) callOptions(ctx context.Context) CallOptions {
+	if c.call != nil {
+		return *c.call
+	}
 	ec, _ := ctx.Value(keyContext).(map[string]string)
-	return ec
-}
-
-func flag(ctx context.Context, k ctxKey) bool {
-	v, _ := ctx.Value(k).(bool)
-	return v
+	inst, _ := ctx.Value(keyInstruction).(bool)
+	stream, _ := ctx.Value(keyStream).(bool)
+	return CallOptions{EncryptionContext: ec, InstructionFile: inst, UnauthenticatedStream: stream}
 }
 
 func (c *Client) fail(op, bucket, key, ref string, err error) error {
-	var oe *s3crypto.ObjectError
+	var oe *core.ObjectError
 	if errors.As(err, &oe) {
 		return err
 	}
-	return &s3crypto.ObjectError{Op: op, Bucket: bucket, Key: key, KeyRef: ref, Err: err}
+	return &core.ObjectError{Op: op, Bucket: bucket, Key: key, KeyRef: ref, Err: err}
 }
 
 // errSplice is returned by the methods that would store plaintext or glue

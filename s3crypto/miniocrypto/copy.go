@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"maps"
 	"net/http"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/s3c/s3c/metadata"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // CopyObject copies an object server-side, as *minio.Client does, keeping
@@ -70,7 +70,7 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 			return fail(err)
 		}
 	}
-	dstInst := c.opts.InstructionFileKey(dst.Object)
+	dstInst := core.InstructionFileKey(&c.opts, dst.Object)
 	if inst != nil && !sameObject {
 		if err := c.checkInstructionFileFree(ctx, dst.Bucket, dstInst, dst.Encryption); err != nil {
 			return fail(err)
@@ -95,18 +95,18 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 // sourceInstructionFile returns the source's instruction file when its
 // envelope is kept in one, nil when it is in its metadata (or the object
 // is not encrypted).
-func (c *Client) sourceInstructionFile(ctx context.Context, src minio.CopySrcOptions, info minio.ObjectInfo) (*s3crypto.InstructionFile, error) {
+func (c *Client) sourceInstructionFile(ctx context.Context, src minio.CopySrcOptions, info minio.ObjectInfo) (*core.InstructionFile, error) {
 	if _, err := metadata.Decode(info.UserMetadata); !errors.Is(err, metadata.ErrNoEnvelope) {
 		return nil, nil
 	}
-	var inst *s3crypto.InstructionFile
-	_, err := c.opts.ReadEnvelope(src.Object, info.UserMetadata, func(instKey string) (*s3crypto.InstructionFile, error) {
+	var inst *core.InstructionFile
+	_, err := core.ReadEnvelope(&c.opts, src.Object, info.UserMetadata, func(instKey string) (*core.InstructionFile, error) {
 		f, err := c.fetchInstructionFile(ctx, src.Bucket, instKey, src.Encryption)
 		inst = f
 		return f, err
 	})
 	switch {
-	case errors.Is(err, s3crypto.ErrNotEncrypted):
+	case errors.Is(err, core.ErrNotEncrypted):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("the source %s/%s cannot be copied decryptably: %w", src.Bucket, src.Object, err)
@@ -138,8 +138,8 @@ func (c *Client) checkInstructionFileFree(ctx context.Context, bucket, instKey s
 	switch {
 	case err != nil:
 		return fmt.Errorf("checking %s, where the instruction file goes: %w", instKey, err)
-	case found && !s3crypto.IsInstructionFile(info.UserMetadata):
-		return &s3crypto.NotInstructionFileError{Key: instKey}
+	case found && !core.IsInstructionFile(info.UserMetadata):
+		return &core.NotInstructionFileError{Key: instKey}
 	}
 	return nil
 }
@@ -171,8 +171,8 @@ func (c *Client) writeInstructionFile(ctx context.Context, bucket, instKey strin
 		return fmt.Errorf("%s exists and could not be checked: %w", instKey, err)
 	case !found:
 		return fmt.Errorf("%s was removed while it was being replaced; not written", instKey)
-	case !s3crypto.IsInstructionFile(info.UserMetadata):
-		return &s3crypto.NotInstructionFileError{Key: instKey}
+	case !core.IsInstructionFile(info.UserMetadata):
+		return &core.NotInstructionFileError{Key: instKey}
 	}
 	again := opts
 	again.SetMatchETag(info.ETag)
@@ -188,7 +188,7 @@ func (c *Client) writeInstructionFile(ctx context.Context, bucket, instKey strin
 // removeInstructionFile removes key's instruction file if there is one:
 // if <key><suffix> exists and carries the marker.
 func (c *Client) removeInstructionFile(ctx context.Context, bucket, key string) error {
-	instKey := c.opts.InstructionFileKey(key)
+	instKey := core.InstructionFileKey(&c.opts, key)
 	info, found, err := c.statInstructionFile(ctx, bucket, instKey, nil)
 	switch {
 	case minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest:
@@ -197,7 +197,7 @@ func (c *Client) removeInstructionFile(ctx context.Context, bucket, key string) 
 		return nil
 	case err != nil:
 		return fmt.Errorf("checking whether %s is an instruction file: %w", instKey, err)
-	case !found || !s3crypto.IsInstructionFile(info.UserMetadata):
+	case !found || !core.IsInstructionFile(info.UserMetadata):
 		return nil // none, or the caller's own object
 	}
 	return c.Client.RemoveObject(ctx, bucket, instKey, minio.RemoveObjectOptions{})
@@ -215,10 +215,10 @@ func isPreconditionFailed(err error) bool {
 
 // checkInstructionFileInUse fails, wrapping s3crypto.ErrInstructionFileInUse,
 // if key is the instruction file of an existing object (see
-// s3crypto.Options.InstructionFileOwner), which storing or removing key
+// core.InstructionFileOwner), which storing or removing key
 // would leave undecryptable. Only keys ending in the suffix cost a request.
 func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket, key string, sse encrypt.ServerSide) error {
-	owner, ok := strings.CutSuffix(key, c.opts.InstructionFileKey(""))
+	owner, ok := strings.CutSuffix(key, core.InstructionFileKey(&c.opts, ""))
 	if !ok || owner == "" {
 		return nil
 	}
@@ -235,15 +235,15 @@ func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket, key stri
 		return info.UserMetadata, nil
 	}
 	im, err := head(key)
-	if err != nil || !s3crypto.IsInstructionFile(im) {
+	if err != nil || !core.IsInstructionFile(im) {
 		return err
 	}
 	om, err := head(owner)
 	if err != nil {
 		return err
 	}
-	if _, inUse := c.opts.InstructionFileOwner(key, im, om); inUse {
-		return fmt.Errorf("%w: %s holds the envelope of %s, which could not be decrypted without it", s3crypto.ErrInstructionFileInUse, key, owner)
+	if _, inUse := core.InstructionFileOwner(&c.opts, key, im, om); inUse {
+		return fmt.Errorf("%w: %s holds the envelope of %s, which could not be decrypted without it", core.ErrInstructionFileInUse, key, owner)
 	}
 	return nil
 }

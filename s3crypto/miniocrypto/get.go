@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"net/http"
 	"os"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/s3c/s3c/internal/filemode"
 	"github.com/s3c/s3c/metadata"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // Object is a decrypted object, used as apps use *minio.Object: Read,
@@ -184,7 +184,7 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 		// The server's own answer, without the ObjectError around it.
 		var cause minio.ErrorResponse
 		errors.As(err, &cause)
-		return &s3crypto.ObjectError{Op: "GetObject", Bucket: bucket, Key: key, Err: &changedError{returned: returned, cause: cause}}
+		return &core.ObjectError{Op: "GetObject", Bucket: bucket, Key: key, Err: &changedError{returned: returned, cause: cause}}
 	}
 	retry := func() (*Object, error) {
 		o := opts
@@ -208,7 +208,7 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 	if retried {
 		obj, err = retry()
 	}
-	if err == nil && flag(ctx, keyStream) {
+	if err == nil && c.callOptions(ctx).UnauthenticatedStream {
 		// Streamed: the body is fetched as it is read.
 		obj.changed = changed
 		if !retried {
@@ -217,12 +217,6 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 	}
 	return obj, err
 }
-
-// ErrObjectChanged means the object was overwritten while it was being
-// read, between the requests that fetch it, and reading it afresh did
-// not help (it changed again, or part of the earlier version had been
-// returned already).
-var ErrObjectChanged = errors.New("object changed while it was being read (overwritten)")
 
 type changedError struct {
 	returned int64 // plaintext bytes returned before the change was seen
@@ -278,14 +272,14 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 		obj.Close()
 		return nil, fail("", err)
 	}
-	dec, err := s3crypto.NewDecryption(ctx, &c.opts, env, encryptionContext(ctx))
+	dec, err := core.NewDecryption(ctx, &c.opts, env, c.callOptions(ctx).EncryptionContext)
 	if err != nil {
 		obj.Close()
-		return nil, fail(s3crypto.RecordedKeyRef(env), err)
+		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	var body io.ReadCloser
 	size := dec.PlaintextSize(info.Size)
-	if flag(ctx, keyStream) {
+	if c.callOptions(ctx).UnauthenticatedStream {
 		body, err = dec.OpenStream(obj, info.Size)
 	} else {
 		body, size, err = dec.OpenVerified(obj, info.Size)
@@ -299,14 +293,14 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 // envelope reads the envelope from an object's metadata or its
 // instruction file.
 func (c *Client) envelope(ctx context.Context, bucket, key string, info minio.ObjectInfo, sse encrypt.ServerSide) (*metadata.Envelope, error) {
-	return c.opts.ReadEnvelope(key, info.UserMetadata, func(instKey string) (*s3crypto.InstructionFile, error) {
+	return core.ReadEnvelope(&c.opts, key, info.UserMetadata, func(instKey string) (*core.InstructionFile, error) {
 		return c.fetchInstructionFile(ctx, bucket, instKey, sse)
 	})
 }
 
 // fetchInstructionFile gets the object that may be an instruction file:
-// s3crypto.ErrNoInstructionFile if there is none.
-func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey string, sse encrypt.ServerSide) (*s3crypto.InstructionFile, error) {
+// core.ErrNoInstructionFile if there is none.
+func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey string, sse encrypt.ServerSide) (*core.InstructionFile, error) {
 	var o minio.GetObjectOptions
 	if sse != nil && sse.Type() == encrypt.SSEC {
 		o.ServerSideEncryption = sse // the instruction file was written with it too
@@ -319,7 +313,7 @@ func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey strin
 	b, err := io.ReadAll(io.LimitReader(obj, metadata.MaxInstruction+1))
 	if err != nil {
 		if isNoSuchKey(err) {
-			return nil, s3crypto.ErrNoInstructionFile
+			return nil, core.ErrNoInstructionFile
 		}
 		return nil, err
 	}
@@ -327,7 +321,7 @@ func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey strin
 	if err != nil {
 		return nil, err
 	}
-	return &s3crypto.InstructionFile{Body: b, Metadata: st.UserMetadata}, nil
+	return &core.InstructionFile{Body: b, Metadata: st.UserMetadata}, nil
 }
 
 // plaintextInfo is info as the caller should see it: the plaintext size,
@@ -357,15 +351,15 @@ func (c *Client) StatObject(ctx context.Context, bucket, key string, opts minio.
 		return info, c.fail("StatObject", bucket, key, "", err)
 	}
 	env, err := c.envelope(ctx, bucket, key, info, opts.ServerSideEncryption)
-	if errors.Is(err, s3crypto.ErrNotEncrypted) {
+	if errors.Is(err, core.ErrNotEncrypted) {
 		return info, nil
 	}
 	if err != nil {
 		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, "", err)
 	}
-	size, err := s3crypto.StoredPlaintextSize(env, info.Size)
+	size, err := core.StoredPlaintextSize(env, info.Size)
 	if err != nil {
-		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, s3crypto.RecordedKeyRef(env), err)
+		return minio.ObjectInfo{}, c.fail("StatObject", bucket, key, core.RecordedKeyRef(env), err)
 	}
 	return plaintextInfo(info, size), nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/s3c/s3c/internal/core"
 	"io"
 	"mime"
 	"os"
@@ -13,7 +14,6 @@ import (
 	"github.com/minio/minio-go/v7"
 
 	"github.com/s3c/s3c/metadata"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // PutObject encrypts reader (size bytes, or -1 if unknown) under a fresh
@@ -26,11 +26,11 @@ import (
 //
 // A stream of unknown length that passes AES-GCM's limit (2^36 − 32
 // bytes, 64 GiB less 32 bytes) fails with an error wrapping
-// s3crypto.ErrTooLarge, and minio-go aborts the multipart upload.
+// ErrTooLarge, and minio-go aborts the multipart upload.
 //
 // Retries never encrypt different plaintext under the same key and
-// nonce. This call makes one s3crypto.Encryption and takes its one
-// EncryptReader; minio-go never asks for a second. A multipart upload
+// nonce. This call makes one content encryption (a fresh data key and nonce)
+// and takes its one reader; minio-go never asks for a second. A multipart upload
 // copies each part into its own buffer before sending it (the body is no
 // io.ReaderAt, so minio-go never reads it at offsets), and a retried
 // part is resent from that buffer: the cipher runs once per byte. A
@@ -38,7 +38,7 @@ import (
 // is rewindable only if reader is an io.Seeker of known size, and on a
 // rewind the core encrypts again and compares every chunk with the first
 // pass (through its GHASH state) before releasing it, failing with
-// s3crypto.ErrSourceChanged if the source changed. Any other body is not
+// ErrSourceChanged if the source changed. Any other body is not
 // an io.Seeker, so minio-go sends it once and does not retry.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Reader, size int64, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	for k := range opts.UserMetadata {
@@ -52,7 +52,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err := c.checkInstructionFileInUse(ctx, bucket, key, opts.ServerSideEncryption); err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
-	enc, err := s3crypto.NewEncryption(ctx, &c.opts, encryptionContext(ctx))
+	enc, err := core.NewEncryption(ctx, &c.opts, c.callOptions(ctx).EncryptionContext)
 	if err != nil {
 		return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", err)
 	}
@@ -66,7 +66,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if err != nil {
 		return fail(err)
 	}
-	objMeta, inst, err := c.opts.PlaceEnvelope(enc.Envelope(size), opts.UserMetadata, flag(ctx, keyInstruction))
+	objMeta, inst, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), opts.UserMetadata, c.callOptions(ctx).InstructionFile)
 	if err != nil {
 		return fail(err)
 	}
@@ -86,7 +86,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	if inst != nil {
 		// Refuse before storing anything if the instruction file's name
 		// is taken by an object of the caller's.
-		if err := c.checkInstructionFileFree(ctx, bucket, c.opts.InstructionFileKey(key), opts.ServerSideEncryption); err != nil {
+		if err := c.checkInstructionFileFree(ctx, bucket, core.InstructionFileKey(&c.opts, key), opts.ServerSideEncryption); err != nil {
 			return fail(err)
 		}
 	}
@@ -102,7 +102,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 		return fail(err)
 	}
 	if inst != nil {
-		err := c.writeInstructionFile(ctx, bucket, c.opts.InstructionFileKey(key), inst, opts.ServerSideEncryption, opts.StorageClass)
+		err := c.writeInstructionFile(ctx, bucket, core.InstructionFileKey(&c.opts, key), inst, opts.ServerSideEncryption, opts.StorageClass)
 		if err != nil {
 			// The object is useless without its envelope: take it away
 			// again (the version written, if the bucket keeps versions),

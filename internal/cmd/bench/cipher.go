@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/internal/core"
 	"github.com/s3c/s3c/materials"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // The in-memory cipher microbenchmarks: s3c's streaming AES-GCM, on its
@@ -57,12 +57,12 @@ func cipherBenches() ([]cipherBench, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts, err := s3crypto.NewOptions(kr)
+	opts, err := core.NewOptions(kr)
 	if err != nil {
 		return nil, err
 	}
 	// One object encrypted by s3crypto, for its decrypting reader.
-	enc, err := s3crypto.NewEncryption(ctx, &opts, nil)
+	enc, err := core.NewEncryption(ctx, &opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func cipherBenches() ([]cipherBench, error) {
 		}},
 		{"seal s3crypto reader", "Encryption.NewReader (new data key each), read into a buffer", "seal crypto/cipher", func(b *testing.B) error {
 			for range b.N {
-				e, err := s3crypto.NewEncryption(ctx, &opts, nil)
+				e, err := core.NewEncryption(ctx, &opts, nil)
 				if err != nil {
 					return err
 				}
@@ -147,7 +147,7 @@ func cipherBenches() ([]cipherBench, error) {
 		}},
 		{"open s3crypto reader", "Decryption.OpenStream (data key unwrapped each), read into a buffer, tag checked", "open crypto/cipher", func(b *testing.B) error {
 			for range b.N {
-				d, err := s3crypto.NewDecryption(ctx, &opts, env, nil)
+				d, err := core.NewDecryption(ctx, &opts, env, nil)
 				if err != nil {
 					return err
 				}

@@ -1,4 +1,4 @@
-package materials
+package keyring
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/s3c/s3c/internal/aesgcm"
-	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/metadata"
 )
 
@@ -16,13 +16,13 @@ import (
 // data key from the keyring, the content cipher derived from it, and the
 // envelope that lets a reader recover it. Use it for exactly one object.
 //
-// Client.PutObject uses it; it is exported for callers that move the
-// bytes themselves (see NewReader, and Uploader for multipart).
+// The front ends' PutObject, Uploader and MultipartUpload use it (see
+// NewReader and NewPartReader).
 type Encryption struct {
-	env    *metadata.Envelope
-	cipher *contentCipher
-	keyRef string
-	used   atomic.Bool // NewReader was called
+	env     *metadata.Envelope
+	Content *ContentCipher
+	keyRef  string
+	used    atomic.Bool // NewReader was called
 }
 
 // NewEncryption asks the keyring for a new data key bound to ec (the
@@ -30,16 +30,16 @@ type Encryption struct {
 // prepares the content cipher. opts must have passed through New, or be
 // filled in the same way by NewOptions.
 func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*Encryption, error) {
-	if err := opts.resolve(); err != nil {
+	if err := Resolve(opts); err != nil {
 		return nil, err
 	}
 	alg := opts.contentAlg()
-	dk, err := opts.Keyring.GenerateDataKey(ctx, &materials.EncryptionRequest{ContentAlg: alg, Context: ec})
+	dk, err := opts.Keyring.GenerateDataKey(ctx, &keyring.EncryptionRequest{ContentAlg: alg, Context: ec})
 	if err != nil {
 		return nil, err
 	}
 	defer dk.Zero()
-	if len(dk.Plaintext) != materials.DataKeySize {
+	if len(dk.Plaintext) != keyring.DataKeySize {
 		return nil, fmt.Errorf("s3crypto: keyring returned a %d-byte data key", len(dk.Plaintext))
 	}
 	switch w := dk.WrapAlg; {
@@ -69,11 +69,11 @@ func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*E
 		if err != nil {
 			return nil, err
 		}
-		e.cipher = &contentCipher{gcm: gcm, aad: v3AAD}
+		e.Content = &ContentCipher{GCM: gcm, AAD: v3AAD}
 	} else {
 		env.IV = make([]byte, aesgcm.NonceSize)
 		rand.Read(env.IV)
-		if e.cipher, err = newV2Cipher(dk.Plaintext, env); err != nil {
+		if e.Content, err = newV2Cipher(dk.Plaintext, env); err != nil {
 			return nil, err
 		}
 	}
@@ -83,12 +83,12 @@ func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*E
 	return e, nil
 }
 
-// Envelope returns the object's envelope, recording plaintextSize (pass -1
+// Envelope returns the object's envelope, recording PlaintextSizeOf (pass -1
 // if unknown) where the format has room for it.
-func (e *Encryption) Envelope(plaintextSize int64) *metadata.Envelope {
+func (e *Encryption) Envelope(PlaintextSizeOf int64) *metadata.Envelope {
 	env := *e.env
 	if env.Format != metadata.V3 {
-		env.PlaintextLength = plaintextSize
+		env.PlaintextLength = PlaintextSizeOf
 	}
 	return &env
 }
@@ -99,12 +99,12 @@ func (e *Encryption) KeyRef() string { return e.keyRef }
 // CiphertextSize returns the stored size of a plaintext of n bytes.
 func CiphertextSize(n int64) int64 { return n + aesgcm.TagSize }
 
-func checkSize(n int64) error {
+func CheckSize(n int64) error {
 	if n > aesgcm.MaxPlaintextSize {
 		return fmt.Errorf("%w (this one is %d)", ErrTooLarge, n)
 	}
 	return nil
 }
 
-// errReadOnce refuses a second NewReader on one Encryption.
-var errReadOnce = errors.New("s3crypto: this Encryption already encrypted a body; use a new one (a second body would reuse its key and nonce)")
+// ErrReadOnce refuses a second NewReader on one Encryption.
+var ErrReadOnce = errors.New("s3crypto: this Encryption already encrypted a body; use a new one (a second body would reuse its key and nonce)")

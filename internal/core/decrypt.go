@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"context"
@@ -10,20 +10,20 @@ import (
 
 	"github.com/s3c/s3c/internal/aesgcm"
 
-	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/metadata"
 )
 
 // Decryption is the content-decryption state of one stored object: its
 // envelope checked against the policy, its data key unwrapped and, for V3,
-// its key commitment verified. Client.GetObject uses it; it is exported
-// for callers that fetch the bytes themselves.
+// its key commitment verified. The front ends' GetObject and Downloader
+// use it.
 type Decryption struct {
-	env    *metadata.Envelope
-	gcm    *contentCipher // AES-GCM content (V2, V3)
-	cbc    cipher.Block   // legacy AES-CBC content (V1, V2)
-	keyRef string
-	opts   *Options
+	env     *metadata.Envelope
+	Content *ContentCipher // AES-GCM content (V2, V3)
+	cbc     cipher.Block   // legacy AES-CBC content (V1, V2)
+	keyRef  string
+	opts    *Options
 }
 
 // NewDecryption checks env against the commitment policy and the legacy
@@ -35,12 +35,12 @@ type Decryption struct {
 //
 // The context comparison is made here for every keyring, so that a
 // keyring cannot skip it: the stored pairs, but for the reserved ones,
-// must be exactly ec (see materials.DescriptionOwner), or the error is a
-// *materials.ContextMismatchError. A keyring error that only means no
-// configured key fits (see materials.Keyring) comes as a
-// *materials.NoKeyError naming what the object needs.
+// must be exactly ec (see keyring.DescriptionOwner), or the error is a
+// *keyring.ContextMismatchError. A keyring error that only means no
+// configured key fits (see keyring.Keyring) comes as a
+// *keyring.NoKeyError naming what the object needs.
 func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
-	if err := opts.resolve(); err != nil {
+	if err := Resolve(opts); err != nil {
 		return nil, err
 	}
 	if err := checkReadable(opts, env); err != nil {
@@ -50,10 +50,10 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 		return nil, err
 	}
 	kr := opts.Keyring
-	if _, ok := kr.(*materials.MultiKeyring); !ok {
-		kr = materials.Multi(kr) // for its NoKeyError
+	if _, ok := kr.(*keyring.MultiKeyring); !ok {
+		kr = keyring.Multi(kr) // for its NoKeyError
 	}
-	dk, err := kr.DecryptDataKey(ctx, &materials.DecryptionRequest{
+	dk, err := kr.DecryptDataKey(ctx, &keyring.DecryptionRequest{
 		WrapAlg:      env.WrapAlg,
 		ContentAlg:   env.ContentAlg,
 		EncryptedKey: env.EncryptedKey,
@@ -65,14 +65,14 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 	}
 	defer dk.Zero()
 	d := &Decryption{env: env, keyRef: dk.KeyRef, opts: opts}
-	if len(dk.Plaintext) != materials.DataKeySize {
+	if len(dk.Plaintext) != keyring.DataKeySize {
 		return nil, fmt.Errorf("s3crypto: keyring returned a %d-byte data key", len(dk.Plaintext))
 	}
 	switch {
 	case env.Format == metadata.V3:
-		d.gcm, err = newV3Cipher(dk.Plaintext, env)
+		d.Content, err = newV3Cipher(dk.Plaintext, env)
 	case env.ContentAlg == metadata.ContentAESGCM:
-		d.gcm, err = newV2Cipher(dk.Plaintext, env)
+		d.Content, err = newV2Cipher(dk.Plaintext, env)
 	default:
 		d.cbc, err = aes.NewCipher(dk.Plaintext)
 	}
@@ -91,15 +91,15 @@ func reservedContextKeys(wrap string) []string {
 	case metadata.WrapKMSContext, metadata.WrapKMS:
 		return []string{metadata.ContextContentAlg, metadata.ContextKMSKeyID}
 	}
-	return []string{materials.DescriptionKeyID}
+	return []string{keyring.DescriptionKeyID}
 }
 
 // checkContext compares the stored description, the reserved keys and
 // those the keyring declares as its own left out, with the context the
 // caller expects. Only key names go into the error.
-func checkContext(kr materials.Keyring, env *metadata.Envelope, ec map[string]string) error {
+func checkContext(kr keyring.Keyring, env *metadata.Envelope, ec map[string]string) error {
 	skip := reservedContextKeys(env.WrapAlg)
-	if o, ok := kr.(materials.DescriptionOwner); ok {
+	if o, ok := kr.(keyring.DescriptionOwner); ok {
 		skip = append(skip, o.OwnedDescriptionKeys(env.WrapAlg)...)
 	}
 	rest := maps.Clone(env.Description)
@@ -107,7 +107,7 @@ func checkContext(kr materials.Keyring, env *metadata.Envelope, ec map[string]st
 	if maps.Equal(rest, ec) {
 		return nil
 	}
-	return &materials.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(rest)), RequestedKeys: slices.Sorted(maps.Keys(ec))}
+	return &keyring.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(rest)), RequestedKeys: slices.Sorted(maps.Keys(ec))}
 }
 
 // checkReadable applies the commitment policy and the legacy switches.
@@ -134,9 +134,9 @@ func (d *Decryption) KeyRef() string { return d.keyRef }
 // Envelope returns the object's envelope.
 func (d *Decryption) Envelope() *metadata.Envelope { return d.env }
 
-// checkStoredSize compares a recorded plaintext length with the stored
+// CheckStoredSize compares a recorded plaintext length with the stored
 // size, so that a tampered x-amz-unencrypted-content-length is caught too.
-func checkStoredSize(env *metadata.Envelope, stored int64) error {
+func CheckStoredSize(env *metadata.Envelope, stored int64) error {
 	if env.PlaintextLength < 0 {
 		return nil
 	}

@@ -1,10 +1,10 @@
-package s3crypto
+package core
 
 import (
 	"errors"
 	"fmt"
 
-	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/metadata"
 )
 
@@ -12,7 +12,7 @@ import (
 // is a sensible default.
 type Options struct {
 	// Keyring wraps new data keys and unwraps stored ones. Required.
-	Keyring materials.Keyring
+	Keyring keyring.Keyring
 
 	// CommitmentPolicy decides which formats are written and read; see
 	// CommitmentPolicy. The default refuses objects without key commitment.
@@ -59,8 +59,8 @@ const (
 	defaultMetadataSize = 2048
 )
 
-// resolve fills defaults and checks consistency.
-func (o *Options) resolve() error {
+// Resolve fills defaults and checks consistency.
+func Resolve(o *Options) error {
 	if o.Keyring == nil {
 		return errors.New("s3crypto: Options.Keyring is required")
 	}
@@ -103,4 +103,15 @@ func (o *Options) contentAlg() string {
 		return metadata.ContentAESGCM
 	}
 	return metadata.ContentCommittingGCM
+}
+
+// NewOptions returns Options for kr, adjusted by optFns, with the
+// defaults filled in and checked: what every front end's New uses.
+func NewOptions(kr keyring.Keyring, optFns ...func(*Options)) (Options, error) {
+	o := Options{Keyring: kr}
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	err := Resolve(&o)
+	return o, err
 }

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/metadata"
 )
 
@@ -100,17 +100,17 @@ func (e *ObjectError) Unwrap() error { return e.Err }
 // trusted, as opposed to a policy, configuration or transport problem:
 // failed authentication, key commitment mismatch, bad legacy padding, a
 // malformed envelope, or a data key that a keyring which took the object
-// for its own could not open (materials.ErrIncorrectKey: the object was
+// for its own could not open (keyring.ErrIncorrectKey: the object was
 // altered, or was written under another key of the same kind that it
 // does not name).
 //
 // It is false when no configured keyring handles the object's kind of
-// key (materials.ErrUnsupportedWrap, materials.ErrEncryptOnly: a
-// *materials.NoKeyError says what the object needs), when the caller's
+// key (keyring.ErrUnsupportedWrap, keyring.ErrEncryptOnly: a
+// *keyring.NoKeyError says what the object needs), when the caller's
 // encryption context differs from the object's
-// (*materials.ContextMismatchError), when the object names a key that was
-// not given (materials.ErrOtherKey, materials.ErrKeyNotAllowed), and when
-// KMS returns a malformed data key (materials.ErrKMSResponse): the object
+// (*keyring.ContextMismatchError), when the object names a key that was
+// not given (keyring.ErrOtherKey, keyring.ErrKeyNotAllowed), and when
+// KMS returns a malformed data key (keyring.ErrKMSResponse): the object
 // may be perfectly sound.
 func IsIntegrityError(err error) bool {
 	var fe *metadata.FormatError
@@ -122,15 +122,15 @@ func IsIntegrityError(err error) bool {
 }
 
 // claimedKeyFailed reports whether, somewhere in err's tree, a keyring
-// failed with materials.ErrIncorrectKey for a reason other than the
+// failed with keyring.ErrIncorrectKey for a reason other than the
 // object naming another key: one failure of that kind among several
 // keyrings' is enough.
 func claimedKeyFailed(err error) bool {
 	for err != nil {
 		switch err {
-		case materials.ErrOtherKey, materials.ErrKeyNotAllowed:
+		case keyring.ErrOtherKey, keyring.ErrKeyNotAllowed:
 			return false
-		case materials.ErrIncorrectKey:
+		case keyring.ErrIncorrectKey:
 			return true
 		}
 		if m, ok := err.(interface{ Unwrap() []error }); ok {
@@ -158,3 +158,15 @@ func (e *IncompleteUploadError) Error() string {
 
 // Unwrap returns why the abort failed.
 func (e *IncompleteUploadError) Unwrap() error { return e.Err }
+
+// NotInstructionFileError means an instruction file could not be written
+// because an object of its name exists that is not an instruction file
+// (it lacks the marker, see IsInstructionFile): the caller's own object,
+// which s3c does not overwrite.
+type NotInstructionFileError struct {
+	Key string // the instruction file's key
+}
+
+func (e *NotInstructionFileError) Error() string {
+	return fmt.Sprintf("%s exists and is not an instruction file; not overwritten", e.Key)
+}

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"crypto/hkdf"
@@ -63,16 +63,16 @@ func newMessageID() []byte {
 	}
 }
 
-// contentCipher is the AES-GCM state of one object's content.
-type contentCipher struct {
-	gcm *aesgcm.Cipher
-	aad []byte
+// ContentCipher is the AES-GCM state of one object's content.
+type ContentCipher struct {
+	GCM *aesgcm.Cipher
+	AAD []byte
 }
 
 // newV3Cipher checks a V3 envelope's commitment against the data key, in
 // constant time and before deriving the content key, and returns the
 // content cipher.
-func newV3Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error) {
+func newV3Cipher(dataKey []byte, env *metadata.Envelope) (*ContentCipher, error) {
 	if env.Commitment == nil {
 		return nil, ErrCommitmentMismatch
 	}
@@ -85,25 +85,25 @@ func newV3Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error)
 	if err != nil {
 		return nil, err
 	}
-	return &contentCipher{gcm: gcm, aad: v3AAD}, nil
+	return &ContentCipher{GCM: gcm, AAD: v3AAD}, nil
 }
 
 // newV2Cipher returns the content cipher of a V2 AES-GCM envelope.
-func newV2Cipher(dataKey []byte, env *metadata.Envelope) (*contentCipher, error) {
+func newV2Cipher(dataKey []byte, env *metadata.Envelope) (*ContentCipher, error) {
 	gcm, err := aesgcm.New(dataKey, env.IV)
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: %w", err)
 	}
-	return &contentCipher{gcm: gcm}, nil
+	return &ContentCipher{GCM: gcm}, nil
 }
 
-// plaintextSize returns the plaintext length of a GCM object stored in
+// PlaintextSizeOf returns the plaintext length of a GCM object stored in
 // ciphertextSize bytes.
-func plaintextSize(ciphertextSize int64) (int64, error) {
+func PlaintextSizeOf(ciphertextSize int64) (int64, error) {
 	if ciphertextSize < aesgcm.TagSize {
 		return 0, fmt.Errorf("%w: %d bytes stored, an AES-GCM object has at least %d", ErrAuthentication, ciphertextSize, aesgcm.TagSize)
 	}
-	if err := checkSize(ciphertextSize - aesgcm.TagSize); err != nil {
+	if err := CheckSize(ciphertextSize - aesgcm.TagSize); err != nil {
 		return 0, err
 	}
 	return ciphertextSize - aesgcm.TagSize, nil

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"bytes"
@@ -30,11 +30,11 @@ var ErrBadPadding = errors.New("AES-CBC padding is invalid (object altered or tr
 // before anything is returned.
 func (d *Decryption) OpenVerified(body io.ReadCloser, stored int64) (io.ReadCloser, int64, error) {
 	defer body.Close()
-	if err := checkStoredSize(d.env, stored); err != nil {
+	if err := CheckStoredSize(d.env, stored); err != nil {
 		return nil, 0, err
 	}
-	if d.gcm != nil {
-		ctLen, err := plaintextSize(stored)
+	if d.Content != nil {
+		ctLen, err := PlaintextSizeOf(stored)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -59,7 +59,7 @@ func readExactly(r io.Reader, n int64) ([]byte, error) {
 	if _, err := io.ReadFull(r, buf); err != nil {
 		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
-	if err := expectEOF(r); err != nil {
+	if err := ExpectEOF(r); err != nil {
 		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
 	return buf, nil
@@ -70,7 +70,7 @@ func (d *Decryption) gcmInMemory(body io.Reader, stored int64) (io.ReadCloser, i
 	if err != nil {
 		return nil, 0, err
 	}
-	pt, err := d.gcm.gcm.Open(buf[:0], buf, d.gcm.aad)
+	pt, err := d.Content.GCM.Open(buf[:0], buf, d.Content.AAD)
 	if err != nil {
 		return nil, 0, ErrAuthentication
 	}
@@ -84,7 +84,7 @@ type memBody struct{ *bytes.Reader }
 func (memBody) Close() error { return nil }
 
 // spool makes an unlinked temporary file for ciphertext.
-func (d *Decryption) spool() (*os.File, error) {
+func (d *Decryption) Spool() (*os.File, error) {
 	f, err := os.CreateTemp(d.tempDir(), "s3c-spool-*")
 	if err != nil {
 		return nil, fmt.Errorf("s3crypto: spool file for a large object: %w", err)
@@ -94,12 +94,12 @@ func (d *Decryption) spool() (*os.File, error) {
 }
 
 func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int64, error) {
-	f, err := d.spool()
+	f, err := d.Spool()
 	if err != nil {
 		return nil, 0, err
 	}
-	h := d.gcm.gcm.NewHash()
-	buf := make([]byte, chunkSize)
+	h := d.Content.GCM.NewHash()
+	buf := make([]byte, ChunkSize)
 	for left := ctLen; left > 0; {
 		n := min(int64(len(buf)), left)
 		if _, err := io.ReadFull(body, buf[:n]); err != nil {
@@ -118,11 +118,11 @@ func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int
 		f.Close()
 		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
-	if err := expectEOF(body); err != nil {
+	if err := ExpectEOF(body); err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("s3crypto: reading object body: %w", err)
 	}
-	if !h.Verify(d.gcm.aad, tag[:]) {
+	if !h.Verify(d.Content.AAD, tag[:]) {
 		f.Close()
 		return nil, 0, ErrAuthentication
 	}
@@ -130,7 +130,7 @@ func (d *Decryption) gcmSpooled(body io.Reader, ctLen int64) (io.ReadCloser, int
 		f.Close()
 		return nil, 0, err
 	}
-	return newCTRFileReader(f, d.gcm.gcm, ctLen), ctLen, nil
+	return NewCTRFileReader(f, d.Content.GCM, ctLen), ctLen, nil
 }
 
 // ctrFileReader decrypts authenticated ciphertext from a spool file, in
@@ -147,7 +147,7 @@ type ctrFileReader struct {
 	next int64
 }
 
-func newCTRFileReader(f *os.File, c *aesgcm.Cipher, size int64) *ctrFileReader {
+func NewCTRFileReader(f *os.File, c *aesgcm.Cipher, size int64) *ctrFileReader {
 	return &ctrFileReader{f: f, c: c, size: size, ctr: c.NewCTR(0)}
 }
 
@@ -254,13 +254,13 @@ func (d *Decryption) cbcInMemory(body io.Reader, stored int64) (io.ReadCloser, i
 }
 
 func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
-	f, err := d.spool()
+	f, err := d.Spool()
 	if err != nil {
 		return nil, 0, err
 	}
 	n, err := io.CopyN(f, body, stored)
 	if err == nil && n == stored {
-		err = expectEOF(body)
+		err = ExpectEOF(body)
 	}
 	if err != nil || n != stored {
 		f.Close()
@@ -322,7 +322,7 @@ func (r *cbcReader) Read(p []byte) (int, error) {
 		}
 		r.stored -= n
 		if r.stored == 0 {
-			if err := expectEOF(r.src); err != nil {
+			if err := ExpectEOF(r.src); err != nil {
 				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
 				return 0, r.err
 			}
@@ -357,20 +357,20 @@ func (r *cbcReader) Close() error { return r.closer.Close() }
 // ErrBadPadding) if the object was altered. See WithUnauthenticatedStream.
 // Closing the reader closes body.
 func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser, error) {
-	if err := checkStoredSize(d.env, stored); err != nil {
+	if err := CheckStoredSize(d.env, stored); err != nil {
 		body.Close()
 		return nil, err
 	}
-	if d.gcm != nil {
-		ctLen, err := plaintextSize(stored)
+	if d.Content != nil {
+		ctLen, err := PlaintextSizeOf(stored)
 		if err != nil {
 			body.Close()
 			return nil, err
 		}
 		return &gcmStreamReader{
 			body: body, ct: io.LimitReader(body, ctLen), left: ctLen,
-			stream: d.gcm.gcm.NewStream(0), aad: d.gcm.aad,
-			buf: make([]byte, min(ctLen, chunkSize)),
+			stream: d.Content.GCM.NewStream(0), aad: d.Content.AAD,
+			buf: make([]byte, min(ctLen, ChunkSize)),
 		}, nil
 	}
 	if stored == 0 || stored%aesgcm.BlockSize != 0 {
@@ -401,7 +401,7 @@ func (r *gcmStreamReader) Read(p []byte) (int, error) {
 			var tag [aesgcm.TagSize]byte
 			if _, err := io.ReadFull(r.body, tag[:]); err != nil {
 				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
-			} else if err := expectEOF(r.body); err != nil {
+			} else if err := ExpectEOF(r.body); err != nil {
 				r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
 			} else if !r.stream.Hash().Verify(r.aad, tag[:]) {
 				r.err = ErrAuthentication

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"encoding/json"
@@ -10,15 +10,15 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// The envelope's placement, shared by every front end (the aws-sdk-go-v2
-// Client here, and package miniocrypto).
+// The envelope's placement, shared by both front ends (s3crypto's Client
+// and package miniocrypto).
 
 // ErrNoInstructionFile is what a fetch function given to ReadEnvelope
 // returns when the instruction file does not exist.
 var ErrNoInstructionFile = errors.New("no instruction file")
 
 // InstructionFileKey names the instruction file of an object.
-func (o *Options) InstructionFileKey(key string) string {
+func InstructionFileKey(o *Options, key string) string {
 	suffix := o.InstructionFileSuffix
 	if suffix == "" {
 		suffix = metadata.DefaultInstructionSuffix
@@ -32,7 +32,7 @@ func (o *Options) InstructionFileKey(key string) string {
 // that file's body. The instruction file is used when asked for, by the
 // options or by forceInstruction, and whenever the envelope would not fit
 // beside the caller's metadata in Options.MaxMetadataSize.
-func (o *Options) PlaceEnvelope(env *metadata.Envelope, user map[string]string, forceInstruction bool) (objectMeta map[string]string, instruction []byte, err error) {
+func PlaceEnvelope(o *Options, env *metadata.Envelope, user map[string]string, forceInstruction bool) (objectMeta map[string]string, instruction []byte, err error) {
 	limit := o.MaxMetadataSize
 	if limit <= 0 {
 		limit = defaultMetadataSize
@@ -43,7 +43,7 @@ func (o *Options) PlaceEnvelope(env *metadata.Envelope, user map[string]string, 
 			return nil, nil, err
 		}
 		merged := mergeMetadata(user, m)
-		if metadataSize(merged) <= limit {
+		if MetadataSize(merged) <= limit {
 			return merged, nil, nil
 		}
 	}
@@ -52,7 +52,7 @@ func (o *Options) PlaceEnvelope(env *metadata.Envelope, user map[string]string, 
 		return nil, nil, err
 	}
 	merged := mergeMetadata(user, obj)
-	if n := metadataSize(merged); n > limit {
+	if n := MetadataSize(merged); n > limit {
 		return nil, nil, fmt.Errorf("user metadata is %d bytes, more than S3's limit of %d", n, limit)
 	}
 	return merged, file, nil
@@ -105,13 +105,13 @@ type InstructionFile struct {
 // SDK for Go v1's S3SaveStrategy writes such files without the marker.
 // Anything else, a user's own X.instruction object, is not an envelope,
 // and the object is ErrNotEncrypted.
-func (o *Options) ReadEnvelope(key string, meta map[string]string, fetch func(instructionKey string) (*InstructionFile, error)) (*metadata.Envelope, error) {
+func ReadEnvelope(o *Options, key string, meta map[string]string, fetch func(instructionKey string) (*InstructionFile, error)) (*metadata.Envelope, error) {
 	env, err := metadata.Decode(meta)
 	if !errors.Is(err, metadata.ErrNoEnvelope) {
 		return env, err
 	}
 	promised := err != metadata.ErrNoEnvelope // V3 commitment in the metadata
-	instKey := o.InstructionFileKey(key)
+	instKey := InstructionFileKey(o, key)
 	file, ferr := fetch(instKey)
 	switch {
 	case errors.Is(ferr, ErrNoInstructionFile):
@@ -162,8 +162,8 @@ var ErrInstructionFileInUse = errors.New("instruction file in use")
 // the owner exists (ownerMeta, nil if it does not) without an envelope of
 // its own in its metadata. A marked file whose owner is gone, or keeps
 // its envelope in its metadata, is stale and free to replace.
-func (o *Options) InstructionFileOwner(key string, instMeta, ownerMeta map[string]string) (owner string, inUse bool) {
-	owner, ok := strings.CutSuffix(key, o.InstructionFileKey(""))
+func InstructionFileOwner(o *Options, key string, instMeta, ownerMeta map[string]string) (owner string, inUse bool) {
+	owner, ok := strings.CutSuffix(key, InstructionFileKey(o, ""))
 	if !ok || owner == "" || instMeta == nil || ownerMeta == nil || !IsInstructionFile(instMeta) {
 		return owner, false
 	}

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import "github.com/s3c/s3c/metadata"
 

@@ -1,4 +1,4 @@
-package materials
+package keyring
 
 import (
 	"bytes"
@@ -169,7 +169,7 @@ func TestRawContext(t *testing.T) {
 		t.Fatalf("custom description: %v %v", dk.Description, err)
 	}
 	rsaK, _ := NewRSA(testRSAKey(t), func(o *RawOptions) { o.Description = map[string]string{"rsa": "2026"} })
-	got := Multi(custom, rsaK, NewKMSDiscovery(nil)).OwnedDescriptionKeys(metadata.WrapRSAOAEP)
+	got := Multi(custom, rsaK, spyKeyring{} /* owns no description keys, as a KMS keyring */).OwnedDescriptionKeys(metadata.WrapRSAOAEP)
 	if slices.Sort(got); !slices.Equal(got, []string{"rsa", DescriptionKeyID}) {
 		t.Fatalf("Multi's owned keys for RSA: %v", got)
 	}

@@ -1,4 +1,4 @@
-package s3crypto
+package core
 
 import (
 	"crypto/subtle"
@@ -10,8 +10,8 @@ import (
 	"github.com/s3c/s3c/internal/aesgcm"
 )
 
-// chunkSize is how much plaintext the encrypting reader seals per step.
-const chunkSize = 1 << 20
+// ChunkSize is how much plaintext the encrypting reader seals per step.
+const ChunkSize = 1 << 20
 
 // EncryptReader turns a plaintext stream into the object body: AES-GCM
 // ciphertext followed by the 16-byte tag. Memory use is one chunk
@@ -26,7 +26,7 @@ const chunkSize = 1 << 20
 // any of it is released. A source that changed fails with
 // ErrSourceChanged and nothing of the differing chunk leaves.
 type EncryptReader struct {
-	c      *contentCipher
+	c      *ContentCipher
 	src    io.Reader
 	seeker io.Seeker // nil: not rewindable
 	start  int64     // the source's offset at the start of the plaintext
@@ -47,28 +47,28 @@ type EncryptReader struct {
 	states [][16]byte // hash state after each chunk, if rewindable
 	chunk  int        // chunks sealed in this pass
 	seen   int        // chunks sealed in the furthest pass
-	verify []verifier // plaintext checksums the caller gave, checked at EOF
+	Verify []Verifier // plaintext checksums the caller gave, checked at EOF
 }
 
-// verifier checks the whole plaintext against a checksum at the end.
-type verifier struct {
-	name string
-	h    hash.Hash
-	want []byte
+// Verifier checks the whole plaintext against a checksum at the end.
+type Verifier struct {
+	Name string
+	H    hash.Hash
+	Want []byte
 }
 
-// verifyWrite writes p to every verifier.
-func verifyWrite(vs []verifier, p []byte) {
+// VerifyWrite writes p to every Verifier.
+func VerifyWrite(vs []Verifier, p []byte) {
 	for _, v := range vs {
-		v.h.Write(p)
+		v.H.Write(p)
 	}
 }
 
-// verifyAll checks every verifier's sum, in constant time.
-func verifyAll(vs []verifier) error {
+// VerifyAll checks every Verifier's sum, in constant time.
+func VerifyAll(vs []Verifier) error {
 	for _, v := range vs {
-		if subtle.ConstantTimeCompare(v.h.Sum(nil), v.want) != 1 {
-			return &ChecksumError{Algorithm: v.name}
+		if subtle.ConstantTimeCompare(v.H.Sum(nil), v.Want) != 1 {
+			return &ChecksumError{Algorithm: v.Name}
 		}
 	}
 	return nil
@@ -80,28 +80,28 @@ func verifyAll(vs []verifier) error {
 // would encrypt under the same key and nonce, so it is refused.
 func (e *Encryption) NewReader(plaintext io.Reader, size int64) (*EncryptReader, error) {
 	if !e.used.CompareAndSwap(false, true) {
-		return nil, errReadOnce
+		return nil, ErrReadOnce
 	}
 	return e.newReader(plaintext, size)
 }
 
 func (e *Encryption) newReader(plaintext io.Reader, size int64) (*EncryptReader, error) {
-	if err := checkSize(size); err != nil {
+	if err := CheckSize(size); err != nil {
 		return nil, err
 	}
-	r := &EncryptReader{c: e.cipher, src: plaintext, size: size, tailLen: aesgcm.TagSize}
+	r := &EncryptReader{c: e.Content, src: plaintext, size: size, tailLen: aesgcm.TagSize}
 	if s, ok := plaintext.(io.Seeker); ok && size >= 0 {
 		start, err := s.Seek(0, io.SeekCurrent)
 		if err == nil {
 			r.seeker, r.start = s, start
 		}
 	}
-	n := int64(chunkSize)
+	n := int64(ChunkSize)
 	if size >= 0 && size < n {
 		n = size
 	}
 	r.buf = make([]byte, 0, n+aesgcm.TagSize)
-	r.stream = r.c.gcm.NewStream(0)
+	r.stream = r.c.GCM.NewStream(0)
 	return r, nil
 }
 
@@ -109,7 +109,7 @@ func (e *Encryption) newReader(plaintext io.Reader, size int64) (*EncryptReader,
 // at offset off, followed by tail(hash): the tag (16 bytes) if last,
 // nothing otherwise. The caller (MultipartUpload) makes sure that no
 // offset is encrypted twice with different plaintext.
-func (e *Encryption) newPartReader(src io.ReadSeeker, size int64, off uint64, last bool, tail func(*aesgcm.Hash) []byte) (*EncryptReader, error) {
+func (e *Encryption) NewPartReader(src io.ReadSeeker, size int64, off uint64, last bool, tail func(*aesgcm.Hash) []byte) (*EncryptReader, error) {
 	r, err := e.newReader(src, size)
 	if err != nil {
 		return nil, err
@@ -121,7 +121,7 @@ func (e *Encryption) newPartReader(src io.ReadSeeker, size int64, off uint64, la
 	if last {
 		r.tailLen = aesgcm.TagSize
 	}
-	r.stream = r.c.gcm.NewStream(off)
+	r.stream = r.c.GCM.NewStream(off)
 	return r, nil
 }
 
@@ -187,7 +187,7 @@ func (r *EncryptReader) next() error {
 	}
 	buf = buf[:n]
 	r.read += int64(n)
-	if err := checkSize(int64(r.off) + r.read); err != nil {
+	if err := CheckSize(int64(r.off) + r.read); err != nil {
 		// Only reachable when the size was not known up front: past the
 		// limit GCM's 32-bit block counter would wrap and repeat the key
 		// stream.
@@ -196,14 +196,14 @@ func (r *EncryptReader) next() error {
 	}
 	fresh := r.chunk == r.seen // no earlier pass got this far
 	if fresh {
-		verifyWrite(r.verify, buf)
+		VerifyWrite(r.Verify, buf)
 	}
 	var out []byte
 	var state [16]byte
 	if r.chunk == 0 && r.done && r.off == 0 && r.tail == nil {
 		// The whole object is one chunk: seal it in one call, tag
 		// included, and let the tag stand for the hash state.
-		out = r.c.gcm.Seal(r.buf[:0], buf, r.c.aad)
+		out = r.c.GCM.Seal(r.buf[:0], buf, r.c.AAD)
 		copy(state[:], out[len(out)-aesgcm.TagSize:])
 	} else {
 		out = r.stream.Seal(r.buf[:0], buf)
@@ -222,7 +222,7 @@ func (r *EncryptReader) next() error {
 	r.seen = max(r.seen, r.chunk)
 	if r.done {
 		if fresh {
-			if err := verifyAll(r.verify); err != nil {
+			if err := VerifyAll(r.Verify); err != nil {
 				clear(r.buf[:cap(r.buf)])
 				return err
 			}
@@ -231,7 +231,7 @@ func (r *EncryptReader) next() error {
 		case r.tail != nil:
 			out = append(out, r.tail(r.stream.Hash())...)
 		case r.chunk > 1 || r.off != 0:
-			tag := r.stream.Hash().Sum(r.c.aad)
+			tag := r.stream.Hash().Sum(r.c.AAD)
 			out = append(out, tag[:]...)
 		}
 	}
@@ -322,7 +322,7 @@ func (r *EncryptReader) reposition() error {
 	if _, err := r.seeker.Seek(r.start, io.SeekStart); err != nil {
 		return err
 	}
-	r.stream = r.c.gcm.NewStream(r.off)
+	r.stream = r.c.GCM.NewStream(r.off)
 	r.out, r.read, r.emitted, r.chunk, r.done = nil, 0, 0, 0, false
 	return nil
 }
