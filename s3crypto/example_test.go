@@ -261,7 +261,7 @@ func ExampleDownloader() {
 	d := s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) {
 		d.PartSize = 1 << 20 // 1 MiB ranges, 4 at a time
 	})
-	plaintext, res, err := d.DownloadVerified(ctx, scratch, &s3.GetObjectInput{
+	plaintext, res, err := d.Download(ctx, scratch, &s3.GetObjectInput{
 		Bucket: aws.String(bucket), Key: aws.String("big.bin"),
 	})
 	if err != nil {
@@ -336,7 +336,7 @@ func ExampleIsIntegrityError() {
 
 	// Someone with write access to the bucket flips a bit of the stored
 	// ciphertext, keeping the envelope in the metadata.
-	exampleTamper(ctx, c.Unwrapped(), bucket, "ledger.txt")
+	exampleTamper(ctx, c.Client, bucket, "ledger.txt")
 
 	_, err = c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String("ledger.txt")})
 	fmt.Println("tampered: integrity error:", s3crypto.IsIntegrityError(err),
@@ -358,7 +358,7 @@ func ExampleIsIntegrityError() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	other, err := s3crypto.New(c.Unwrapped(), otherKR)
+	other, err := s3crypto.New(c.Client, otherKR)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -389,7 +389,7 @@ func ExampleWithInstructionFile() {
 	}
 
 	// What the bucket holds, seen through the plain client.
-	plain := c.Unwrapped()
+	plain := c.Client
 	exists := func(key string) bool {
 		_, err := plain.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 		return err == nil

@@ -18,8 +18,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/s3c/s3c/internal/miniotest"
-	"github.com/s3c/s3c/materials"
-	"github.com/s3c/s3c/s3crypto"
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/s3crypto/miniocrypto"
 )
 
@@ -30,11 +29,11 @@ func ExampleNew() {
 	ctx := context.Background()
 	bucket := exampleBucket()
 
-	masterKey, err := materials.ParseAESKey([]byte(os.Getenv("APP_MASTER_KEY")))
+	masterKey, err := keyring.ParseAESKey([]byte(os.Getenv("APP_MASTER_KEY")))
 	if err != nil {
 		log.Fatal(err)
 	}
-	kr, err := materials.NewAES(masterKey)
+	kr, err := keyring.NewAES(masterKey)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -80,22 +79,24 @@ func ExampleNew() {
 	// size: 20 text/plain
 }
 
-// ExampleClient_encryptionContext binds an encryption context to an
+// ExampleClient_WithCallOptions binds an encryption context to an
 // object's data key: a read must present the same one. minio-go's option
-// structs have no room for it, so it travels on the call's context.
-func ExampleClient_encryptionContext() {
+// structs have no room for it, so it goes on a view of the client.
+func ExampleClient_WithCallOptions() {
 	bucket := exampleBucket()
 	c := exampleAESClient()
+	ctx := context.Background()
 
-	ec := map[string]string{"tenant": "acme"}
-	ctx := miniocrypto.WithEncryptionContext(context.Background(), ec)
+	acme := c.WithCallOptions(miniocrypto.CallOptions{
+		EncryptionContext: map[string]string{"tenant": "acme"},
+	})
 	body := "invoice #42"
-	_, err := c.PutObject(ctx, bucket, "acme/invoice.txt", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
+	_, err := acme.PutObject(ctx, bucket, "acme/invoice.txt", strings.NewReader(body), int64(len(body)), minio.PutObjectOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	obj, err := c.GetObject(ctx, bucket, "acme/invoice.txt", minio.GetObjectOptions{})
+	obj, err := acme.GetObject(ctx, bucket, "acme/invoice.txt", minio.GetObjectOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -108,9 +109,9 @@ func ExampleClient_encryptionContext() {
 
 	// Without the context, or with another, the read is refused; the
 	// object is sound, so this is no integrity error.
-	_, err = c.GetObject(context.Background(), bucket, "acme/invoice.txt", minio.GetObjectOptions{})
-	var mismatch *materials.ContextMismatchError
-	fmt.Println("refused:", errors.As(err, &mismatch), "integrity error:", s3crypto.IsIntegrityError(err))
+	_, err = c.GetObject(ctx, bucket, "acme/invoice.txt", minio.GetObjectOptions{})
+	var mismatch *keyring.ContextMismatchError
+	fmt.Println("refused:", errors.As(err, &mismatch), "integrity error:", miniocrypto.IsIntegrityError(err))
 	// Output:
 	// invoice #42
 	// refused: true integrity error: false
@@ -178,7 +179,7 @@ func exampleBucket() string {
 func exampleAESClient() *miniocrypto.Client {
 	key := make([]byte, 32)
 	rand.Read(key)
-	kr, err := materials.NewAES(key)
+	kr, err := keyring.NewAES(key)
 	if err != nil {
 		panic(err)
 	}
