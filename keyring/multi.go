@@ -144,10 +144,10 @@ func newNoKeyError(req *DecryptionRequest, errs []error) *NoKeyError {
 	return &NoKeyError{WrapAlg: req.WrapAlg, KeyRef: ref, Errs: errs}
 }
 
-// WrapKind names, in words, the kind of master key a wrapping algorithm
+// wrapKind names, in words, the kind of master key a wrapping algorithm
 // needs: "local AES key", "local RSA key" or "AWS KMS key"; "" for an
 // algorithm it does not know, such as a custom one.
-func WrapKind(wrapAlg string) string {
+func wrapKind(wrapAlg string) string {
 	switch wrapAlg {
 	case metadata.WrapAESGCM, metadata.WrapAESWrap, metadata.WrapAESECB:
 		return "local AES key"
@@ -161,7 +161,7 @@ func WrapKind(wrapAlg string) string {
 
 // needs says what the object needs, e.g. `an AWS KMS key "alias/app"`.
 func (e *NoKeyError) needs() string {
-	kind := WrapKind(e.WrapAlg)
+	kind := wrapKind(e.WrapAlg)
 	var s string
 	switch {
 	case kind == "":
@@ -184,7 +184,7 @@ func (e *NoKeyError) Error() string {
 			parts = append(parts, err.Error())
 		}
 	}
-	if len(parts) == 0 && WrapKind(e.WrapAlg) == "" {
+	if len(parts) == 0 && wrapKind(e.WrapAlg) == "" {
 		return fmt.Sprintf("the object needs %s to decrypt its data key, and none is configured", e.needs())
 	}
 	if len(parts) == 0 {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"testing"
 
+	"github.com/s3c/s3c/keyring"
 	"github.com/s3c/s3c/metadata"
 )
 
@@ -42,4 +44,27 @@ func roundTrip(t *testing.T, enc, dec Keyring, alg string, encCtx, decCtx map[st
 		t.Fatalf("unwrapped key differs")
 	}
 	return dk, got, err
+}
+
+// Every re-exported keyring error is keyring's own value, so errors.Is
+// matches across the two packages.
+func TestErrorsAreKeyrings(t *testing.T) {
+	for _, p := range [][2]error{
+		{ErrUnsupportedWrap, keyring.ErrUnsupportedWrap},
+		{ErrIncorrectKey, keyring.ErrIncorrectKey},
+		{ErrEncryptOnly, keyring.ErrEncryptOnly},
+		{ErrDecryptOnly, keyring.ErrDecryptOnly},
+		{ErrKMSResponse, keyring.ErrKMSResponse},
+		{ErrOtherKey, keyring.ErrOtherKey},
+		{ErrKeyNotAllowed, keyring.ErrKeyNotAllowed},
+	} {
+		if p[0] != p[1] || !errors.Is(p[0], p[1]) {
+			t.Errorf("%v: materials' and keyring's differ", p[0])
+		}
+	}
+	k, _ := newAES(t)
+	var _ *keyring.AESKeyring = k
+	if !errors.Is(ErrOtherKey, keyring.ErrIncorrectKey) {
+		t.Error("ErrOtherKey no longer wraps ErrIncorrectKey")
+	}
 }

@@ -97,9 +97,6 @@ func NewRSAPublic(pub *rsa.PublicKey, optFns ...func(*RawOptions)) (*RSAKeyring,
 // RSAKeyID is keyring.RSAKeyID; see there.
 func RSAKeyID(pub *rsa.PublicKey) (string, error) { return keyring.RSAKeyID(pub) }
 
-// WrapKind is keyring.WrapKind; see there.
-func WrapKind(wrapAlg string) string { return keyring.WrapKind(wrapAlg) }
-
 // ParseAESKey is keyring.ParseAESKey; see there.
 func ParseAESKey(data []byte) ([]byte, error) { return keyring.ParseAESKey(data) }
 

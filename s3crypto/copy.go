@@ -226,7 +226,7 @@ func (c *Client) RenameObject(context.Context, *s3.RenameObjectInput, ...func(*s
 
 // checkInstructionFileInUse fails, wrapping ErrInstructionFileInUse, if
 // key is the instruction file of an existing object (see
-// Options.InstructionFileOwner), which storing or deleting key would leave
+// core.InstructionFileOwner), which storing or deleting key would leave
 // undecryptable. Only keys ending in the suffix cost a request.
 func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket *string, key string, sse sseFields, optFns []func(*s3.Options)) error {
 	owner, ok := strings.CutSuffix(key, c.opts.InstructionFileSuffix)

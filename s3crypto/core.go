@@ -10,27 +10,127 @@ type (
 	// Options configures a Client: the keyring, the commitment policy, the
 	// format, where envelopes go, and the limits. The same type configures
 	// miniocrypto.New.
+	//
+	// Its fields:
+	//
+	//	type Options struct {
+	//		// Keyring wraps new data keys and unwraps stored ones. Required.
+	//		Keyring keyring.Keyring
+	//
+	//		// CommitmentPolicy decides which formats are written and read; see
+	//		// CommitmentPolicy. The default refuses objects without key commitment.
+	//		CommitmentPolicy CommitmentPolicy
+	//
+	//		// Format of new objects: metadata.V3 (suite 115) unless the policy is
+	//		// ForbidEncryptAllowDecrypt, which writes metadata.V2 (AES-GCM) for
+	//		// readers that predate key commitment. Setting V2 alone selects that
+	//		// policy; a format the policy forbids is an error.
+	//		Format metadata.Format
+	//
+	//		// InstructionFile stores each new envelope in <key>.instruction instead
+	//		// of the object's metadata. Envelopes that would not fit S3's 2 KB
+	//		// user-metadata limit go there anyway.
+	//		InstructionFile bool
+	//		// InstructionFileSuffix names instruction files; default ".instruction".
+	//		InstructionFileSuffix string
+	//
+	//		// AllowLegacyContent lets GetObject decrypt AES-CBC objects (format V1,
+	//		// and V2 with AES/CBC/PKCS5Padding), which have no integrity
+	//		// protection. AllowLegacyWrapping lets it unwrap data keys wrapped with
+	//		// "kms" (no encryption context binding), "AESWrap", RSA OAEP-SHA-256
+	//		// and the V1 raw wraps. Both are off by default, as in AWS's clients;
+	//		// new objects never use them.
+	//		AllowLegacyContent  bool
+	//		AllowLegacyWrapping bool
+	//
+	//		// MemoryBufferSize is the largest object GetObject authenticates in
+	//		// memory before returning it; larger ones are spooled, as ciphertext,
+	//		// to a temporary file in TempDir, which is removed when the body is
+	//		// closed. Plaintext never touches the disk. Default 8 MiB.
+	//		MemoryBufferSize int64
+	//		// TempDir is where spooled ciphertext goes; default os.TempDir().
+	//		TempDir string
+	//
+	//		// MaxMetadataSize is the user-metadata budget, in bytes of keys
+	//		// (with their x-amz-meta- prefix) and values, above which the envelope
+	//		// goes to an instruction file. Default 2048, S3's limit.
+	//		MaxMetadataSize int
+	//	}
 	Options = core.Options
 	// CommitmentPolicy says whether objects are written and read with the
 	// key-committing suite (format V3). The names and meanings are AWS's.
 	CommitmentPolicy = core.CommitmentPolicy
 	// ObjectInfo describes how an object is encrypted; see GetObjectInfo.
+	//
+	// Its fields:
+	//
+	//	type ObjectInfo struct {
+	//		// Envelope is the object's envelope as stored. It holds no secrets:
+	//		// the data key in it is encrypted.
+	//		Envelope *metadata.Envelope
+	//		// KeyRef names the master key: on GetObject the one that unwrapped the
+	//		// data key (for KMS, its ARN), on HeadObject the one the envelope
+	//		// records, if any.
+	//		KeyRef string
+	//		// PlaintextSize is the object's plaintext size, or -1 if unknown.
+	//		PlaintextSize int64
+	//		// StoredSize is the size of what S3 stores: ciphertext and tag.
+	//		StoredSize int64
+	//	}
 	ObjectInfo = core.ObjectInfo
 	// ObjectError is what every call on an object returns on failure: it
 	// names the object and the master key, never key material.
+	//
+	// Its fields:
+	//
+	//	type ObjectError struct {
+	//		Op     string // "PutObject", "GetObject", …
+	//		Bucket string
+	//		Key    string
+	//		KeyRef string // the master key: a KMS key ID or ARN, or a raw key's id; may be empty
+	//		Err    error
+	//	}
 	ObjectError = core.ObjectError
 	// PolicyError means the commitment policy or the legacy settings
 	// refuse an object's format or algorithms.
+	//
+	// Its fields:
+	//
+	//	type PolicyError struct {
+	//		Format  metadata.Format
+	//		Content string // content algorithm
+	//		Wrap    string // wrapping algorithm
+	//		Reason  string
+	//	}
 	PolicyError = core.PolicyError
 	// ChecksumError means a checksum the caller supplied for an upload does
 	// not match the plaintext read.
+	//
+	// Its fields:
+	//
+	//	type ChecksumError struct {
+	//		Algorithm string
+	//	}
 	ChecksumError = core.ChecksumError
 	// IncompleteUploadError means an upload failed and its multipart upload
 	// could not be aborted: it names the upload to abort.
+	//
+	// Its fields:
+	//
+	//	type IncompleteUploadError struct {
+	//		Bucket, Key, UploadID string
+	//		Err                   error // why the abort failed
+	//	}
 	IncompleteUploadError = core.IncompleteUploadError
 	// NotInstructionFileError means an instruction file could not be
 	// written or removed because an object of its name exists that is not
 	// an instruction file (it lacks the marker, see IsInstructionFile).
+	//
+	// Its fields:
+	//
+	//	type NotInstructionFileError struct {
+	//		Key string // the instruction file's key
+	//	}
 	NotInstructionFileError = core.NotInstructionFileError
 )
 

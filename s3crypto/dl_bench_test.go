@@ -78,7 +78,7 @@ func BenchmarkGetLarge(b *testing.B) {
 	})
 	b.Run("downloader", func(b *testing.B) {
 		get(b, func() error {
-			out, err := NewDownloader(c).Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+			out, err := NewDownloader(c).DownloadUnauthenticated(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 			if err == nil && out.Size != n {
 				err = fmt.Errorf("got %d bytes, want %d", out.Size, n)
 			}

@@ -23,11 +23,13 @@ const DefaultDownloadPartSize = 32 << 20
 // ranges' hashes are then combined and the object's tag checked once.
 // Memory use is a buffer per worker, whatever the object's size.
 //
-// Download writes plaintext into an io.WriterAt before the tag has been
-// checked: the content of w is authenticated only if Download returns nil.
-// Give it a temporary file and keep the file only on success (the s3c CLI
-// does, renaming it into place), or use DownloadVerified, which never
-// releases unauthenticated plaintext.
+// Download never releases unauthenticated plaintext: it fetches the
+// ciphertext into scratch space, checks the tag, and only then returns a
+// reader of the plaintext. DownloadUnauthenticated, as its name says,
+// writes plaintext into an io.WriterAt before the tag has been checked:
+// the content of w is authenticated only if it returns nil. Give it a
+// temporary file and keep the file only on success (the s3c CLI does,
+// renaming it into place).
 type Downloader struct {
 	// Client does the requests.
 	Client *Client
@@ -60,10 +62,11 @@ type DownloadOutput struct {
 	Object *s3.GetObjectOutput
 }
 
-// Download writes the plaintext of the object into w and returns once it
-// is authenticated; see Downloader about w's content on error. Range and
-// PartNumber are not allowed.
-func (d Downloader) Download(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (*DownloadOutput, error) {
+// DownloadUnauthenticated writes the plaintext of the object into w as
+// it is decrypted, before the object's tag is checked, and returns once it
+// is authenticated: on error, w holds unauthenticated plaintext (see
+// Downloader). Range and PartNumber are not allowed.
+func (d Downloader) DownloadUnauthenticated(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (*DownloadOutput, error) {
 	res, err := d.download(ctx, w, in, true, optFns)
 	if err != nil {
 		return nil, err
@@ -71,11 +74,12 @@ func (d Downloader) Download(ctx context.Context, w io.WriterAt, in *s3.GetObjec
 	return res.DownloadOutput, nil
 }
 
-// DownloadVerified fetches the object's ciphertext concurrently into w,
-// a scratch space such as a temporary file (never plaintext), checks its
+// Download fetches the object's ciphertext concurrently into w, a
+// scratch space such as a temporary file (never plaintext), checks its
 // tag, and returns a reader of the plaintext decrypted from w. Only
-// authenticated plaintext is ever returned.
-func (d Downloader) DownloadVerified(ctx context.Context, w ReadWriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (io.Reader, *DownloadOutput, error) {
+// authenticated plaintext is ever returned. Range and PartNumber are not
+// allowed.
+func (d Downloader) Download(ctx context.Context, w ReadWriterAt, in *s3.GetObjectInput, optFns ...func(*Downloader)) (io.Reader, *DownloadOutput, error) {
 	out, err := d.download(ctx, w, in, false, optFns)
 	if err != nil {
 		return nil, nil, err
@@ -84,7 +88,7 @@ func (d Downloader) DownloadVerified(ctx context.Context, w ReadWriterAt, in *s3
 	return &ctrSectionReader{r: io.NewSectionReader(w, 0, out.Size), ctr: dec.Content.GCM.NewCTR(0)}, out.DownloadOutput, nil
 }
 
-// ReadWriterAt is scratch space for DownloadVerified, such as an *os.File.
+// ReadWriterAt is scratch space for Download, such as an *os.File.
 type ReadWriterAt interface {
 	io.ReaderAt
 	io.WriterAt
@@ -175,7 +179,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 func (d *Downloader) downloadCBC(ctx context.Context, w io.WriterAt, in *s3.GetObjectInput, decrypt bool) (*downloadResult, error) {
 	if !decrypt {
 		return nil, &ObjectError{Op: "Download", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
-			Err: errors.New("DownloadVerified does not read legacy AES-CBC objects; use GetObject")}
+			Err: errors.New("Download does not read legacy AES-CBC objects; use GetObject")}
 	}
 	out, err := d.Client.GetObject(ctx, in, d.ClientOptions...)
 	if err != nil {

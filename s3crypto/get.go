@@ -164,7 +164,7 @@ func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseF
 }
 
 // fetchInstructionFile gets the object that may be an instruction file:
-// ErrNoInstructionFile if there is none.
+// core.ErrNoInstructionFile if there is none.
 func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instKey string, sse sseFields, optFns []func(*s3.Options)) (*core.InstructionFile, error) {
 	out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: bucket, Key: &instKey,

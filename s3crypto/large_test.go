@@ -133,7 +133,7 @@ func TestParallelDownloadOfMultipartObjects(t *testing.T) {
 			t.Fatal(err)
 		}
 		dl := NewDownloader(c, func(d *Downloader) { d.PartSize = 7 << 20; d.Concurrency = 3 })
-		if _, err := dl.Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); err != nil {
+		if _, err := dl.DownloadUnauthenticated(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); err != nil {
 			t.Fatalf("%s Download: %v", format, err)
 		}
 		h := sha256.New()

@@ -132,7 +132,7 @@ func TestDownloader(t *testing.T) {
 		data := randomBytes(n)
 		e.put(c, key, data)
 		var w memWriterAt
-		out, err := d.Download(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+		out, err := d.DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 		if err != nil || !bytes.Equal(w.b[:out.Size], data) || out.Size != int64(n) {
 			t.Fatalf("%d bytes: %v", n, err)
 		}
@@ -140,14 +140,14 @@ func TestDownloader(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, _, err := d.DownloadVerified(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+		r, _, err := d.Download(bg, f, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := io.ReadAll(r)
 		f.Close()
 		if !bytes.Equal(got, data) {
-			t.Fatalf("%d bytes: DownloadVerified differs", n)
+			t.Fatalf("%d bytes: Download differs", n)
 		}
 	}
 	// Tamper with each range in turn.
@@ -161,10 +161,10 @@ func TestDownloader(t *testing.T) {
 		tk := fmt.Sprintf("dl/tamper-%d", at)
 		e.rawPut(tk, bad, meta)
 		var w memWriterAt
-		if _, err := d.Download(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &tk}); !errors.Is(err, ErrAuthentication) {
+		if _, err := d.DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: &tk}); !errors.Is(err, ErrAuthentication) {
 			t.Fatalf("flip at %d: %v", at, err)
 		}
-		if r, _, err := d.DownloadVerified(bg, &memWriterAt{}, &s3.GetObjectInput{Bucket: &e.bucket, Key: &tk}); !errors.Is(err, ErrAuthentication) || r != nil {
+		if r, _, err := d.Download(bg, &memWriterAt{}, &s3.GetObjectInput{Bucket: &e.bucket, Key: &tk}); !errors.Is(err, ErrAuthentication) || r != nil {
 			t.Fatalf("verified, flip at %d: %v", at, err)
 		}
 	}

@@ -97,7 +97,7 @@ func TestIgnoredRangeIsATransportError(t *testing.T) {
 	}
 	dl := func(c *Client) (*memWriterAt, error) {
 		var w memWriterAt
-		_, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 1 << 20 }).Download(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj")})
+		_, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 1 << 20 }).DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("obj")})
 		return &w, err
 	}
 	w, err := dl(e.rewritten(ignoreRange(0)))

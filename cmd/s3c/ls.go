@@ -73,7 +73,7 @@ const instructionCheckJobs = 8
 // of other listed objects: X.instruction where X is listed too and
 // X.instruction carries the instruction-file marker, or X's envelope is
 // read from it (AWS SDK for Go v1 wrote instruction files without the
-// marker; see s3crypto.Options.ReadEnvelope). That is one HEAD request for
+// marker; see core.ReadEnvelope in internal/core). That is one HEAD request for
 // each such name, and for an unmarked one a HeadObject of X through mc
 // (which unwraps no key); other objects cost nothing. A user's own object
 // named X.instruction is an object like any other; one that cannot be

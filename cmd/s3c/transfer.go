@@ -133,7 +133,7 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 			defer stop()
 		}
 		var dl *s3crypto.DownloadOutput
-		dl, err = s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) { d.ClientOptions = opts }).Download(ctx, b.writerAt(out), in)
+		dl, err = s3crypto.NewDownloader(c, func(d *s3crypto.Downloader) { d.ClientOptions = opts }).DownloadUnauthenticated(ctx, b.writerAt(out), in)
 		var ae smithy.APIError
 		switch {
 		case err == nil:

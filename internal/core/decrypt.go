@@ -16,8 +16,8 @@ import (
 
 // Decryption is the content-decryption state of one stored object: its
 // envelope checked against the policy, its data key unwrapped and, for V3,
-// its key commitment verified. Client.GetObject uses it; it is exported
-// for callers that fetch the bytes themselves.
+// its key commitment verified. The front ends' GetObject and Downloader
+// use it.
 type Decryption struct {
 	env     *metadata.Envelope
 	Content *ContentCipher // AES-GCM content (V2, V3)

@@ -16,8 +16,8 @@ import (
 // data key from the keyring, the content cipher derived from it, and the
 // envelope that lets a reader recover it. Use it for exactly one object.
 //
-// Client.PutObject uses it; it is exported for callers that move the
-// bytes themselves (see NewReader, and Uploader for multipart).
+// The front ends' PutObject, Uploader and MultipartUpload use it (see
+// NewReader and NewPartReader).
 type Encryption struct {
 	env     *metadata.Envelope
 	Content *ContentCipher

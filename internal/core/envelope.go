@@ -10,8 +10,8 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// The envelope's placement, shared by every front end (the aws-sdk-go-v2
-// Client here, and package miniocrypto).
+// The envelope's placement, shared by both front ends (s3crypto's Client
+// and package miniocrypto).
 
 // ErrNoInstructionFile is what a fetch function given to ReadEnvelope
 // returns when the instruction file does not exist.

@@ -215,7 +215,7 @@ func isPreconditionFailed(err error) bool {
 
 // checkInstructionFileInUse fails, wrapping s3crypto.ErrInstructionFileInUse,
 // if key is the instruction file of an existing object (see
-// s3crypto.Options.InstructionFileOwner), which storing or removing key
+// core.InstructionFileOwner), which storing or removing key
 // would leave undecryptable. Only keys ending in the suffix cost a request.
 func (c *Client) checkInstructionFileInUse(ctx context.Context, bucket, key string, sse encrypt.ServerSide) error {
 	owner, ok := strings.CutSuffix(key, core.InstructionFileKey(&c.opts, ""))

@@ -299,7 +299,7 @@ func (c *Client) envelope(ctx context.Context, bucket, key string, info minio.Ob
 }
 
 // fetchInstructionFile gets the object that may be an instruction file:
-// s3crypto.ErrNoInstructionFile if there is none.
+// core.ErrNoInstructionFile if there is none.
 func (c *Client) fetchInstructionFile(ctx context.Context, bucket, instKey string, sse encrypt.ServerSide) (*core.InstructionFile, error) {
 	var o minio.GetObjectOptions
 	if sse != nil && sse.Type() == encrypt.SSEC {

@@ -26,11 +26,11 @@ import (
 //
 // A stream of unknown length that passes AES-GCM's limit (2^36 − 32
 // bytes, 64 GiB less 32 bytes) fails with an error wrapping
-// s3crypto.ErrTooLarge, and minio-go aborts the multipart upload.
+// ErrTooLarge, and minio-go aborts the multipart upload.
 //
 // Retries never encrypt different plaintext under the same key and
-// nonce. This call makes one s3crypto.Encryption and takes its one
-// EncryptReader; minio-go never asks for a second. A multipart upload
+// nonce. This call makes one content encryption (a fresh data key and nonce)
+// and takes its one reader; minio-go never asks for a second. A multipart upload
 // copies each part into its own buffer before sending it (the body is no
 // io.ReaderAt, so minio-go never reads it at offsets), and a retried
 // part is resent from that buffer: the cipher runs once per byte. A
@@ -38,7 +38,7 @@ import (
 // is rewindable only if reader is an io.Seeker of known size, and on a
 // rewind the core encrypts again and compares every chunk with the first
 // pass (through its GHASH state) before releasing it, failing with
-// s3crypto.ErrSourceChanged if the source changed. Any other body is not
+// ErrSourceChanged if the source changed. Any other body is not
 // an io.Seeker, so minio-go sends it once and does not retry.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Reader, size int64, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	for k := range opts.UserMetadata {

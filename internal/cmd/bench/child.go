@@ -158,7 +158,7 @@ func runChild(op string, size int64, file string, small, workers int) (result, e
 		})
 	case "get-s3c-downloader":
 		err = getToFile(dir, size, func(w *os.File) error {
-			_, err := s3crypto.NewDownloader(cs.kms).Download(ctx, w, get(keyS3C(size)))
+			_, err := s3crypto.NewDownloader(cs.kms).DownloadUnauthenticated(ctx, w, get(keyS3C(size)))
 			return err
 		})
 	case "get-s3c-getobject":

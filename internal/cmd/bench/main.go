@@ -172,7 +172,7 @@ func largeOps(httpPlain bool) (puts, gets []op) {
 	gets = []op{
 		{"get-plain", "get plain GetObject", "one GetObject streamed to a file (the object the default manager stored)", false},
 		{"get-plain-downloader", "get plain manager Downloader, s3c settings", "manager Downloader set like s3crypto.Downloader: " + dlSettings + ", to a file", false},
-		{"get-s3c-downloader", "get s3c Downloader", "s3crypto.Downloader, defaults: " + dlSettings + ", to a file; authenticated when Download returns", true},
+		{"get-s3c-downloader", "get s3c Downloader", "s3crypto.Downloader, defaults: " + dlSettings + ", to a file; authenticated when DownloadUnauthenticated returns", true},
 		{"get-s3c-getobject", "get s3c GetObject", "s3crypto Client.GetObject streamed to a file: authenticated before the first byte, ciphertext spooled to os.TempDir()", true},
 	}
 	return puts, gets
