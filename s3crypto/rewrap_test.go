@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	s3v1 "github.com/aws/aws-sdk-go/service/s3"
 
 	"github.com/s3c/s3c/internal/faultproxy"
 	"github.com/s3c/s3c/keyring"
@@ -366,4 +367,88 @@ func TestRewrapNotEncrypted(t *testing.T) {
 	if h1 := e.rawHead("plain"); aws.ToString(h1.ETag) != aws.ToString(h0.ETag) {
 		t.Error("the object was rewritten")
 	}
+}
+
+// An object aws-sdk-go v1's s3crypto wrote (metadata and its unmarked
+// instruction file, with a context) and we rewrapped to another KMS key,
+// or moved into an instruction file, is still read by it.
+func TestRewrapInteropV1(t *testing.T) {
+	e := newEnv(t)
+	w := newV1World(e)
+	e.kms.CreateKey("alias/s3c-new")
+	newKMS := materials.NewKMS(e.kms.Client(bg), "alias/s3c-new")
+	rc := e.client(e.keyrings["kms"], allowV2)
+	for _, tc := range []struct {
+		name              string
+		instruction, move bool
+	}{{"metadata", false, false}, {"instruction", true, false}, {"moved", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "v1rewrap/" + tc.name
+			data := randomBytes(5000)
+			matdesc := map[string]*string{"department": aws.String("finance")}
+			if _, err := w.encrypter(t, matdesc, tc.instruction).PutObject(&s3v1.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data)}); err != nil {
+				t.Fatal(err)
+			}
+			before := e.kms.Calls("ReEncrypt")
+			out, err := e.rewrap(rc, key, newKMS, func(in *RewrapObjectInput) { in.ToInstructionFile = tc.move })
+			if err != nil || out.Result != RewrapRewrapped {
+				t.Fatalf("RewrapObject: %+v, %v", out, err)
+			}
+
+			// v1 names no KMS key in the context (no kms_cmk_id): ReEncrypt
+			// has no trusted source key to check the data key against, so
+			// the key is unwrapped by the reading keyring and wrapped anew.
+			if e.kms.Calls("ReEncrypt") != before {
+				t.Error("ReEncrypt was used for an object that names no KMS key")
+			}
+			got, err := w.get(t, e.bucket, key)
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("aws-sdk-go v1 reads the rewrapped object: %d bytes, %v", len(got), err)
+			}
+			got, _, err = e.get(e.client(newKMS, allowV2), key, WithEncryptionContext(map[string]string{"department": "finance"}))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("the new key alone: %v", err)
+			}
+		})
+	}
+}
+
+// In a versioned bucket a metadata-envelope rewrap makes a new current
+// version; the old version keeps the old wrapping. A VersionId that is
+// not the current version is refused: copying it onto the key would
+// bring old content back.
+func TestRewrapVersioned(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.raw.PutBucketVersioning(bg, &s3.PutBucketVersioningInput{Bucket: &e.bucket,
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	newAES := newAESKeyring(t)
+	old := e.client(e.keyrings["aes"])
+	data := randomBytes(1000)
+	e.put(old, "v", data)
+	v1 := aws.ToString(e.rawHead("v").VersionId)
+	e.put(old, "v", randomBytes(10))
+	_, err := e.rewrap(e.client(e.keyrings["aes"]), "v", newAES, func(in *RewrapObjectInput) { in.VersionId = &v1 })
+	if err == nil || !strings.Contains(err.Error(), "not the current version") {
+		t.Fatalf("rewrap of an old version: %v", err)
+	}
+	e.put(old, "v", data)
+	cur := aws.ToString(e.rawHead("v").VersionId)
+	out, err := e.rewrap(e.client(e.keyrings["aes"]), "v", newAES, func(in *RewrapObjectInput) { in.VersionId = &cur })
+	if err != nil || aws.ToString(out.VersionId) == cur || aws.ToString(out.VersionId) == "" {
+		t.Fatalf("rewrap: %+v, %v; want a new version", out, err)
+	}
+	got, _, err := e.get(e.client(newAES), "v")
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the new version with the new key: %v", err)
+	}
+	if _, _, err = e.get(old, "v"); err == nil {
+		t.Fatal("the old key still reads the current version")
+	}
+	oldOut, err := old.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("v"), VersionId: &cur})
+	if err != nil {
+		t.Fatalf("the old version with the old key: %v", err)
+	}
+	oldOut.Body.Close()
 }
