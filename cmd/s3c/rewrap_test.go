@@ -253,3 +253,57 @@ func TestRewrapFailure(t *testing.T) {
 		t.Fatalf("stderr: %s", r.stderr)
 	}
 }
+
+// An object whose V3 key commitment was altered is not rewrapped: the
+// failure is an integrity failure, exit 3, as for cp -r.
+func TestRewrapIntegrityFailure(t *testing.T) {
+	c := newCLI(t)
+	rewrapWorld(c)
+	raw := minio.Client()
+	ctx := context.Background()
+	h, err := raw.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-03")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := h.Metadata
+	meta["x-amz-d"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+	if _, err := raw.CopyObject(ctx, &s3.CopyObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-03"),
+		CopySource: aws.String(c.bucket + "/p/obj-03"), Metadata: meta, MetadataDirective: "REPLACE"}); err != nil {
+		t.Fatal(err)
+	}
+	r := c.run("rewrap", "-r", "--json", "--aes-key", "new.key", "--aes-key", "old.key", c.url("p/"))
+	if r.code != exitIntegrity {
+		t.Fatalf("exit %d, want 3\n%s", r.code, r.stderr)
+	}
+	s := lastJSON(t, r.stdout)
+	if s.Failed != 1 || s.Rewrapped != 15 || s.Failures[0].Key != "p/obj-03" {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
+// KMS to KMS from the command line: one ReEncrypt per object, no
+// Decrypt, GenerateDataKey or Encrypt.
+func TestRewrapKMS(t *testing.T) {
+	c := newCLI(t)
+	kmsSrv.CreateKey("alias/cli-rewrap-new")
+	c.write("f", []byte("some data"))
+	for _, k := range []string{"k/a", "k/b"} {
+		c.ok("put", "--kms-key-id", "alias/cli", "f", c.url(k))
+	}
+	calls := map[string]int{}
+	for _, op := range []string{"ReEncrypt", "Decrypt", "GenerateDataKey", "Encrypt"} {
+		calls[op] = kmsSrv.Calls(op)
+	}
+	r := c.ok("rewrap", "-r", "--json", "--kms-key-id", "alias/cli-rewrap-new", "--kms-key-id", "alias/cli", c.url("k/"))
+	if s := lastJSON(t, r.stdout); s.Rewrapped != 2 {
+		t.Fatalf("summary %+v", s)
+	}
+	for op, want := range map[string]int{"ReEncrypt": 2, "Decrypt": 0, "GenerateDataKey": 0, "Encrypt": 0} {
+		if got := kmsSrv.Calls(op) - calls[op]; got != want {
+			t.Errorf("KMS %s: %d calls, want %d", op, got, want)
+		}
+	}
+	if got := c.ok("get", "--kms-key-id", "alias/cli-rewrap-new", c.url("k/a"), "-").stdout; got != "some data" {
+		t.Fatalf("get with the new key: %q", got)
+	}
+}
