@@ -176,7 +176,10 @@ func (c *Client) RewrapObject(ctx context.Context, in *RewrapObjectInput, optFns
 		Bucket: in.Bucket, Key: aws.String(core.InstructionFileKey(&c.opts, key)),
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
-		StorageClass: h.StorageClass, ServerSideEncryption: h.ServerSideEncryption, SSEKMSKeyId: h.SSEKMSKeyId,
+		StorageClass: h.StorageClass, SSEKMSKeyId: kmsKeyOf(h), BucketKeyEnabled: h.BucketKeyEnabled,
+	}
+	if in.SSECustomerKey == nil {
+		instIn.ServerSideEncryption = h.ServerSideEncryption
 	}
 	if file != nil {
 		// The file first: the object keeps its old envelope in its
@@ -218,6 +221,7 @@ func (c *Client) checkCurrentVersion(ctx context.Context, in *RewrapObjectInput,
 type rewrapInstruction struct {
 	core.InstructionFile
 	etag *string
+	get  *s3.GetObjectOutput // its properties, carried over
 }
 
 func (c *Client) fetchInstructionForRewrap(ctx context.Context, in *RewrapObjectInput, instKey string, optFns []func(*s3.Options)) (*rewrapInstruction, error) {
@@ -238,7 +242,7 @@ func (c *Client) fetchInstructionForRewrap(ctx context.Context, in *RewrapObject
 	if err != nil {
 		return nil, err
 	}
-	return &rewrapInstruction{InstructionFile: core.InstructionFile{Body: b, Metadata: out.Metadata}, etag: out.ETag}, nil
+	return &rewrapInstruction{InstructionFile: core.InstructionFile{Body: b, Metadata: out.Metadata}, etag: out.ETag, get: out}, nil
 }
 
 // replaceInstructionFile rewrites an object's instruction file with the
@@ -253,7 +257,16 @@ func (c *Client) replaceInstructionFile(ctx context.Context, in *RewrapObjectInp
 		return err
 	}
 	instKey := core.InstructionFileKey(&c.opts, aws.ToString(in.Key))
+	var sse types.ServerSideEncryption
+	var kmsKey *string
+	if in.SSECustomerKey == nil {
+		sse, kmsKey = inst.get.ServerSideEncryption, inst.get.SSEKMSKeyId
+		if sse != types.ServerSideEncryptionAwsKms && sse != types.ServerSideEncryptionAwsKmsDsse {
+			kmsKey = nil
+		}
+	}
 	_, err = c.Client.PutObject(ctx, &s3.PutObjectInput{
+		StorageClass: inst.get.StorageClass, ServerSideEncryption: sse, SSEKMSKeyId: kmsKey, BucketKeyEnabled: inst.get.BucketKeyEnabled,
 		Bucket: in.Bucket, Key: &instKey,
 		Body: bytes.NewReader(file), ContentLength: aws.Int64(int64(len(file))),
 		ContentType:          aws.String("application/json"),

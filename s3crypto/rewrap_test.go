@@ -82,7 +82,7 @@ func TestRewrapKeyringPairs(t *testing.T) {
 					data := randomBytes(3000)
 					w := e.client(p.old, func(o *Options) { o.Format = format; o.InstructionFile = inst })
 					_, err := w.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(data),
-						Metadata: map[string]string{"owner": "team-a"}},
+						Metadata: map[string]string{"owner": "team-a"}, StorageClass: types.StorageClassReducedRedundancy},
 						WithEncryptionContext(map[string]string{"purpose": "test"}))
 					if err != nil {
 						t.Fatal(err)
@@ -126,6 +126,9 @@ func TestRewrapKeyringPairs(t *testing.T) {
 						t.Errorf("user metadata lost: %v", meta)
 					}
 					if inst {
+						if sc := e.rawHead(key + ".instruction").StorageClass; sc != types.StorageClassReducedRedundancy {
+							t.Errorf("the instruction file's storage class is now %q", sc)
+						}
 						h1 := e.rawHead(key)
 						if aws.ToString(h1.ETag) != aws.ToString(h0.ETag) || !aws.ToTime(h1.LastModified).Equal(aws.ToTime(h0.LastModified)) {
 							t.Errorf("instruction-file object touched: ETag %s→%s, LastModified %v→%v",
