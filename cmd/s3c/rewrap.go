@@ -229,23 +229,34 @@ func (a *app) rewrapCommand() *cobra.Command {
 }
 
 // rewrapClients returns the client whose keyring unwraps (every key
-// flag) and the new keyring (the first key flag alone). The client reads
-// V2 objects too: a rewrap keeps their format and decrypts no content.
+// flag) and the new keyring (the first key flag alone, which may be an
+// RSA public key: it only wraps). The client reads V2 objects too: a
+// rewrap keeps their format and decrypts no content.
 func (a *app) rewrapClients(ctx context.Context) (*s3crypto.Client, keyring.Keyring, error) {
 	sc, err := a.s3Client(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	readKR, err := a.keyring(ctx, false)
-	if err != nil {
+	// Every key file read once as for writing, so that an error names
+	// its flag as the other commands do.
+	if _, err := a.keyring(ctx, true); err != nil {
 		return nil, nil, err
 	}
 	all, allowKMS := a.keys, a.allowKMS
+	defer func() { a.keys, a.allowKMS = all, allowKMS }()
 	a.keys, a.allowKMS = all[:1], nil
 	newKR, err := a.keyring(ctx, true)
-	a.keys, a.allowKMS = all, allowKMS
 	if err != nil {
 		return nil, nil, err
+	}
+	readKR := newKR
+	if len(all) > 1 || len(allowKMS) > 0 {
+		a.keys, a.allowKMS = all[1:], allowKMS
+		rest, err := a.keyring(ctx, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		readKR = materials.Multi(newKR, rest)
 	}
 	rc, err := s3crypto.New(sc, readKR, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
 	return rc, newKR, err

@@ -307,3 +307,23 @@ func TestRewrapKMS(t *testing.T) {
 		t.Fatalf("get with the new key: %q", got)
 	}
 }
+
+// The new key may be an RSA public key: it only wraps; its private key
+// reads the objects afterwards.
+func TestRewrapToRSAPublicKey(t *testing.T) {
+	c := newCLI(t)
+	keys, _ := rewrapWorld(c)
+	c.ok("keygen", "rsa", "id.pem", "--bits", "2048")
+	r := c.ok("rewrap", "-r", "--json", "--rsa-key", "id.pem.pub", "--aes-key", "old.key", c.url("p/"))
+	if s := lastJSON(t, r.stdout); s.Rewrapped != 16 || s.NotEncrypted != 4 {
+		t.Fatalf("summary %+v", s)
+	}
+	if got := c.ok("get", "--rsa-key", "id.pem", c.url(keys[9]), "-").stdout; len(got) != 109 {
+		t.Fatalf("get with the private key: %d bytes", len(got))
+	}
+	r = c.ok("rewrap", "-r", "--json", "--rsa-key", "id.pem.pub", c.url("p/"))
+	if s := lastJSON(t, r.stdout); s.Current != 16 {
+		t.Fatalf("second run with the public key alone: %+v", s)
+	}
+	c.fails(2, "--aes-key #2", "rewrap", "-r", "--aes-key", "old.key", "--aes-key", "missing.key", c.url("p/"))
+}
