@@ -27,9 +27,9 @@ flag is the new key, which wraps; every key flag, the first included, may unwrap
   s3c rewrap -r --aes-key new.key --aes-key old.key s3://bucket/data/
   s3c rewrap -r --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
 
-KMS to KMS uses KMS ReEncrypt: the data key never leaves KMS. The encryption
-context or material description, the format (V2, V3) and the key commitment are
-kept; an object already under the new key is reported as current and left alone,
+KMS to KMS uses KMS ReEncrypt, for objects that name their KMS key (as s3c
+writes them): the data key never leaves KMS. The encryption context or material
+description, the format (V2, V3) and the key commitment are kept; an object already under the new key is reported as current and left alone,
 so a run can simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
 are not rewrapped: copy them with cp to re-encrypt them.
 
