@@ -508,12 +508,15 @@ func (c *Client) copyInParts(ctx context.Context, in *RewrapObjectInput, h *s3.H
 	sort.Slice(parts, func(i, j int) bool { return aws.ToInt32(parts[i].PartNumber) < aws.ToInt32(parts[j].PartNumber) })
 	done, err := c.Client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: in.Bucket, Key: in.Key, UploadId: &id,
+		// Only over the object read: one written after the last part
+		// copy is not replaced either.
+		IfMatch:              h.ETag,
 		MultipartUpload:      &types.CompletedMultipartUpload{Parts: parts},
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
 	}, optFns...)
 	if err != nil {
-		return nil, nil, abort(fmt.Errorf("completing the multipart copy: %w", err))
+		return nil, nil, abort(fmt.Errorf("completing the multipart copy: %w", changedOr(err)))
 	}
 	return done.ETag, done.VersionId, withCleanupErrors(nil, strays...)
 }

@@ -276,14 +276,19 @@ func TestRewrapConcurrentOverwrite(t *testing.T) {
 	for _, tc := range []struct {
 		name, path string
 		size       int
-	}{{"copy", "x-id=CopyObject", 1000}, {"multipart", "x-id=UploadPartCopy", 6 << 20}} {
+	}{{"copy", "x-id=CopyObject", 1000}, {"multipart", "x-id=UploadPartCopy", 6 << 20},
+		{"multipart-complete", "uploadId=", 6 << 20}} {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "race/" + tc.name
 			e.put(e.client(e.keyrings["aes"]), key, randomBytes(tc.size))
 			newer := []byte("the newer object")
 			var once sync.Once
 			overwritten := false
-			proxy.Add(&faultproxy.Rule{Path: tc.path, Kind: faultproxy.ResetResponse,
+			method := ""
+			if tc.name == "multipart-complete" {
+				method = "POST" // CompleteMultipartUpload
+			}
+			proxy.Add(&faultproxy.Rule{Method: method, Path: tc.path, Kind: faultproxy.ResetResponse,
 				Match: func(method, target string) bool {
 					once.Do(func() {
 						e.rawPut(key, newer, map[string]string{"writer": "other"})
