@@ -65,10 +65,31 @@ func (k *AESKeyring) GenerateDataKey(_ context.Context, req *EncryptionRequest) 
 		return nil, err
 	}
 	pdk := newDataKey()
+	return &DataKey{Plaintext: pdk, Encrypted: k.seal(pdk, req.ContentAlg), WrapAlg: metadata.WrapAESGCM, Description: desc, KeyRef: k.id}, nil
+}
+
+// WrapDataKey seals an existing data key as GenerateDataKey seals a new
+// one (see KeyWrapper).
+func (k *AESKeyring) WrapDataKey(_ context.Context, req *EncryptionRequest, dataKey []byte) (*DataKey, error) {
+	if err := checkContentAlg(req.ContentAlg); err != nil {
+		return nil, err
+	}
+	if err := checkDataKey(dataKey); err != nil {
+		return nil, &KeyError{KeyRef: k.id, Err: err}
+	}
+	desc, err := k.forWrite(req.Context)
+	if err != nil {
+		return nil, err
+	}
+	return &DataKey{Encrypted: k.seal(dataKey, req.ContentAlg), WrapAlg: metadata.WrapAESGCM, Description: desc, KeyRef: k.id}, nil
+}
+
+// seal wraps pdk for contentAlg: a random IV, then AES-GCM with the
+// content algorithm's name as additional data.
+func (k *AESKeyring) seal(pdk []byte, contentAlg string) []byte {
 	edk := make([]byte, 12, aesGCMWrappedSize)
 	rand.Read(edk)
-	edk = k.gcm.Seal(edk, edk[:12], pdk, []byte(req.ContentAlg))
-	return &DataKey{Plaintext: pdk, Encrypted: edk, WrapAlg: metadata.WrapAESGCM, Description: desc, KeyRef: k.id}, nil
+	return k.gcm.Seal(edk, edk[:12], pdk, []byte(contentAlg))
 }
 
 // DecryptDataKey opens an "AES/GCM" wrapped key, or a legacy "AESWrap"

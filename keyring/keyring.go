@@ -82,9 +82,10 @@ const DataKeySize = 32
 // zeroes its Plaintext after use (DataKey.Zero): the keyring must not
 // keep a reference to it.
 //
-// Two optional interfaces refine the contract: DescriptionOwner for the
-// description pairs a keyring records itself, and Claimer to let Multi
-// try first the keyring whose key an object names.
+// Optional interfaces refine the contract: DescriptionOwner for the
+// description pairs a keyring records itself, Claimer to let Multi try
+// first the keyring whose key an object names, and KeyWrapper and
+// Rewrapper for moving existing objects to a new master key (rewrap).
 type Keyring interface {
 	// GenerateDataKey returns a fresh random data key and its encrypted
 	// form, with the description to store in the envelope.
@@ -252,6 +253,14 @@ func newDataKey() []byte {
 	k := make([]byte, DataKeySize)
 	rand.Read(k) // never fails (crypto/rand panics rather than return short)
 	return k
+}
+
+// checkDataKey refuses a data key to wrap that is not DataKeySize bytes.
+func checkDataKey(dk []byte) error {
+	if len(dk) != DataKeySize {
+		return fmt.Errorf("a data key to wrap must be %d bytes, not %d", DataKeySize, len(dk))
+	}
+	return nil
 }
 
 // checkContentAlg refuses content algorithms a new key must not be made for.

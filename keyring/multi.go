@@ -38,6 +38,39 @@ func (m *MultiKeyring) GenerateDataKey(ctx context.Context, req *EncryptionReque
 	return dk, err
 }
 
+// WrapDataKey wraps an existing data key with the primary keyring (see
+// KeyWrapper). A primary that does not implement KeyWrapper cannot: the
+// error wraps ErrUnsupportedWrap.
+func (m *MultiKeyring) WrapDataKey(ctx context.Context, req *EncryptionRequest, dataKey []byte) (*DataKey, error) {
+	w, ok := m.keyrings[0].(KeyWrapper)
+	if !ok {
+		return nil, fmt.Errorf("%w: the first keyring given to Multi (%T) cannot wrap an existing data key", ErrUnsupportedWrap, m.keyrings[0])
+	}
+	dk, err := w.WrapDataKey(ctx, req, dataKey)
+	if errors.Is(err, ErrDecryptOnly) {
+		return nil, fmt.Errorf("materials: the first keyring given to Multi wraps keys; it is decrypt-only: %w", err)
+	}
+	return dk, err
+}
+
+// RewrapDataKey moves a data key to the primary keyring's master key
+// inside the key manager, if the primary is a Rewrapper; otherwise the
+// error wraps ErrUnsupportedWrap (see Rewrapper).
+func (m *MultiKeyring) RewrapDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
+	r, ok := m.keyrings[0].(Rewrapper)
+	if !ok {
+		return nil, fmt.Errorf("%w: the first keyring given to Multi cannot rewrap in its key manager", ErrUnsupportedWrap)
+	}
+	return r.RewrapDataKey(ctx, req)
+}
+
+// Claims reports whether the primary keyring claims req (see Claimer):
+// an object the primary claims is already wrapped as Multi would wrap it.
+func (m *MultiKeyring) Claims(req *DecryptionRequest) bool {
+	c, ok := m.keyrings[0].(Claimer)
+	return ok && c.Claims(req)
+}
+
 // OwnedDescriptionKeys returns the description keys any of its keyrings
 // records for objects wrapped with wrapAlg (see DescriptionOwner).
 func (m *MultiKeyring) OwnedDescriptionKeys(wrapAlg string) []string {

@@ -81,17 +81,48 @@ func (k *RSAKeyring) GenerateDataKey(_ context.Context, req *EncryptionRequest) 
 		return nil, err
 	}
 	pdk := newDataKey()
-	pseudo := make([]byte, 0, 1+DataKeySize+len(req.ContentAlg))
+	edk, err := k.encrypt(pdk, req.ContentAlg)
+	if err != nil {
+		clear(pdk)
+		return nil, err
+	}
+	return &DataKey{Plaintext: pdk, Encrypted: edk, WrapAlg: metadata.WrapRSAOAEP, Description: desc, KeyRef: k.id}, nil
+}
+
+// WrapDataKey encrypts an existing data key to the public key as
+// GenerateDataKey does a new one (see KeyWrapper): a public-key-only
+// keyring can do it.
+func (k *RSAKeyring) WrapDataKey(_ context.Context, req *EncryptionRequest, dataKey []byte) (*DataKey, error) {
+	if err := checkContentAlg(req.ContentAlg); err != nil {
+		return nil, err
+	}
+	if err := checkDataKey(dataKey); err != nil {
+		return nil, &KeyError{KeyRef: k.id, Err: err}
+	}
+	desc, err := k.forWrite(req.Context)
+	if err != nil {
+		return nil, err
+	}
+	edk, err := k.encrypt(dataKey, req.ContentAlg)
+	if err != nil {
+		return nil, err
+	}
+	return &DataKey{Encrypted: edk, WrapAlg: metadata.WrapRSAOAEP, Description: desc, KeyRef: k.id}, nil
+}
+
+// encrypt wraps pdk with RSA-OAEP-SHA1 over a length byte, the key and
+// the content algorithm's name.
+func (k *RSAKeyring) encrypt(pdk []byte, contentAlg string) ([]byte, error) {
+	pseudo := make([]byte, 0, 1+DataKeySize+len(contentAlg))
 	pseudo = append(pseudo, DataKeySize)
 	pseudo = append(pseudo, pdk...)
-	pseudo = append(pseudo, req.ContentAlg...)
+	pseudo = append(pseudo, contentAlg...)
 	edk, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, k.pub, pseudo, nil)
 	clear(pseudo)
 	if err != nil {
-		clear(pdk)
 		return nil, &KeyError{KeyRef: k.id, Err: fmt.Errorf("RSA-OAEP: %w", err)}
 	}
-	return &DataKey{Plaintext: pdk, Encrypted: edk, WrapAlg: metadata.WrapRSAOAEP, Description: desc, KeyRef: k.id}, nil
+	return edk, nil
 }
 
 // DecryptDataKey decrypts an "RSA-OAEP-SHA1" wrapped key, or a legacy

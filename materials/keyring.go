@@ -25,6 +25,10 @@ type (
 	Keyring = keyring.Keyring
 	// Claimer is keyring.Claimer.
 	Claimer = keyring.Claimer
+	// KeyWrapper is keyring.KeyWrapper.
+	KeyWrapper = keyring.KeyWrapper
+	// Rewrapper is keyring.Rewrapper.
+	Rewrapper = keyring.Rewrapper
 	// DescriptionOwner is keyring.DescriptionOwner.
 	DescriptionOwner = keyring.DescriptionOwner
 	// EncryptionRequest is keyring.EncryptionRequest.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -14,10 +15,23 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// KMSAPI is the part of *kms.Client a KMSKeyring uses.
+// KMSAPI is the part of *kms.Client a KMSKeyring needs. For rewrapping
+// existing objects (WrapDataKey, RewrapDataKey) the keyring also uses the
+// client's Encrypt and ReEncrypt methods, which *kms.Client has, when the
+// client offers them.
 type KMSAPI interface {
 	GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, optFns ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error)
 	Decrypt(ctx context.Context, in *kms.DecryptInput, optFns ...func(*kms.Options)) (*kms.DecryptOutput, error)
+}
+
+// kmsEncryptAPI and kmsReEncryptAPI are the optional methods of a KMSAPI
+// that rewrapping uses.
+type kmsEncryptAPI interface {
+	Encrypt(ctx context.Context, in *kms.EncryptInput, optFns ...func(*kms.Options)) (*kms.EncryptOutput, error)
+}
+
+type kmsReEncryptAPI interface {
+	ReEncrypt(ctx context.Context, in *kms.ReEncryptInput, optFns ...func(*kms.Options)) (*kms.ReEncryptOutput, error)
 }
 
 // KMSOptions configures a KMSKeyring.
@@ -35,6 +49,8 @@ type KMSKeyring struct {
 	keyID     string // "" for discovery
 	discovery bool
 	opts      KMSOptions
+
+	arn atomic.Pointer[string] // the key ARN KMS last reported for keyID
 }
 
 // NewKMS returns a keyring that generates and decrypts data keys under one
@@ -78,20 +94,10 @@ func (k *KMSKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest
 	if k.discovery {
 		return nil, &KeyError{KeyRef: k.ref(), Err: ErrDecryptOnly}
 	}
-	if err := checkContentAlg(req.ContentAlg); err != nil {
+	ec, err := k.writeContext(req)
+	if err != nil {
 		return nil, err
 	}
-	for key := range req.Context {
-		if kmsReserved(key) {
-			return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("encryption context key %q is reserved", key)}
-		}
-	}
-	ec := maps.Clone(req.Context)
-	if ec == nil {
-		ec = map[string]string{}
-	}
-	ec[metadata.ContextContentAlg] = req.ContentAlg
-	ec[metadata.ContextKMSKeyID] = k.keyID
 	out, err := k.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{
 		KeyId:             &k.keyID,
 		KeySpec:           types.DataKeySpecAes256,
@@ -105,10 +111,7 @@ func (k *KMSKeyring) GenerateDataKey(ctx context.Context, req *EncryptionRequest
 		clear(out.Plaintext)
 		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("GenerateDataKey: %w (%d-byte key, %d-byte ciphertext)", ErrKMSResponse, len(out.Plaintext), len(out.CiphertextBlob))}
 	}
-	ref := k.keyID
-	if out.KeyId != nil {
-		ref = *out.KeyId
-	}
+	ref := k.reported(out.KeyId)
 	return &DataKey{
 		Plaintext:   out.Plaintext,
 		Encrypted:   out.CiphertextBlob,
@@ -174,10 +177,7 @@ func (k *KMSKeyring) DecryptDataKey(ctx context.Context, req *DecryptionRequest)
 		}
 		return nil, &KeyError{KeyRef: k.ref(), Err: err}
 	}
-	ref := k.keyID
-	if out.KeyId != nil {
-		ref = *out.KeyId
-	}
+	ref := k.reported(out.KeyId)
 	if len(out.Plaintext) != DataKeySize {
 		clear(out.Plaintext)
 		return nil, &KeyError{KeyRef: ref, Err: fmt.Errorf("Decrypt: %w (%d bytes)", ErrKMSResponse, len(out.Plaintext))}
@@ -201,4 +201,148 @@ func checkContentAlg(alg string) error {
 		return fmt.Errorf("materials: no data key for content algorithm %q", alg)
 	}
 	return nil
+}
+
+// writeContext is the encryption context of a new wrap for req: the
+// caller's pairs plus aws:x-amz-cek-alg and kms_cmk_id.
+func (k *KMSKeyring) writeContext(req *EncryptionRequest) (map[string]string, error) {
+	if k.discovery {
+		return nil, &KeyError{KeyRef: k.ref(), Err: ErrDecryptOnly}
+	}
+	if err := checkContentAlg(req.ContentAlg); err != nil {
+		return nil, err
+	}
+	for key := range req.Context {
+		if kmsReserved(key) {
+			return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("encryption context key %q is reserved", key)}
+		}
+	}
+	ec := maps.Clone(req.Context)
+	if ec == nil {
+		ec = map[string]string{}
+	}
+	ec[metadata.ContextContentAlg] = req.ContentAlg
+	ec[metadata.ContextKMSKeyID] = k.keyID
+	return ec, nil
+}
+
+// reported returns the key ARN KMS reported for a call with the
+// keyring's key, remembering it for Claims, or the configured key ID if
+// KMS reported none.
+func (k *KMSKeyring) reported(keyID *string) string {
+	if keyID == nil || *keyID == "" {
+		return k.keyID
+	}
+	if !k.discovery {
+		arn := *keyID
+		k.arn.Store(&arn)
+	}
+	return *keyID
+}
+
+// WrapDataKey wraps an existing data key with KMS Encrypt, under the
+// keyring's key and the encryption context GenerateDataKey would use
+// (the caller's pairs, aws:x-amz-cek-alg and kms_cmk_id); see
+// KeyWrapper. The KMS client must offer Encrypt (*kms.Client does).
+func (k *KMSKeyring) WrapDataKey(ctx context.Context, req *EncryptionRequest, dataKey []byte) (*DataKey, error) {
+	ec, err := k.writeContext(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(dataKey) != DataKeySize {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("a data key to wrap must be %d bytes, not %d", DataKeySize, len(dataKey))}
+	}
+	enc, ok := k.client.(kmsEncryptAPI)
+	if !ok {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: the KMS client has no Encrypt method", ErrUnsupportedWrap)}
+	}
+	out, err := enc.Encrypt(ctx, &kms.EncryptInput{
+		KeyId:             &k.keyID,
+		Plaintext:         dataKey,
+		EncryptionContext: ec,
+		GrantTokens:       k.opts.GrantTokens,
+	})
+	if err != nil {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("KMS Encrypt: %w", err)}
+	}
+	if len(out.CiphertextBlob) == 0 || len(out.CiphertextBlob) > metadata.MaxEncryptedKey {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("Encrypt: %w (%d-byte ciphertext)", ErrKMSResponse, len(out.CiphertextBlob))}
+	}
+	return &DataKey{Encrypted: out.CiphertextBlob, WrapAlg: metadata.WrapKMSContext, Description: ec, KeyRef: k.reported(out.KeyId)}, nil
+}
+
+// RewrapDataKey moves a kms+context data key to the keyring's key with
+// KMS ReEncrypt: the plaintext data key never leaves KMS (see
+// Rewrapper). The source key is the one the stored context names as
+// kms_cmk_id, which KMS checks the data key is under; the source context
+// is the stored one; the destination context is the same with
+// kms_cmk_id set to the keyring's key. Other wraps, a context that names
+// no key, a discovery keyring and a KMS client without ReEncrypt give an
+// error wrapping ErrUnsupportedWrap.
+func (k *KMSKeyring) RewrapDataKey(ctx context.Context, req *DecryptionRequest) (*DataKey, error) {
+	if req.WrapAlg != metadata.WrapKMSContext {
+		return nil, fmt.Errorf("%w: %s", ErrUnsupportedWrap, req.WrapAlg)
+	}
+	if k.discovery {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: a discovery keyring has no key to rewrap to", ErrUnsupportedWrap)}
+	}
+	re, ok := k.client.(kmsReEncryptAPI)
+	if !ok {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: the KMS client has no ReEncrypt method", ErrUnsupportedWrap)}
+	}
+	if got, ok := req.Description[metadata.ContextContentAlg]; !ok || got != req.ContentAlg {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: the encryption context's %s does not name the content algorithm %q",
+			ErrIncorrectKey, metadata.ContextContentAlg, req.ContentAlg)}
+	}
+	src := req.Description[metadata.ContextKMSKeyID]
+	if src == "" {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("%w: the encryption context names no KMS key", ErrUnsupportedWrap)}
+	}
+	dst := maps.Clone(req.Description)
+	dst[metadata.ContextKMSKeyID] = k.keyID
+	out, err := re.ReEncrypt(ctx, &kms.ReEncryptInput{
+		CiphertextBlob:               req.EncryptedKey,
+		SourceKeyId:                  &src,
+		SourceEncryptionContext:      req.Description,
+		DestinationKeyId:             &k.keyID,
+		DestinationEncryptionContext: dst,
+		GrantTokens:                  k.opts.GrantTokens,
+	})
+	if err != nil {
+		var invalid *types.InvalidCiphertextException
+		var incorrect *types.IncorrectKeyException
+		switch {
+		case errors.As(err, &invalid), errors.As(err, &incorrect):
+			err = fmt.Errorf("%w: KMS ReEncrypt: %w", ErrIncorrectKey, err)
+		default:
+			err = fmt.Errorf("KMS ReEncrypt: %w", err)
+		}
+		return nil, &KeyError{KeyRef: k.ref(), Err: err}
+	}
+	if len(out.CiphertextBlob) == 0 || len(out.CiphertextBlob) > metadata.MaxEncryptedKey {
+		return nil, &KeyError{KeyRef: k.ref(), Err: fmt.Errorf("ReEncrypt: %w (%d-byte ciphertext)", ErrKMSResponse, len(out.CiphertextBlob))}
+	}
+	return &DataKey{Encrypted: out.CiphertextBlob, WrapAlg: metadata.WrapKMSContext, Description: dst, KeyRef: k.reported(out.KeyId)}, nil
+}
+
+// Claims reports whether a kms+context object names the keyring's key:
+// its kms_cmk_id is the configured key identifier, or the key ARN KMS
+// reported for it in an earlier call of this keyring (so an object
+// written with the key's ARN is claimed by a keyring configured with an
+// alias once KMS has answered one call). It compares strings only: an
+// object that names the key under another alias is not claimed. A
+// discovery keyring claims nothing. See keyring.Claimer.
+func (k *KMSKeyring) Claims(req *DecryptionRequest) bool {
+	if k.discovery || req.WrapAlg != metadata.WrapKMSContext {
+		return false
+	}
+	named := req.Description[metadata.ContextKMSKeyID]
+	if named == "" {
+		return false
+	}
+	if named == k.keyID {
+		return true
+	}
+	arn := k.arn.Load()
+	return arn != nil && named == *arn
 }

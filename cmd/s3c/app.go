@@ -202,7 +202,7 @@ func (a *app) rootCommand() *cobra.Command {
 	a.timeouts.add(pf)
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
-		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand())
+		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand())
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {

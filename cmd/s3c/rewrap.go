@@ -1,0 +1,375 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/cobra"
+
+	"github.com/s3c/s3c/keyring"
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+const rewrapHelp = `Rewrap moves objects to a new master key without downloading or re-encrypting
+them: only the wrapped data key in each object's envelope changes. The first key
+flag is the new key, which wraps; every key flag, the first included, may unwrap:
+
+  s3c rewrap -r --aes-key new.key --aes-key old.key s3://bucket/data/
+  s3c rewrap -r --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
+
+KMS to KMS uses KMS ReEncrypt, for objects that name their KMS key (as s3c
+writes them): the data key never leaves KMS. The encryption context or material
+description, the format (V2, V3) and the key commitment are kept; an object already under the new key is reported as current and left alone,
+so a run can simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
+are not rewrapped: copy them with cp to re-encrypt them.
+
+What is written:
+  - an object whose envelope is in its instruction file is untouched (same ETag,
+    same Last-Modified): only <key>.instruction is rewritten;
+  - an object whose envelope is in its metadata is copied onto itself on the
+    server (no body bytes reach s3c), keeping its content headers, metadata,
+    tags, storage class and SSE settings, conditional on the ETag read: an
+    object overwritten meanwhile is reported, not clobbered. In a versioned
+    bucket this makes a new version; the old versions keep the old wrapping
+    (they are not rewrapped, and need the old key to be read).
+  --instruction-file moves a metadata envelope into the instruction file, so
+  that the next rotation touches only instruction files.
+
+Output: one line per object (unless -q), then a summary on stderr:
+"rewrap: N seen, N rewrapped, N current, N not encrypted, N failed". With --json
+the last line of stdout is one JSON object with the fields seen, rewrapped,
+current, not_encrypted, failed and failures ([{"key", "reason"}]). Exit 0 if
+nothing failed, else 1, or 3 if any failure was an integrity failure.
+--dry-run reads the envelopes only (no key is used) and writes nothing.
+
+Sharding across machines: --shard I/N processes only the keys whose shard is I
+(0 <= I < N), where shard(key) = FNV-1a 64-bit hash of the key's bytes, mod N.
+N runs with I = 0..N-1 cover a prefix exactly once, with no coordination.
+Without --shard, the index comes from JOB_COMPLETION_INDEX (Kubernetes indexed
+Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job), and N from
+--shard-count or S3C_SHARD_COUNT.`
+
+// rewrapCounts is the summary of a rewrap run; its JSON field names are
+// a contract.
+type rewrapCounts struct {
+	Seen         int             `json:"seen"`
+	Rewrapped    int             `json:"rewrapped"`
+	Current      int             `json:"current"`
+	NotEncrypted int             `json:"not_encrypted"`
+	Failed       int             `json:"failed"`
+	Failures     []rewrapFailure `json:"failures"`
+	errs         []error         // for the exit code
+	mu           sync.Mutex
+}
+
+type rewrapFailure struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// shardOf is the shard of a key among n: FNV-1a 64-bit of its bytes,
+// mod n.
+func shardOf(key string, n uint64) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return h.Sum64() % n
+}
+
+// shardSpec is this run's part of the keys; n == 0 means all.
+type shardSpec struct{ i, n uint64 }
+
+// parseShard decides the shard from --shard, --shard-count and the
+// environment of Kubernetes indexed Jobs and AWS Batch array jobs.
+func parseShard(flag string, count int, getenv func(string) string) (shardSpec, error) {
+	if flag != "" {
+		if count != 0 {
+			return shardSpec{}, usagef("--shard I/N and --shard-count exclude each other")
+		}
+		is, ns, ok := strings.Cut(flag, "/")
+		i, err1 := strconv.ParseUint(is, 10, 64)
+		n, err2 := strconv.ParseUint(ns, 10, 64)
+		if !ok || err1 != nil || err2 != nil || n == 0 || i >= n {
+			return shardSpec{}, usagef("--shard %q: want I/N with 0 <= I < N", flag)
+		}
+		return shardSpec{i, n}, nil
+	}
+	var idxVar, idx string
+	for _, v := range []string{"JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"} {
+		if s := getenv(v); s != "" {
+			idxVar, idx = v, s
+			break
+		}
+	}
+	if idx == "" {
+		if count != 0 {
+			return shardSpec{}, usagef("--shard-count needs a shard index: --shard I/N, JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+		}
+		return shardSpec{}, nil
+	}
+	n := uint64(count)
+	if count < 0 {
+		return shardSpec{}, usagef("--shard-count must be positive")
+	}
+	if n == 0 {
+		s := getenv("S3C_SHARD_COUNT")
+		if s == "" {
+			return shardSpec{}, usagef("%s is set but the number of shards is not: give --shard-count or S3C_SHARD_COUNT", idxVar)
+		}
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || v == 0 {
+			return shardSpec{}, usagef("S3C_SHARD_COUNT %q: want a positive number", s)
+		}
+		n = v
+	}
+	i, err := strconv.ParseUint(idx, 10, 64)
+	if err != nil || i >= n {
+		return shardSpec{}, usagef("%s %q: want a number below the shard count %d", idxVar, idx, n)
+	}
+	return shardSpec{i, n}, nil
+}
+
+func (s shardSpec) has(key string) bool { return s.n == 0 || shardOf(key, s.n) == s.i }
+
+func (a *app) rewrapCommand() *cobra.Command {
+	var (
+		recursive, dryRun bool
+		jobs, shardCount  int
+		shard             string
+	)
+	c := &cobra.Command{
+		Use:   "rewrap [-r] [flags] KEYFLAGS s3://bucket/key-or-prefix",
+		Short: "Move objects to a new master key without moving their data",
+		Long:  rewrapHelp,
+		Example: `  s3c rewrap --aes-key new.key --aes-key old.key s3://bucket/report.pdf
+  s3c rewrap -r --jobs 16 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
+  s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			loc, err := parseLocation(args[0])
+			if err != nil {
+				return err
+			}
+			if !loc.s3 {
+				return usagef("%q is not an s3:// URL", args[0])
+			}
+			if !recursive && (loc.key == "" || strings.HasSuffix(loc.key, "/")) {
+				return usagef("%q names no object; -r rewraps every object under a prefix", args[0])
+			}
+			if len(a.keys) == 0 {
+				return usagef("rewrap needs the new key as its first key flag: --kms-key-id, --aes-key or --rsa-key")
+			}
+			if jobs < 1 {
+				return usagef("--jobs must be at least 1")
+			}
+			sh, err := parseShard(shard, shardCount, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			rc, newKR, err := a.rewrapClients(ctx)
+			if err != nil {
+				return err
+			}
+			var keys []string
+			if recursive {
+				prefix := loc.key
+				if prefix != "" && !strings.HasSuffix(prefix, "/") {
+					prefix += "/"
+				}
+				objs, _, err := a.listObjects(ctx, loc.bucket, prefix, true)
+				if err != nil {
+					return err
+				}
+				for _, o := range objs {
+					if !strings.HasSuffix(o.key, "/") {
+						keys = append(keys, o.key)
+					}
+				}
+			} else {
+				keys = []string{loc.key}
+			}
+			var mine []string
+			for _, k := range keys {
+				if sh.has(k) {
+					mine = append(mine, k)
+				}
+			}
+			var mc *s3crypto.Client
+			if dryRun {
+				if mc, err = a.metaClient(ctx); err != nil {
+					return err
+				}
+			}
+			return a.rewrapAll(ctx, rc, mc, newKR, loc.bucket, mine, jobs, dryRun)
+		},
+	}
+	f := c.Flags()
+	f.BoolVarP(&recursive, "recursive", "r", false, "rewrap every object under the prefix")
+	f.IntVar(&jobs, "jobs", 8, "objects rewrapped at once")
+	f.BoolVar(&dryRun, "dry-run", false, "report what would be done from the envelopes alone; write nothing")
+	f.StringVar(&shard, "shard", "", "process only the keys of shard I of N (I/N, 0-based; FNV-1a 64 of the key mod N)")
+	f.IntVar(&shardCount, "shard-count", 0, "number of shards when the index comes from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+	f.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable; the first wraps)")
+	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable; the first wraps)")
+	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable; the first wraps)")
+	f.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "also unwrap KMS-wrapped objects under this key ARN (discovery; repeatable)")
+	f.BoolVar(&a.instruction, "instruction-file", false, "move envelopes kept in object metadata into <key>.instruction")
+	a.jsonFlag(f)
+	return c
+}
+
+// rewrapClients returns the client whose keyring unwraps (every key
+// flag) and the new keyring (the first key flag alone, which may be an
+// RSA public key: it only wraps). The client reads V2 objects too: a
+// rewrap keeps their format and decrypts no content.
+func (a *app) rewrapClients(ctx context.Context) (*s3crypto.Client, keyring.Keyring, error) {
+	sc, err := a.s3Client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Every key file read once as for writing, so that an error names
+	// its flag as the other commands do.
+	if _, err := a.keyring(ctx, true); err != nil {
+		return nil, nil, err
+	}
+	all, allowKMS := a.keys, a.allowKMS
+	defer func() { a.keys, a.allowKMS = all, allowKMS }()
+	a.keys, a.allowKMS = all[:1], nil
+	newKR, err := a.keyring(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	readKR := newKR
+	if len(all) > 1 || len(allowKMS) > 0 {
+		a.keys, a.allowKMS = all[1:], allowKMS
+		rest, err := a.keyring(ctx, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		readKR = materials.Multi(newKR, rest)
+	}
+	rc, err := s3crypto.New(sc, readKR, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
+	return rc, newKR, err
+}
+
+// rewrapAll rewraps the keys, jobs at a time, and reports.
+func (a *app) rewrapAll(ctx context.Context, rc, mc *s3crypto.Client, newKR materials.Keyring, bucket string, keys []string, jobs int, dryRun bool) error {
+	counts := &rewrapCounts{Failures: []rewrapFailure{}}
+	var (
+		wg      sync.WaitGroup
+		outMu   sync.Mutex
+		sem     = make(chan struct{}, jobs)
+		started int
+	)
+	line := func(format string, args ...any) {
+		if a.quiet {
+			return
+		}
+		outMu.Lock()
+		fmt.Fprintf(a.stdout, format+"\n", args...)
+		outMu.Unlock()
+	}
+	for _, key := range keys {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			break
+		}
+		started++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			name := "s3://" + bucket + "/" + key
+			var res, before, after string
+			var err error
+			if dryRun {
+				res, before, err = a.rewrapPlan(ctx, mc, newKR, bucket, key)
+			} else {
+				var out *s3crypto.RewrapObjectOutput
+				out, err = rc.RewrapObject(ctx, &s3crypto.RewrapObjectInput{Bucket: &bucket, Key: &key, NewKeyring: newKR, ToInstructionFile: a.instruction})
+				if err == nil {
+					res, before, after = string(out.Result), out.KeyRefBefore, out.KeyRefAfter
+				}
+			}
+			counts.mu.Lock()
+			defer counts.mu.Unlock()
+			counts.Seen++
+			switch {
+			case errors.Is(err, s3crypto.ErrNotEncrypted):
+				counts.NotEncrypted++
+				line("not encrypted %s", name)
+			case err != nil:
+				err = explain(err)
+				counts.Failed++
+				counts.errs = append(counts.errs, err)
+				counts.Failures = append(counts.Failures, rewrapFailure{Key: key, Reason: oneLine(err)})
+				if ctx.Err() == nil {
+					outMu.Lock()
+					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", name, oneLine(err))
+					outMu.Unlock()
+				}
+			case res == string(s3crypto.RewrapCurrent):
+				counts.Current++
+				line("current %s (%s)", name, orUnnamed(before))
+			case dryRun:
+				counts.Rewrapped++
+				line("would rewrap %s (%s)", name, orUnnamed(before))
+			default:
+				counts.Rewrapped++
+				line("rewrapped %s (%s -> %s)", name, orUnnamed(before), orUnnamed(after))
+			}
+		}()
+	}
+	wg.Wait()
+	a.say("rewrap: %d seen, %d rewrapped, %d current, %d not encrypted, %d failed",
+		counts.Seen, counts.Rewrapped, counts.Current, counts.NotEncrypted, counts.Failed)
+	if a.json {
+		b, err := json.Marshal(counts)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "%s\n", b)
+	}
+	if started < len(keys) {
+		return fmt.Errorf("%w after %d of %d objects", context.Cause(ctx), counts.Seen, len(keys))
+	}
+	if counts.Failed > 0 {
+		return &batchError{failed: counts.Failed, total: counts.Seen, errs: counts.errs}
+	}
+	return nil
+}
+
+// rewrapPlan classifies an object from its envelope alone, unwrapping
+// nothing: "current" if the new keyring claims it, else "rewrapped" (to
+// be rewrapped); ErrNotEncrypted, or the refusal of a legacy object.
+func (a *app) rewrapPlan(ctx context.Context, mc *s3crypto.Client, newKR materials.Keyring, bucket, key string) (string, string, error) {
+	h, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return "", "", err
+	}
+	info, ok := s3crypto.GetObjectInfo(h.ResultMetadata)
+	if !ok {
+		return "", "", s3crypto.ErrNotEncrypted
+	}
+	env := info.Envelope
+	if env.Format == metadata.V1 || env.ContentAlg == metadata.ContentAESCBC || metadata.IsLegacyWrap(env.WrapAlg) {
+		return "", info.KeyRef, &s3crypto.PolicyError{Format: env.Format, Content: env.ContentAlg, Wrap: env.WrapAlg,
+			Reason: "legacy objects are not rewrapped"}
+	}
+	req := &keyring.DecryptionRequest{WrapAlg: env.WrapAlg, ContentAlg: env.ContentAlg, EncryptedKey: env.EncryptedKey, Description: env.Description}
+	if c, ok := newKR.(keyring.Claimer); ok && c.Claims(req) {
+		return string(s3crypto.RewrapCurrent), info.KeyRef, nil
+	}
+	return string(s3crypto.RewrapRewrapped), info.KeyRef, nil
+}
