@@ -24,12 +24,12 @@ import (
 // A body of unknown length that turns out longer than DefaultPartSize is
 // stored as a multipart upload, as Uploader stores it.
 func (c *Client) PutObject(ctx context.Context, in *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
-	up, single, err := c.upload(ctx, in, uploadSettings{op: "PutObject", put: true, concurrency: DefaultConcurrency, optFns: optFns})
+	up, err := c.upload(ctx, in, uploadSettings{op: "PutObject", put: true, concurrency: DefaultConcurrency, optFns: optFns})
 	switch {
 	case err != nil:
 		return nil, err
-	case single != nil:
-		return single, nil
+	case up.put != nil:
+		return up.put, nil
 	}
 	return &s3.PutObjectOutput{ETag: up.ETag, VersionId: up.VersionID, Size: aws.Int64(up.Size)}, nil
 }

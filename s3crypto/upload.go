@@ -41,15 +41,21 @@ type uploadSettings struct {
 	optFns []func(*s3.Options)
 }
 
-// upload stores in.Body encrypted, as settings s say. A single PUT also
-// returns S3's answer to it as is.
-func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSettings) (*UploadOutput, *s3.PutObjectOutput, error) {
+// uploaded is what an upload stored, and a single PUT's own answer,
+// which PutObject returns as it is.
+type uploaded struct {
+	UploadOutput
+	put *s3.PutObjectOutput // nil for a multipart upload
+}
+
+// upload stores in.Body encrypted, as settings s say.
+func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSettings) (uploaded, error) {
 	fail := func(err error) error {
 		return &ObjectError{Op: s.op, Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
 	size, err := plaintextBodySize(in)
 	if err != nil {
-		return nil, nil, fail(err)
+		return uploaded{}, fail(err)
 	}
 	var plan core.Plan
 	if s.put {
@@ -58,10 +64,10 @@ func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSett
 		plan, err = core.PlanUpload(size, s.partSize)
 	}
 	if err != nil {
-		return nil, nil, fail(err)
+		return uploaded{}, fail(err)
 	}
 	if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), putSSE(in), s.optFns); err != nil {
-		return nil, nil, fail(err)
+		return uploaded{}, fail(err)
 	}
 
 	// The source: as it is, for one PUT of known size.
@@ -84,8 +90,7 @@ func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSett
 	if ra, ok := body.(io.ReaderAt); ok && plan.Parts > 0 && !hasPlaintextChecksums(in) {
 		if sk, ok := body.(io.Seeker); ok {
 			if base, err := sk.Seek(0, io.SeekCurrent); err == nil {
-				out, err := c.uploadSections(ctx, in, ra, base, size, plan, s)
-				return out, nil, err
+				return c.uploadSections(ctx, in, ra, base, size, plan, s)
 			}
 		}
 	}
@@ -93,11 +98,11 @@ func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSett
 	first, err := readFirstPart(body, plan.PartSize, size >= 0)
 	switch {
 	case size >= 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
-		return nil, nil, fail(fmt.Errorf("body ended after %d bytes, ContentLength is %d", len(first), size))
+		return uploaded{}, fail(fmt.Errorf("body ended after %d bytes, ContentLength is %d", len(first), size))
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		return c.putBytes(ctx, in, first, s.optFns) // ended within one part
 	case err != nil:
-		return nil, nil, fail(err)
+		return uploaded{}, fail(err)
 	}
 	if size < 0 { // exactly one part?
 		var b [1]byte
@@ -106,16 +111,15 @@ func (c *Client) upload(ctx context.Context, in *s3.PutObjectInput, s uploadSett
 		case k == 0 && err == io.EOF:
 			return c.putBytes(ctx, in, first, s.optFns)
 		case k == 0:
-			return nil, nil, fail(err)
+			return uploaded{}, fail(err)
 		}
 		body = io.MultiReader(bytes.NewReader(b[:]), body)
 	}
-	out, err := c.uploadStream(ctx, in, first, body, size, plan, s)
-	return out, nil, err
+	return c.uploadStream(ctx, in, first, body, size, plan, s)
 }
 
 // putBytes stores a body read into memory with one PUT.
-func (c *Client) putBytes(ctx context.Context, in *s3.PutObjectInput, b []byte, optFns []func(*s3.Options)) (*UploadOutput, *s3.PutObjectOutput, error) {
+func (c *Client) putBytes(ctx context.Context, in *s3.PutObjectInput, b []byte, optFns []func(*s3.Options)) (uploaded, error) {
 	single := *in
 	single.Body, single.ContentLength = bytes.NewReader(b), aws.Int64(int64(len(b)))
 	return c.putSingle(ctx, &single, int64(len(b)), optFns)

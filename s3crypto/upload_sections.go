@@ -15,11 +15,11 @@ import (
 // file): each part is encrypted as the SDK reads it, straight from the
 // source, so no part is buffered; only the last part waits, for the
 // others' hashes.
-func (c *Client) uploadSections(ctx context.Context, in *s3.PutObjectInput, src io.ReaderAt, base, size int64, plan core.Plan, s uploadSettings) (*UploadOutput, error) {
+func (c *Client) uploadSections(ctx context.Context, in *s3.PutObjectInput, src io.ReaderAt, base, size int64, plan core.Plan, s uploadSettings) (uploaded, error) {
 	partSize := plan.PartSize
 	mp, err := c.newMultipartUpload(ctx, createInputFrom(in), partSize, size, s.optFns)
 	if err != nil {
-		return nil, err
+		return uploaded{}, err
 	}
 	mp.ifMatch, mp.ifNoneMatch = in.IfMatch, in.IfNoneMatch // checked by S3 on Complete
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -68,11 +68,11 @@ feed:
 		if !errors.As(err, &oe) {
 			err = mp.fail(err)
 		}
-		return nil, withCleanupErrors(err, mp.Abort(ctx))
+		return uploaded{}, withCleanupErrors(err, mp.Abort(ctx))
 	}
 	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		return nil, err
+		return uploaded{}, err
 	}
-	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}, nil
+	return uploaded{UploadOutput: UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: int(nparts), Size: size, KeyRef: mp.KeyRef()}}, nil
 }

@@ -16,14 +16,14 @@ import (
 // of plaintext; a nil Body is empty) under a fresh data key as the SDK
 // reads it, sends it with one PutObject request, then stores the
 // envelope's instruction file if it goes to one.
-func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int64, optFns []func(*s3.Options)) (*UploadOutput, *s3.PutObjectOutput, error) {
+func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int64, optFns []func(*s3.Options)) (uploaded, error) {
 	call := collectCallOptions(c.Client.Options(), optFns)
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}
 	for k := range in.Metadata {
 		if isReserved(k) {
-			return nil, nil, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			return uploaded{}, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
 		}
 	}
 	var ec map[string]string
@@ -32,7 +32,7 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 	}
 	enc, err := core.NewEncryption(ctx, &c.opts, ec)
 	if err != nil {
-		return nil, nil, fail("", err)
+		return uploaded{}, fail("", err)
 	}
 	var src io.Reader = in.Body
 	if src == nil {
@@ -41,18 +41,18 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 	}
 	body, err := enc.NewReader(src, size)
 	if err != nil {
-		return nil, nil, fail(enc.KeyRef(), err)
+		return uploaded{}, fail(enc.KeyRef(), err)
 	}
 
 	input := *in
 	input.Body = body.Body()
 	input.ContentLength = aws.Int64(core.CiphertextSize(size))
 	if err := moveChecksums(&input, body); err != nil {
-		return nil, nil, fail(enc.KeyRef(), err)
+		return uploaded{}, fail(enc.KeyRef(), err)
 	}
 	objMeta, instruction, err := core.PlaceEnvelope(&c.opts, enc.Envelope(size), in.Metadata, call.instructionFile)
 	if err != nil {
-		return nil, nil, fail(enc.KeyRef(), err)
+		return uploaded{}, fail(enc.KeyRef(), err)
 	}
 	input.Metadata = objMeta
 
@@ -70,7 +70,7 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 		// Refuse before storing anything if the instruction file's name
 		// is taken by an object of the caller's.
 		if err := c.checkInstructionFileFree(ctx, c.instructionFileInput(in), optFns); err != nil {
-			return nil, nil, fail(enc.KeyRef(), err)
+			return uploaded{}, fail(enc.KeyRef(), err)
 		}
 	}
 	out, err := c.Client.PutObject(ctx, &input, callOpts...)
@@ -78,12 +78,12 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 		if body.Err() != nil {
 			err = body.Err() // ours is the clearer cause
 		}
-		return nil, nil, fail(enc.KeyRef(), err)
+		return uploaded{}, fail(enc.KeyRef(), err)
 	}
 	if instruction != nil {
 		if err := c.storeInstructionFile(ctx, in, instruction, out.ETag, out.VersionId, optFns); err != nil {
-			return nil, nil, fail(enc.KeyRef(), err)
+			return uploaded{}, fail(enc.KeyRef(), err)
 		}
 	}
-	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, Size: size, KeyRef: enc.KeyRef()}, out, nil
+	return uploaded{UploadOutput{ETag: out.ETag, VersionID: out.VersionId, Size: size, KeyRef: enc.KeyRef()}, out}, nil
 }

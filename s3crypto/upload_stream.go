@@ -21,12 +21,12 @@ import (
 // Checksums of the plaintext in carries are computed as the parts are
 // read, in order, and checked before the last part is sealed; S3 gets
 // checksums of the ciphertext instead.
-func (c *Client) uploadStream(ctx context.Context, in *s3.PutObjectInput, first []byte, body io.Reader, size int64, plan core.Plan, s uploadSettings) (*UploadOutput, error) {
+func (c *Client) uploadStream(ctx context.Context, in *s3.PutObjectInput, first []byte, body io.Reader, size int64, plan core.Plan, s uploadSettings) (uploaded, error) {
 	partSize := plan.PartSize
 	put := *in
 	verifiers, alg, err := takeChecksums(&put)
 	if err != nil {
-		return nil, &ObjectError{Op: s.op, Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
+		return uploaded{}, &ObjectError{Op: s.op, Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 	}
 	create := createInputFrom(&put)
 	if create.ChecksumAlgorithm == "" {
@@ -34,7 +34,7 @@ func (c *Client) uploadStream(ctx context.Context, in *s3.PutObjectInput, first 
 	}
 	mp, err := c.newMultipartUpload(ctx, create, partSize, size, s.optFns)
 	if err != nil {
-		return nil, err
+		return uploaded{}, err
 	}
 	mp.ifMatch, mp.ifNoneMatch = in.IfMatch, in.IfNoneMatch // checked by S3 on Complete
 	ctx, cancel := context.WithCancel(ctx)
@@ -144,13 +144,13 @@ func (c *Client) uploadStream(ctx context.Context, in *s3.PutObjectInput, first 
 		if !errors.As(firstErr, &oe) {
 			firstErr = mp.fail(firstErr)
 		}
-		return nil, withCleanupErrors(firstErr, mp.Abort(ctx))
+		return uploaded{}, withCleanupErrors(firstErr, mp.Abort(ctx))
 	}
 	out, err := mp.Complete(ctx) // aborts the upload if it fails
 	if err != nil {
-		return nil, err
+		return uploaded{}, err
 	}
-	return &UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}, nil
+	return uploaded{UploadOutput: UploadOutput{ETag: out.ETag, VersionID: out.VersionId, UploadID: mp.UploadID(), Parts: len(mp.parts), Size: total, KeyRef: mp.KeyRef()}}, nil
 }
 
 // noMore fails if r has another byte, or fails to tell.

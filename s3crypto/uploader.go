@@ -64,6 +64,9 @@ func (u Uploader) Upload(ctx context.Context, in *s3.PutObjectInput, optFns ...f
 	if u.Concurrency <= 0 {
 		u.Concurrency = DefaultConcurrency
 	}
-	out, _, err := u.Client.upload(ctx, in, uploadSettings{op: "Upload", partSize: u.PartSize, concurrency: u.Concurrency, optFns: u.ClientOptions})
-	return out, err
+	up, err := u.Client.upload(ctx, in, uploadSettings{op: "Upload", partSize: u.PartSize, concurrency: u.Concurrency, optFns: u.ClientOptions})
+	if err != nil {
+		return nil, err
+	}
+	return &up.UploadOutput, nil
 }
