@@ -331,3 +331,6 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	}
 	return nil
 }
+
+// roundUp rounds n up to a multiple of m.
+func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }

@@ -478,12 +478,8 @@ func (m *MultipartUpload) finish(ctx context.Context, out *s3.CompleteMultipartU
 		RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
 		SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
 		SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
-	if err := m.c.putInstructionFile(ctx, put, m.inst, m.optFns); err != nil {
-		if derr := m.c.removeOwnWrite(ctx, m.bucket, m.key, m.create.ExpectedBucketOwner, m.create.RequestPayer, out.ETag, out.VersionId, m.optFns); derr != nil {
-			err = fmt.Errorf("%w; the object could not be removed again (%w): it is stored without its envelope", err, derr)
-		}
-		return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(),
-			Err: fmt.Errorf("storing the instruction file: %w", err)}
+	if err := m.c.storeInstructionFile(ctx, put, m.inst, out.ETag, out.VersionId, m.optFns); err != nil {
+		return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
 	}
 	return out, nil
 }
@@ -616,4 +612,23 @@ func (m *MultipartUpload) abort(ctx context.Context) error {
 	m.strays = left
 	m.mu.Unlock()
 	return join(append([]error{err}, left...)...)
+}
+
+// createInputFrom carries a PutObjectInput's object settings over to the
+// multipart upload.
+func createInputFrom(in *s3.PutObjectInput) *s3.CreateMultipartUploadInput {
+	return &s3.CreateMultipartUploadInput{
+		Bucket: in.Bucket, Key: in.Key, ACL: in.ACL, BucketKeyEnabled: in.BucketKeyEnabled,
+		CacheControl: in.CacheControl, ChecksumAlgorithm: in.ChecksumAlgorithm,
+		ContentDisposition: in.ContentDisposition, ContentEncoding: in.ContentEncoding,
+		ContentLanguage: in.ContentLanguage, ContentType: in.ContentType,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, Expires: in.Expires,
+		GrantFullControl: in.GrantFullControl, GrantRead: in.GrantRead, GrantReadACP: in.GrantReadACP, GrantWriteACP: in.GrantWriteACP,
+		Metadata: in.Metadata, ObjectLockLegalHoldStatus: in.ObjectLockLegalHoldStatus, ObjectLockMode: in.ObjectLockMode,
+		ObjectLockRetainUntilDate: in.ObjectLockRetainUntilDate, RequestPayer: in.RequestPayer,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, SSEKMSKeyId: in.SSEKMSKeyId,
+		ServerSideEncryption: in.ServerSideEncryption, StorageClass: in.StorageClass, Tagging: in.Tagging,
+		WebsiteRedirectLocation: in.WebsiteRedirectLocation,
+	}
 }

@@ -74,14 +74,19 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	put.UserMetadata = objMeta
 	if size < 0 && put.PartSize == 0 {
 		// minio-go sizes the parts of an unknown-length stream for 5 TiB
-		// in 10,000 parts: 528 MiB each, all buffered. AES-GCM allows
-		// 2^36 − 32 bytes of plaintext, so at most 2^36 − 16 bytes of
-		// ciphertext and tag: 4,096 parts of 16 MiB. minio-go allows
-		// 10,000 parts (156.25 GiB), so the cipher's limit comes first:
-		// past it the core fails the body with ErrTooLarge and minio-go
-		// aborts the upload. (A PartSize the caller sets below 7 MiB
-		// makes minio-go's 10,000 parts the tighter limit instead.)
-		put.PartSize = streamPartSize
+		// in 10,000 parts: 528 MiB each, all buffered. The plan's parts
+		// of core.MinioPartSize (16 MiB) are minio-go's own size for the
+		// objects AES-GCM allows, and reach AES-GCM's limit (2^36 − 16
+		// bytes of ciphertext and tag) at 4,096 parts, within minio-go's
+		// 10,000: past it the core fails the body with ErrTooLarge and
+		// minio-go aborts the upload. (A PartSize the caller sets below
+		// 7 MiB makes minio-go's 10,000 parts the tighter limit instead.)
+		// Known sizes get that part size from minio-go itself.
+		plan, err := core.PlanUpload(size, core.MinioPartSize)
+		if err != nil {
+			return fail(err)
+		}
+		put.PartSize = uint64(plan.PartSize)
 	}
 	if inst != nil {
 		// Refuse before storing anything if the instruction file's name
@@ -116,9 +121,6 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Re
 	info.Size = body.PlaintextRead()
 	return info, nil
 }
-
-// streamPartSize is the part size for streams of unknown length.
-const streamPartSize = 16 << 20
 
 // errRDMA refuses minio-go's RDMA buffers, which move the caller's bytes
 // without passing through a reader s3c could encrypt or decrypt.

@@ -56,7 +56,7 @@ func keyTuned(size int64) string   { return fmt.Sprintf("manager-s3c-settings-%d
 func keyS3C(size int64) string     { return fmt.Sprintf("s3c-%d", size) }
 
 // unsignedOverHTTP is what s3crypto does to its encrypted bodies over
-// plain http (see unsignedPayload in s3crypto/put.go): UNSIGNED-PAYLOAD
+// plain http (see unsignedPayload in s3crypto/transport.go): UNSIGNED-PAYLOAD
 // instead of a SHA-256 of the body. Over https the SDK already does so
 // for everyone, and this adds nothing.
 func unsignedOverHTTP(endpoint string) []func(*s3.Options) {
