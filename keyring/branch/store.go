@@ -16,6 +16,11 @@
 // An AWS S3 Encryption Client given a branch key version's 32 bytes as a
 // raw AES key with that material description reads such objects.
 //
+// Versions are the integers 1, 2, 3, ... rather than random ids: the
+// next version's name is known, so of two rotations at once the second
+// finds it taken (a conditional create), listing shows the order, and
+// a material description says at a glance which version an object uses.
+//
 // The package imports no AWS SDK; an S3-backed Store is in package
 // s3store, an in-memory one is NewMemStore.
 package branch
