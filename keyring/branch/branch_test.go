@@ -488,3 +488,67 @@ func TestRewrapStore(t *testing.T) {
 		t.Fatal(st, err)
 	}
 }
+
+// failingStore fails every read, as an unreachable store does.
+type failingStore struct{ Store }
+
+var errOutage = errors.New("connection refused")
+
+func (failingStore) GetVersion(context.Context, string, string) (*Version, error) {
+	return nil, errOutage
+}
+func (failingStore) GetActive(context.Context, string) (string, error) { return "", errOutage }
+
+// A store outage is fatal: never reported as a wrong or missing key, so
+// a Multi keyring stops at it.
+func TestStoreOutageIsFatal(t *testing.T) {
+	w := newWorld(t)
+	dk := gen(t, w.keyring(t), nil)
+	k, err := NewKeyring(failingStore{w.store}, w.root, Options{BranchKeyID: w.id, CacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dec(k, dk)
+	if !errors.Is(err, errOutage) || errors.Is(err, keyring.ErrIncorrectKey) || errors.Is(err, keyring.ErrUnsupportedWrap) {
+		t.Fatalf("decrypt: %v", err)
+	}
+	other := aesRoot(t)
+	if _, err := dec(keyring.Multi(other, k), dk); !errors.Is(err, errOutage) {
+		t.Fatalf("multi: %v", err)
+	}
+	if _, err := k.GenerateDataKey(bg, &keyring.EncryptionRequest{ContentAlg: metadata.ContentCommittingGCM}); !errors.Is(err, errOutage) {
+		t.Fatalf("generate: %v", err)
+	}
+}
+
+// A caller that gives up while a load is under way does not fail the
+// others waiting for the same load.
+func TestCancelledWaiterLeavesLoad(t *testing.T) {
+	w := newWorld(t)
+	w.root.gate = make(chan struct{})
+	w.root.entered = make(chan struct{}, 10)
+	k := w.keyring(t)
+	cctx, cancel := context.WithCancel(bg)
+	first := make(chan error, 1)
+	go func() {
+		_, err := k.GenerateDataKey(cctx, &keyring.EncryptionRequest{ContentAlg: metadata.ContentCommittingGCM})
+		first <- err
+	}()
+	<-w.root.entered
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled caller: %v", err)
+	}
+	second := make(chan error, 1)
+	go func() {
+		_, err := k.GenerateDataKey(bg, &keyring.EncryptionRequest{ContentAlg: metadata.ContentCommittingGCM})
+		second <- err
+	}()
+	close(w.root.gate)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if n := w.root.decrypts.Load(); n != 1 {
+		t.Fatalf("%d root calls, want 1", n)
+	}
+}
