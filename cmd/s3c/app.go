@@ -42,6 +42,10 @@ type app struct {
 	keys     []keySpec
 	allowKMS []string
 
+	// branch keys (keystore.go)
+	keystore, branchKey string
+	rootOnly            bool // the key flags are a key store's root: no --keystore
+
 	// encryption settings
 	contexts    []string
 	ec          map[string]string // the parsed --context entries
@@ -202,7 +206,7 @@ func (a *app) rootCommand() *cobra.Command {
 	a.timeouts.add(pf)
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
-		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand())
+		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(), a.keystoreCommand())
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
@@ -269,6 +273,7 @@ func (a *app) keyFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
 	fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
 	fs.BoolVar(&a.legacy, "legacy", false, "also read legacy objects (AES-CBC, old key wraps): no integrity protection")
+	a.branchFlags(fs)
 }
 
 func (a *app) jsonFlag(fs *pflag.FlagSet) {
@@ -399,6 +404,9 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 	}
 	if len(krs) == 0 {
 		return nil, usagef("a master key is needed: --kms-key-id, --aes-key or --rsa-key")
+	}
+	if url := a.keystoreURL(); url != "" {
+		return a.withBranch(ctx, url, materials.Multi(krs[0], krs[1:]...), write)
 	}
 	return materials.Multi(krs[0], krs[1:]...), nil
 }

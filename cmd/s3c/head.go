@@ -59,6 +59,9 @@ func describe(ctx context.Context, c *s3crypto.Client, bucket, key string) (*obj
 	r.ContentAlgorithm = env.ContentAlg
 	r.WrapAlgorithm = env.WrapAlg
 	r.KeyRef = info.KeyRef
+	if ref, ok := branchRef(env.WrapAlg, env.Description); ok {
+		r.KeyRef = ref
+	}
 	if env.WrapAlg == metadata.WrapKMSContext || env.WrapAlg == metadata.WrapKMS {
 		r.Context = env.Description
 	} else {

@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/internal/miniotest"
+	"github.com/s3c/s3c/keyring/branch"
+	"github.com/s3c/s3c/keyring/branch/s3store"
 	"github.com/s3c/s3c/materials"
 	"github.com/s3c/s3c/s3crypto"
 )
@@ -73,6 +75,7 @@ type clientSet struct {
 	unsigned []func(*s3.Options) // s3c's payload signing, for plain baselines
 	kms      *s3crypto.Client    // KMS keyring: large objects, small "kms" rows
 	aes      *s3crypto.Client    // raw AES keyring: small "aes" rows
+	branch   *s3crypto.Client    // branch keys under the KMS key: small "branch" rows
 	bucket   string
 }
 
@@ -87,7 +90,17 @@ func clients() (*clientSet, error) {
 		BaseEndpoint: aws.String(os.Getenv("S3C_BENCH_KMS")),
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIDBENCH", "bench-secret", ""),
 	})
-	enc, err := s3crypto.New(plain, materials.NewKMS(k, "alias/bench"))
+	kmsKR := materials.NewKMS(k, "alias/bench")
+	enc, err := s3crypto.New(plain, kmsKR)
+	if err != nil {
+		return nil, err
+	}
+	bkr, err := branch.NewKeyring(benchKeystore(plain, os.Getenv("S3C_BENCH_BUCKET")), kmsKR,
+		branch.Options{BranchKeyID: benchBranchKey, CacheTTL: 15 * time.Minute})
+	if err != nil {
+		return nil, err
+	}
+	bc, err := s3crypto.New(plain, bkr)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +112,7 @@ func clients() (*clientSet, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clientSet{plain: plain, unsigned: unsignedOverHTTP(srv.Endpoint), kms: enc, aes: raw, bucket: os.Getenv("S3C_BENCH_BUCKET")}, nil
+	return &clientSet{plain: plain, unsigned: unsignedOverHTTP(srv.Endpoint), kms: enc, aes: raw, branch: bc, bucket: os.Getenv("S3C_BENCH_BUCKET")}, nil
 }
 
 // runChild does one measured operation; the caller adds the peak RSS.
@@ -177,6 +190,8 @@ func runChild(op string, size int64, file string, small, workers int) (result, e
 		return smallObjects(ctx, op, cs.aes, "small-aes/", bucket, small, workers)
 	case "small-put-kms", "small-get-kms":
 		return smallObjects(ctx, op, cs.kms, "small-kms/", bucket, small, workers)
+	case "small-put-branch", "small-get-branch":
+		return smallObjects(ctx, op, cs.branch, "small-branch/", bucket, small, workers)
 	default:
 		return result{}, fmt.Errorf("unknown operation %q", op)
 	}
@@ -271,4 +286,12 @@ func smallObjects(ctx context.Context, op string, api smallAPI, prefix, bucket s
 		return result{}, firstErr
 	}
 	return result{Seconds: time.Since(start).Seconds(), Ops: n}, nil
+}
+
+// benchBranchKey is the branch key of the "branch" rows, made by the
+// parent under the KMS key alias/bench.
+const benchBranchKey = "bench"
+
+func benchKeystore(c *s3.Client, bucket string) *s3store.Store {
+	return s3store.New(c, bucket, "bench-keystore/")
 }

@@ -32,6 +32,8 @@ import (
 
 	"github.com/s3c/s3c/internal/kmstest"
 	"github.com/s3c/s3c/internal/miniotest"
+	"github.com/s3c/s3c/keyring/branch"
+	"github.com/s3c/s3c/materials"
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -238,6 +240,9 @@ func runParent(cfg config) error {
 		return err
 	}
 	defer emptyAndDelete(s3client, bucket)
+	if err := branch.CreateBranchKeyWithID(ctx, benchKeystore(s3client, bucket), materials.NewKMS(kms.Client(ctx), "alias/bench"), benchBranchKey); err != nil {
+		return err
+	}
 	env := append(os.Environ(), srv.Env()...)
 	env = append(env, "S3C_BENCH_BUCKET="+bucket, "S3C_BENCH_KMS="+kms.URL())
 	httpPlain := strings.HasPrefix(srv.Endpoint, "http://")
@@ -271,13 +276,20 @@ func runParent(cfg config) error {
 	if err != nil {
 		return err
 	}
+	// KMS calls made by each operation's children, over all runs.
+	kmsCallsOf := map[string]int{}
+	kmsCalls := func() int {
+		return kms.Calls("GenerateDataKey") + kms.Calls("Decrypt") + kms.Calls("Encrypt") + kms.Calls("ReEncrypt")
+	}
 	once := func(op string, size int64) (result, error) {
 		args := []string{"-child", op, "-size", strconv.FormatInt(size, 10), "-file", filepath.Join(dir, "source"),
 			"-small", strconv.Itoa(cfg.small), "-workers", strconv.Itoa(cfg.workers)}
 		cmd := exec.Command(self, args...)
 		cmd.Env = append(env, "S3C_BENCH_DIR="+dir)
 		cmd.Stderr = os.Stderr
+		calls := kmsCalls()
 		out, err := cmd.Output()
+		kmsCallsOf[op] += kmsCalls() - calls
 		if err != nil {
 			return result{}, fmt.Errorf("%s %s: %v", op, human(size), err)
 		}
@@ -347,10 +359,10 @@ func runParent(cfg config) error {
 		fmt.Printf("### %d objects of 4 KiB, %d workers (ops/s, median of runs: %d)\n\n", cfg.small, cfg.workers, cfg.runs)
 		fmt.Printf("plain: PutObject/GetObject with the payload signed as s3c does (%s); s3c: Client.PutObject/GetObject, V3 format\n\n",
 			map[bool]string{true: "UNSIGNED-PAYLOAD over http", false: "https"}[httpPlain])
-		fmt.Println("| op | plain | s3c, raw AES keyring | ratio | s3c, KMS keyring (a KMS call per object, same CPUs) | ratio |\n|---|--:|--:|--:|--:|--:|")
+		fmt.Println("| op | plain | s3c, raw AES keyring | ratio | s3c, KMS keyring (a KMS call per object, same CPUs) | ratio | KMS calls per run | s3c, branch keys under the KMS key | ratio | KMS calls per run |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, d := range []string{"put", "get"} {
 			var ops []op
-			for _, k := range []string{"plain", "aes", "kms"} {
+			for _, k := range []string{"plain", "aes", "kms", "branch"} {
 				ops = append(ops, op{name: "small-" + d + "-" + k})
 			}
 			res, err := measure(ops, 4096)
@@ -358,9 +370,10 @@ func runParent(cfg config) error {
 				return err
 			}
 			rate := func(o op) float64 { return float64(res[o.name].Ops) / res[o.name].Seconds }
-			p, a, k := rate(ops[0]), rate(ops[1]), rate(ops[2])
-			smallRes[d+"-aes"], smallRes[d+"-kms"] = a/p, k/p
-			fmt.Printf("| %s | %.0f | %.0f | **%.2f** | %.0f | %.2f |\n", d, p, a, a/p, k, k/p)
+			p, a, k, b := rate(ops[0]), rate(ops[1]), rate(ops[2]), rate(ops[3])
+			smallRes[d+"-aes"], smallRes[d+"-kms"], smallRes[d+"-branch"] = a/p, k/p, b/p
+			perRun := func(o op) int { return kmsCallsOf[o.name] / cfg.runs }
+			fmt.Printf("| %s | %.0f | %.0f | **%.2f** | %.0f | %.2f | %d | %.0f | **%.2f** | %d |\n", d, p, a, a/p, k, k/p, perRun(ops[2]), b, b/p, perRun(ops[3]))
 		}
 		fmt.Println()
 	}
