@@ -113,11 +113,13 @@ func TestProgressIsNotIdle(t *testing.T) {
 		for range 6 {
 			w.Write([]byte("x"))
 			w.(http.Flusher).Flush()
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(50 * time.Millisecond)
 		}
 	}))
 	defer srv.Close()
-	c := client(Timeouts{Idle: 250 * time.Millisecond, FirstByte: 250 * time.Millisecond})
+	// Gaps of 50 ms against a 1 s timeout: a loaded machine's scheduling
+	// delays must not read as idleness.
+	c := client(Timeouts{Idle: time.Second, FirstByte: time.Second})
 	for i := range 4 {
 		resp, err := c.Post(srv.URL, "text/plain", strings.NewReader("hello"))
 		if err != nil {
@@ -128,6 +130,6 @@ func TestProgressIsNotIdle(t *testing.T) {
 		if err != nil || string(b) != "xxxxxx" {
 			t.Fatalf("request %d: %q, %v", i, b, err)
 		}
-		time.Sleep(time.Duration(i) * 120 * time.Millisecond) // idle in the pool, up to past the timeout
+		time.Sleep(time.Duration(i) * 400 * time.Millisecond) // idle in the pool, up to past the timeout
 	}
 }
