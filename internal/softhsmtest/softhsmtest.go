@@ -118,5 +118,9 @@ func (t *Token) URI(object string) string {
 	return "pkcs11:token=" + t.Label + ";object=" + object + "?module-path=" + t.Module + "&pin-source=file:" + t.PINFile
 }
 
+// Env returns the environment variable that points SoftHSM at the
+// token, for child processes with an environment of their own.
+func (t *Token) Env() string { return "SOFTHSM2_CONF=" + t.conf }
+
 // Close removes the token's directory.
 func (t *Token) Close() { os.RemoveAll(t.Dir) }

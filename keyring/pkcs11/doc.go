@@ -37,3 +37,6 @@ type Options struct {
 // ErrNoCgo is returned by Open and GenerateKey in a binary built without
 // cgo, which cannot load a PKCS#11 module.
 var ErrNoCgo = errors.New("PKCS#11 keys need a build with cgo (CGO_ENABLED=1)")
+
+// RSAKeyBits is the modulus size of RSA key pairs GenerateKey makes.
+const RSAKeyBits = 3072

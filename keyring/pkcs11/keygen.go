@@ -11,9 +11,6 @@ import (
 	"github.com/s3c/s3c/keyring"
 )
 
-// RSAKeyBits is the modulus size of RSA key pairs GenerateKey makes.
-const RSAKeyBits = 3072
-
 // GenerateKey creates a master key in the token keyURI names, with its
 // object label and/or id: kind "aes" makes an AES-256 secret key for
 // CKM_AES_GCM, "rsa" an RSA-3072 key pair (the private key decrypts, the
