@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -26,14 +27,15 @@ import (
 // Keyring wraps and unwraps data keys with a key held in a PKCS#11 token.
 // It is safe for concurrent use; Close it when done.
 type Keyring struct {
+	u    *uri // to log in again (the PIN is read from its source each time)
 	ref  string
 	desc map[string]string
 	mod  *module
 	slot uint
 
 	aes  bool
-	key  p11.ObjectHandle // the AES key, or the RSA private key
-	pub  *rsa.PublicKey   // RSA only
+	key  atomic.Uint64  // handle of the AES key, or of the RSA private key
+	pub  *rsa.PublicKey // RSA only
 	pool chan p11.SessionHandle
 
 	closeOnce sync.Once
@@ -65,7 +67,7 @@ func Open(uri string, optFns ...func(*Options)) (*Keyring, error) {
 	if err != nil {
 		return nil, &keyring.KeyError{KeyRef: ref, Err: err}
 	}
-	k := &Keyring{ref: ref, mod: mod, pool: make(chan p11.SessionHandle, o.Sessions)}
+	k := &Keyring{u: u, ref: ref, mod: mod, pool: make(chan p11.SessionHandle, o.Sessions)}
 	if err := k.open(u, pin, o.Sessions); err != nil {
 		k.Close()
 		return nil, &keyring.KeyError{KeyRef: ref, Err: err}
@@ -142,10 +144,11 @@ func (k *Keyring) findKey(sh p11.SessionHandle, u *uri) error {
 		if !isType(attrs[0].Value, p11.CKK_AES) {
 			return errors.New("the secret key is not an AES key")
 		}
-		k.aes, k.key = true, secret[0]
+		k.aes = true
+		k.key.Store(uint64(secret[0]))
 		return nil
 	}
-	k.key = priv[0]
+	k.key.Store(uint64(priv[0]))
 	// The modulus and exponent are public: read them from the public key
 	// object, or from the private key object, which carries them too.
 	src := priv[0]
@@ -311,7 +314,9 @@ func (k *Keyring) Close() error {
 		for {
 			select {
 			case sh := <-k.pool:
-				k.mod.ctx.CloseSession(sh)
+				if sh != 0 {
+					k.mod.ctx.CloseSession(sh)
+				}
 				continue
 			default:
 			}
@@ -336,16 +341,92 @@ func (k *Keyring) wrapAlg() string {
 }
 
 // session takes a session from the pool, waiting for one if all are busy.
+// A slot of the pool that holds 0 (CK_INVALID_HANDLE) has lost its
+// session: the next taker opens and logs in a new one.
 func (k *Keyring) session(ctx context.Context) (p11.SessionHandle, error) {
+	var sh p11.SessionHandle
 	select {
-	case sh := <-k.pool:
-		return sh, nil
+	case sh = <-k.pool:
 	case <-ctx.Done():
 		return 0, context.Cause(ctx)
 	}
+	if sh != 0 {
+		return sh, nil
+	}
+	sh, err := k.mod.ctx.OpenSession(k.slot, p11.CKF_SERIAL_SESSION)
+	if err != nil {
+		k.pool <- 0
+		return 0, tokenError("opening a session", err)
+	}
+	pin, err := k.u.pin()
+	if err == nil {
+		err = login(k.mod, sh, pin)
+	}
+	if err == nil {
+		err = k.refind(sh)
+	}
+	if err != nil {
+		k.mod.ctx.CloseSession(sh)
+		k.pool <- 0
+		return 0, err
+	}
+	return sh, nil
 }
 
-func (k *Keyring) release(sh p11.SessionHandle) { k.pool <- sh }
+// handle returns the key's object handle.
+func (k *Keyring) handle() p11.ObjectHandle { return p11.ObjectHandle(k.key.Load()) }
+
+// refind looks the key up again after a new login: a token may number
+// its private objects anew.
+func (k *Keyring) refind(sh p11.SessionHandle) error {
+	class := uint(p11.CKO_PRIVATE_KEY)
+	if k.aes {
+		class = p11.CKO_SECRET_KEY
+	}
+	objs, err := findObjects(k.mod.ctx, sh, k.u, class)
+	if err != nil {
+		return err
+	}
+	if len(objs) != 1 {
+		return errors.New("the key is gone from the token, or its label/id now names several keys")
+	}
+	k.key.Store(uint64(objs[0]))
+	return nil
+}
+
+// sessionLost reports whether err means the session is gone: the token
+// was reset or reconnected, or logged the application out.
+func sessionLost(err error) bool {
+	switch code(err) {
+	case p11.CKR_SESSION_HANDLE_INVALID, p11.CKR_SESSION_CLOSED, p11.CKR_USER_NOT_LOGGED_IN,
+		p11.CKR_DEVICE_REMOVED, p11.CKR_TOKEN_NOT_PRESENT, p11.CKR_OBJECT_HANDLE_INVALID, p11.CKR_KEY_HANDLE_INVALID:
+		return true
+	}
+	return false
+}
+
+// do runs op on a pooled session. A session found lost is replaced, and
+// op (a wrap or unwrap, which may be repeated) tried again: when a token
+// reset lost them all, every pooled session fails once before a new one
+// is opened, so the retries are bounded by the pool's size.
+func (k *Keyring) do(ctx context.Context, op func(p11.SessionHandle) error) error {
+	for attempt := 0; ; attempt++ {
+		sh, err := k.session(ctx)
+		if err != nil {
+			return err
+		}
+		err = op(sh)
+		if !sessionLost(err) {
+			k.pool <- sh
+			return err
+		}
+		k.mod.ctx.CloseSession(sh)
+		k.pool <- 0
+		if attempt >= cap(k.pool) {
+			return err
+		}
+	}
+}
 
 // GenerateDataKey makes a random data key and wraps it.
 func (k *Keyring) GenerateDataKey(ctx context.Context, req *keyring.EncryptionRequest) (*keyring.DataKey, error) {
@@ -395,12 +476,12 @@ const gcmWrappedSize = 12 + keyring.DataKeySize + 16
 
 // sealGCM wraps pdk in the token: IV ‖ AES-GCM(pdk, AAD=contentAlg) ‖ tag.
 func (k *Keyring) sealGCM(ctx context.Context, pdk []byte, contentAlg string) ([]byte, error) {
-	sh, err := k.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer k.release(sh)
-	return k.sealGCMOn(sh, pdk, contentAlg)
+	var edk []byte
+	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+		edk, err = k.sealGCMOn(sh, pdk, contentAlg)
+		return err
+	})
+	return edk, err
 }
 
 func (k *Keyring) sealGCMOn(sh p11.SessionHandle, pdk []byte, contentAlg string) ([]byte, error) {
@@ -408,7 +489,7 @@ func (k *Keyring) sealGCMOn(sh p11.SessionHandle, pdk []byte, contentAlg string)
 	rand.Read(iv)
 	params := p11.NewGCMParams(iv, []byte(contentAlg), 128)
 	defer params.Free()
-	if err := k.mod.ctx.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.key); err != nil {
+	if err := k.mod.ctx.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting AES-GCM", err)
 	}
 	ct, err := k.mod.ctx.Encrypt(sh, pdk)
@@ -521,12 +602,12 @@ func (k *Keyring) openGCM(ctx context.Context, req *keyring.DecryptionRequest) (
 	if len(edk) != gcmWrappedSize {
 		return nil, fmt.Errorf("%w: AES/GCM wrapped key is %d bytes, want %d", keyring.ErrIncorrectKey, len(edk), gcmWrappedSize)
 	}
-	sh, err := k.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer k.release(sh)
-	return k.openGCMOn(sh, req, true)
+	var pdk []byte
+	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+		pdk, err = k.openGCMOn(sh, req, true)
+		return err
+	})
+	return pdk, err
 }
 
 // openGCMOn decrypts on sh; classify says whether to tell a failed
@@ -535,7 +616,7 @@ func (k *Keyring) openGCMOn(sh p11.SessionHandle, req *keyring.DecryptionRequest
 	edk := req.EncryptedKey
 	params := p11.NewGCMParams(append([]byte(nil), edk[:12]...), []byte(req.ContentAlg), 128)
 	defer params.Free()
-	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.key); err != nil {
+	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting AES-GCM", err)
 	}
 	pdk, err := k.mod.ctx.Decrypt(sh, edk[12:])
@@ -556,17 +637,17 @@ func (k *Keyring) decryptRSA(ctx context.Context, req *keyring.DecryptionRequest
 	if len(req.EncryptedKey) != k.pub.Size() {
 		return nil, fmt.Errorf("%w: RSA wrapped key is %d bytes, the key's modulus %d", keyring.ErrIncorrectKey, len(req.EncryptedKey), k.pub.Size())
 	}
-	sh, err := k.session(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer k.release(sh)
-	return k.decryptRSAOn(sh, req, true)
+	var pdk []byte
+	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+		pdk, err = k.decryptRSAOn(sh, req, true)
+		return err
+	})
+	return pdk, err
 }
 
 func (k *Keyring) decryptRSAOn(sh p11.SessionHandle, req *keyring.DecryptionRequest, classify bool) ([]byte, error) {
 	params := p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil)
-	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, params)}, k.key); err != nil {
+	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting RSA-OAEP", err)
 	}
 	pseudo, err := k.mod.ctx.Decrypt(sh, req.EncryptedKey)

@@ -265,3 +265,20 @@ func TestGenerateKeyRefusesExisting(t *testing.T) {
 		t.Fatal("kind dsa accepted")
 	}
 }
+
+// Sessions lost to a token reset (all closed, the login gone) are
+// replaced: the next operations log in again and succeed.
+func TestSessionsRecover(t *testing.T) {
+	bucket := minio.NewBucket(t)
+	for _, label := range []string{"aes-1", "rsa-1"} {
+		k := openKey(t, label)
+		c := client(t, k)
+		put(t, c, bucket, label, []byte("before"))
+		if err := k.mod.ctx.CloseAllSessions(k.slot); err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, c, bucket, label, []byte("before"))
+		put(t, c, bucket, label+"-after", []byte("after"))
+		mustGet(t, c, bucket, label+"-after", []byte("after"))
+	}
+}
