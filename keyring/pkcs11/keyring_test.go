@@ -282,3 +282,24 @@ func TestSessionsRecover(t *testing.T) {
 		mustGet(t, c, bucket, label+"-after", []byte("after"))
 	}
 }
+
+// Rotation: an object under a raw AES key moves to the token's keys
+// (KeyWrapper) and then reads with the token alone.
+func TestRewrapToToken(t *testing.T) {
+	bucket := minio.NewBucket(t)
+	raw, err := keyring.NewAES(randomBytes(32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(2000)
+	put(t, client(t, raw), bucket, "obj", data)
+	for _, label := range []string{"aes-1", "rsa-1"} {
+		hsm := openKey(t, label)
+		from := client(t, keyring.Multi(raw, openKey(t, "aes-1"), openKey(t, "rsa-1")))
+		key := "obj"
+		if _, err := from.RewrapObject(bg, &s3crypto.RewrapObjectInput{Bucket: &bucket, Key: &key, NewKeyring: hsm}); err != nil {
+			t.Fatalf("rewrap to %s: %v", label, err)
+		}
+		mustGet(t, client(t, hsm), bucket, key, data)
+	}
+}
