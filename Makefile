@@ -6,7 +6,7 @@
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all build test check bench fuzz demo clean
+.PHONY: all build test check softhsm bench fuzz demo clean
 
 all: build
 
@@ -14,9 +14,19 @@ build:
 	$(GO) build -o bin/s3c ./cmd/s3c
 
 # Static checks, then every test (fuzz seeds included) under the race
-# detector, all packages sharing one MinIO.
-test: check
+# detector, all packages sharing one MinIO. The PKCS#11 tests need
+# SoftHSM2 (a real PKCS#11 token): installed here when missing.
+test: check softhsm
 	$(GO) run ./internal/cmd/withminio -- $(GO) test -race -count=1 -timeout 30m ./...
+
+# SoftHSM2 from the Debian package softhsm2, for keyring/pkcs11 and the
+# CLI's --pkcs11-key tests (CI runs as root; elsewhere sudo is used).
+softhsm:
+	@if ! command -v softhsm2-util >/dev/null 2>&1; then \
+		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+		echo "softhsm2-util not found: installing the Debian package softhsm2 (apt-get install -y softhsm2)"; \
+		$$sudo apt-get install -y softhsm2 || { echo "retrying after apt-get update"; $$sudo apt-get update && $$sudo apt-get install -y softhsm2; }; \
+	fi
 
 check:
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/s3c/s3c/keyring/pkcs11"
 	"github.com/s3c/s3c/materials"
 	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
@@ -61,7 +62,7 @@ type app struct {
 }
 
 type keySpec struct {
-	kind  string // "kms", "aes", "rsa"
+	kind  string // "kms", "aes", "rsa", "pkcs11"
 	value string
 }
 
@@ -76,13 +77,16 @@ func (f keyFlag) Type() string {
 	if f.kind == "kms" {
 		return "ID"
 	}
+	if f.kind == "pkcs11" {
+		return "URI"
+	}
 	return "FILE"
 }
 func (f keyFlag) Set(v string) error {
 	if v == "" {
 		return fmt.Errorf("--%s needs %s", f.name(), f.wants())
 	}
-	if f.kind != "kms" && looksLikeKey(v) {
+	if f.kind != "kms" && f.kind != "pkcs11" && looksLikeKey(v) {
 		// pflag would quote the value in its message: see flagError.
 		return fmt.Errorf("--%s takes the path of a key file, not the key itself", f.name())
 	}
@@ -100,6 +104,9 @@ func (f keyFlag) name() string {
 func (f keyFlag) wants() string {
 	if f.kind == "kms" {
 		return "a KMS key ID, ARN or alias"
+	}
+	if f.kind == "pkcs11" {
+		return "a PKCS#11 URI (pkcs11:token=…;object=…?module-path=…&pin-source=file:…)"
 	}
 	return "the path of a key file"
 }
@@ -148,6 +155,7 @@ Keys:
   --kms-key-id ID|ARN|alias/NAME   an AWS KMS key
   --aes-key FILE                   a local AES key (make one with: s3c keygen aes FILE)
   --rsa-key FILE                   a local RSA key (PEM; for put the public key is enough)
+  --pkcs11-key URI                 a key in an HSM, by PKCS#11 URI (s3c keygen pkcs11 URI)
   Give several to rotate: on put the first one wraps new data keys, on get any of them
   may unwrap. A key flag takes the path of a key file, never the key itself.
   On get, only the keys given are trusted. With no key flag at all, a KMS-wrapped
@@ -268,6 +276,7 @@ func (a *app) keyFlags(fs *pflag.FlagSet) {
 	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
 	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
 	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
+	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source (repeatable)")
 	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, trust KMS-wrapped objects under this key ARN (discovery; repeatable)")
 	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
 	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
@@ -393,6 +402,14 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 				return nil, usagef("%s: %v", flag, err)
 			}
 			krs = append(krs, kr)
+		case "pkcs11":
+			// Errors name the key reference, never the PIN; a token
+			// that is absent or refuses the PIN is an error (exit 1).
+			kr, err := pkcs11.Open(k.value)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", flag, err)
+			}
+			krs = append(krs, kr)
 		}
 	}
 	if !write && (len(a.keys) == 0 || len(a.allowKMS) > 0) {
@@ -403,7 +420,7 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 		krs = append(krs, materials.NewKMSDiscovery(c, func(o *materials.KMSOptions) { o.AllowedKeys = a.allowKMS }))
 	}
 	if len(krs) == 0 {
-		return nil, usagef("a master key is needed: --kms-key-id, --aes-key or --rsa-key")
+		return nil, usagef("a master key is needed: --kms-key-id, --aes-key, --rsa-key or --pkcs11-key")
 	}
 	if url := a.keystoreURL(); url != "" {
 		return a.withBranch(ctx, url, materials.Multi(krs[0], krs[1:]...), write)

@@ -10,24 +10,37 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/s3c/s3c/keyring/pkcs11"
 	"github.com/s3c/s3c/materials"
 )
 
 func (a *app) keygenCommand() *cobra.Command {
-	var bits int
+	var (
+		bits    int
+		p11Type string
+	)
 	c := &cobra.Command{
-		Use:   "keygen aes FILE | keygen rsa FILE [--bits 3072]",
-		Short: "Create a local master key",
+		Use:   "keygen aes FILE | keygen rsa FILE [--bits 3072] | keygen pkcs11 URI [--type aes|rsa]",
+		Short: "Create a master key: local, or in an HSM",
 		Long: `Create a master key in FILE, readable only by you (mode 0600), and print
 the key reference that objects encrypted with it will carry. An AES key is 32
 random bytes, written as base64. An RSA key pair is written as a PEM private
 key in FILE and its public key in FILE.pub: the public key alone is enough
-to encrypt. Existing files are never overwritten.`,
+to encrypt. Existing files are never overwritten.
+
+keygen pkcs11 creates the key inside the PKCS#11 token the URI names (an HSM),
+with the URI's object label or id: an AES-256 key (--type aes, the default) or
+an RSA-3072 key pair (--type rsa). The key is sensitive and not extractable: it
+never leaves the token. A label or id already in use is refused.`,
 		Example: `  s3c keygen aes master.key
-  s3c keygen rsa backup.pem --bits 4096`,
+  s3c keygen rsa backup.pem --bits 4096
+  s3c keygen pkcs11 'pkcs11:token=prod;object=s3c-master?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/secrets/pin'`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, file := args[0], args[1]
+			if cmd.Flags().Changed("type") && kind != "pkcs11" {
+				return usagef("--type applies to pkcs11 keys")
+			}
 			var ref string
 			switch kind {
 			case "aes":
@@ -61,8 +74,28 @@ to encrypt. Existing files are never overwritten.`,
 					os.Remove(file)
 					return err
 				}
+			case "pkcs11":
+				if cmd.Flags().Changed("bits") {
+					return usagef("--bits applies to local RSA keys (a PKCS#11 RSA key has %d bits)", pkcs11.RSAKeyBits)
+				}
+				if p11Type != "aes" && p11Type != "rsa" {
+					return usagef("--type %q: want aes or rsa", p11Type)
+				}
+				// Errors name the key reference, never the URI's PIN.
+				if err := pkcs11.GenerateKey(file, p11Type); err != nil {
+					return err
+				}
+				kr, err := pkcs11.Open(file)
+				if err != nil {
+					return err
+				}
+				ref = kr.KeyRef()
+				kr.Close()
+				if a.json {
+					return a.printJSON(map[string]string{"key_ref": ref})
+				}
 			default:
-				return usagef("key kind %q: want aes or rsa", kind)
+				return usagef("key kind %q: want aes or rsa (or pkcs11, for a key in an HSM)", kind)
 			}
 			if a.json {
 				return a.printJSON(map[string]string{"key_ref": ref, "file": file})
@@ -72,6 +105,7 @@ to encrypt. Existing files are never overwritten.`,
 		},
 	}
 	c.Flags().IntVar(&bits, "bits", 3072, "RSA modulus size")
+	c.Flags().StringVar(&p11Type, "type", "aes", "kind of PKCS#11 key: aes or rsa")
 	a.jsonFlag(c.Flags())
 	return c
 }
