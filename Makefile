@@ -1,7 +1,8 @@
-# s3c — make test is what CI runs (.ci/run). It needs only Go: the MinIO
-# server the tests talk to is built from the Go module proxy on first use
-# (a few minutes, cached under ~/.cache/s3c) unless S3C_TEST_ENDPOINT
-# points at one.
+# s3c — make test is what CI runs (.ci/run). It needs Go and Debian's
+# package manager: the MinIO server the tests talk to is built from the Go
+# module proxy on first use (a few minutes, cached under ~/.cache/s3c)
+# unless S3C_TEST_ENDPOINT points at one, and SoftHSM2 (a PKCS#11 token
+# for the HSM keyring's tests) is installed when missing.
 
 GO ?= go
 FUZZTIME ?= 30s
@@ -25,7 +26,7 @@ softhsm:
 	@if ! command -v softhsm2-util >/dev/null 2>&1; then \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		echo "softhsm2-util not found: installing the Debian package softhsm2 (apt-get install -y softhsm2)"; \
-		$$sudo apt-get install -y softhsm2 || { echo "retrying after apt-get update"; $$sudo apt-get update && $$sudo apt-get install -y softhsm2; }; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y softhsm2 || { echo "retrying after apt-get update"; $$sudo apt-get update && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y softhsm2; }; \
 	fi
 
 check:
