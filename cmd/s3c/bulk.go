@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/spf13/pflag"
+
+	"github.com/s3c/s3c/metadata"
+	"github.com/s3c/s3c/s3crypto"
+)
+
+// bulkFlags are the flags rewrap, verify and encrypt share.
+type bulkFlags struct {
+	recursive, dryRun bool
+	jobs, shardCount  int
+	shard             string
+}
+
+func (b *bulkFlags) register(f *pflag.FlagSet, verb string) {
+	f.BoolVarP(&b.recursive, "recursive", "r", false, verb+" every object under the prefix")
+	f.IntVar(&b.jobs, "jobs", 8, "objects processed at once")
+	f.StringVar(&b.shard, "shard", "", "process only the keys of shard I of N (I/N, 0-based; FNV-1a 64 of the key mod N)")
+	f.IntVar(&b.shardCount, "shard-count", 0, "number of shards when the index comes from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+}
+
+// bulkItem is one object to process.
+type bulkItem struct {
+	bucket, key string
+}
+
+func (it bulkItem) String() string { return "s3://" + it.bucket + "/" + it.key }
+
+// bulkOutcome is what processing one object gave: a counter (one of the
+// job's counters) and a stdout line, or an error.
+type bulkOutcome struct {
+	result string
+	line   string
+	err    error
+}
+
+// bulkJob is one of the bulk commands.
+type bulkJob struct {
+	verb string
+	// counters are the JSON names of the successful results, in the
+	// order of the summary; "not_encrypted" is printed "not encrypted".
+	counters []string
+	// integrity adds an integrity_failures count after failed.
+	integrity bool
+	do        func(ctx context.Context, it bulkItem) bulkOutcome
+}
+
+// bulkFailure is one failed object in the JSON summary.
+type bulkFailure struct {
+	Key    string `json:"key"`
+	Reason string `json:"reason"`
+}
+
+// bulkCounts is a run's tally.
+type bulkCounts struct {
+	mu        sync.Mutex
+	seen      int
+	n         map[string]int
+	failed    int
+	integrity int
+	failures  []bulkFailure
+	errs      []error
+}
+
+// bulkInput checks the location and flags of a bulk command: a single
+// object, or with -r a prefix (ending in "/" unless empty).
+func (b *bulkFlags) input(arg string) (location, string, shardSpec, error) {
+	loc, err := parseLocation(arg)
+	if err != nil {
+		return loc, "", shardSpec{}, err
+	}
+	if !loc.s3 {
+		return loc, "", shardSpec{}, usagef("%q is not an s3:// URL", arg)
+	}
+	if !b.recursive && (loc.key == "" || strings.HasSuffix(loc.key, "/")) {
+		return loc, "", shardSpec{}, usagef("%q names no object; -r takes every object under a prefix", arg)
+	}
+	if b.jobs < 1 {
+		return loc, "", shardSpec{}, usagef("--jobs must be at least 1")
+	}
+	sh, err := parseShard(b.shard, b.shardCount, os.Getenv)
+	if err != nil {
+		return loc, "", shardSpec{}, err
+	}
+	prefix := loc.key
+	if b.recursive && prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return loc, prefix, sh, nil
+}
+
+// runBulk feeds the objects of the input to job.do, jobs at a time, and
+// reports: a line per object on stdout (unless -q), a summary on stderr,
+// with --json the summary as the last line of stdout. The listing is
+// streamed: a page at a time, so memory stays bounded whatever the
+// number of objects.
+func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, arg string) error {
+	loc, prefix, sh, err := b.input(arg)
+	if err != nil {
+		return err
+	}
+	counts := &bulkCounts{n: map[string]int{}, failures: []bulkFailure{}}
+	var (
+		wg    sync.WaitGroup
+		outMu sync.Mutex
+		sem   = make(chan struct{}, b.jobs)
+	)
+	// dispatch starts one object; false once ctx is done.
+	dispatch := func(it bulkItem) bool {
+		if !sh.has(it.key) {
+			return true
+		}
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			<-sem
+			return false
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			o := job.do(ctx, it)
+			counts.mu.Lock()
+			defer counts.mu.Unlock()
+			counts.seen++
+			if o.err != nil {
+				err := explain(o.err)
+				counts.failed++
+				if s3crypto.IsIntegrityError(o.err) {
+					counts.integrity++
+				}
+				counts.errs = append(counts.errs, err)
+				counts.failures = append(counts.failures, bulkFailure{Key: it.key, Reason: oneLine(err)})
+				if ctx.Err() == nil {
+					outMu.Lock()
+					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", it, oneLine(err))
+					outMu.Unlock()
+				}
+				return
+			}
+			counts.n[o.result]++
+			if o.line != "" && !a.quiet {
+				outMu.Lock()
+				fmt.Fprintln(a.stdout, o.line)
+				outMu.Unlock()
+			}
+		}()
+		return true
+	}
+	var srcErr error
+	if b.recursive {
+		srcErr = a.listStream(ctx, loc.bucket, prefix, "", func(page []listed) bool {
+			for _, o := range page {
+				if strings.HasSuffix(o.key, "/") {
+					continue
+				}
+				if !dispatch(bulkItem{loc.bucket, o.key}) {
+					return false
+				}
+			}
+			return true
+		})
+	} else {
+		dispatch(bulkItem{loc.bucket, loc.key})
+	}
+	wg.Wait()
+	a.say("%s", counts.summary(job))
+	if a.json {
+		fmt.Fprintf(a.stdout, "%s\n", counts.json(job))
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("%w after %d objects", context.Cause(ctx), counts.seen)
+	case srcErr != nil:
+		return srcErr
+	case counts.failed > 0:
+		return &batchError{failed: counts.failed, total: counts.seen, errs: counts.errs}
+	}
+	return nil
+}
+
+// summary is the stderr line: "verb: N seen, N <counter>, …, N failed".
+func (c *bulkCounts) summary(job *bulkJob) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s: %d seen", job.verb, c.seen)
+	for _, k := range job.counters {
+		fmt.Fprintf(&sb, ", %d %s", c.n[k], strings.ReplaceAll(k, "_", " "))
+	}
+	fmt.Fprintf(&sb, ", %d failed", c.failed)
+	if job.integrity {
+		fmt.Fprintf(&sb, ", %d integrity failures", c.integrity)
+	}
+	return sb.String()
+}
+
+// json is the --json summary, fields in the order of the help: seen,
+// the counters, failed, [integrity_failures,] failures.
+func (c *bulkCounts) json(job *bulkJob) []byte {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, `{"seen":%d`, c.seen)
+	for _, k := range job.counters {
+		fmt.Fprintf(&sb, `,%q:%d`, k, c.n[k])
+	}
+	fmt.Fprintf(&sb, `,"failed":%d`, c.failed)
+	if job.integrity {
+		fmt.Fprintf(&sb, `,"integrity_failures":%d`, c.integrity)
+	}
+	f, _ := json.Marshal(c.failures)
+	fmt.Fprintf(&sb, `,"failures":%s}`, f)
+	return []byte(sb.String())
+}
+
+// listPageSize, if not 0, is the MaxKeys of listStream's requests (for
+// tests: S3's default is 1,000).
+var listPageSize int32
+
+// listStream lists bucket/prefix (after startAfter, if not empty) a page
+// at a time, leaving out instruction files (as listObjects does), and
+// hands each page to fn as it comes; fn returns false to stop. A marked
+// instruction file whose object is on an earlier page is found by the
+// keys of the page before, or else by a HEAD of its object.
+func (a *app) listStream(ctx context.Context, bucket, prefix, startAfter string, fn func([]listed) bool) error {
+	sc, err := a.s3Client(ctx)
+	if err != nil {
+		return err
+	}
+	mc, err := a.metaClient(ctx)
+	if err != nil {
+		return err
+	}
+	in := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix}
+	if startAfter != "" {
+		in.StartAfter = &startAfter
+	}
+	if listPageSize > 0 {
+		in.MaxKeys = aws.Int32(listPageSize)
+	}
+	var prev map[string]bool
+	p := s3.NewListObjectsV2Paginator(sc, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("listing s3://%s/%s: %w", bucket, prefix, err)
+		}
+		objs := make([]listed, 0, len(page.Contents))
+		keys := make(map[string]bool, len(page.Contents))
+		for _, o := range page.Contents {
+			objs = append(objs, listed{aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)})
+			keys[aws.ToString(o.Key)] = true
+		}
+		exists := func(ctx context.Context, base string) bool {
+			if keys[base] || prev[base] {
+				return true
+			}
+			if !strings.HasPrefix(base, prefix) {
+				return false
+			}
+			// On an earlier page, or before StartAfter (a resumed run
+			// listed it before).
+			_, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
+			return err == nil
+		}
+		hide := instructionFilesWith(ctx, sc, mc, bucket, objs, exists)
+		out := objs[:0]
+		for i, o := range objs {
+			if !hide[i] {
+				out = append(out, o)
+			}
+		}
+		if !fn(out) {
+			return nil
+		}
+		prev = keys
+	}
+	return nil
+}
+
+// isInstructionFileOf tells whether key, an object named
+// base+".instruction", is base's instruction file: it carries the
+// instruction-file marker, or base's envelope is read from it.
+func isInstructionFileOf(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket, key, base string) bool {
+	h, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return false
+	}
+	if s3crypto.IsInstructionFile(h.Metadata) {
+		return true
+	}
+	bh, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
+	if err != nil {
+		return false
+	}
+	info, ok := s3crypto.GetObjectInfo(bh.ResultMetadata)
+	return ok && info.Envelope.Storage == metadata.InstructionFile
+}
