@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -138,7 +138,7 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("stdout:\n%s", r.stdout)
 	}
 
-	c.rawRewrite("p/obj-05", func(b []byte) []byte { b[7] ^= 1; return b })   // metadata envelope
+	c.rawRewrite("p/obj-05", func(b []byte) []byte { b[7] ^= 1; return b })  // metadata envelope
 	c.rawRewrite("p/obj-12", func(b []byte) []byte { return b[:len(b)-20] }) // instruction file
 	c.ok("keygen", "aes", "other.key")
 	c.write("f", []byte("other"))
