@@ -203,7 +203,7 @@ func (a *app) rootCommand() *cobra.Command {
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
-		a.verifyCommand())
+		a.verifyCommand(), a.encryptCommand())
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {

@@ -8,10 +8,15 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3c/s3c/internal/faultproxy"
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -177,5 +182,171 @@ func TestVerify(t *testing.T) {
 	r = c.ok("verify", "-r", "--dry-run", "--json", c.url("p/"))
 	if s := lastVerifyJSON(t, r.stdout); s.Verified != 17 || s.Failed != 0 {
 		t.Fatalf("--dry-run summary %+v", s)
+	}
+}
+
+type encryptSummary struct {
+	Seen             int `json:"seen"`
+	Encrypted        int `json:"encrypted"`
+	AlreadyEncrypted int `json:"already_encrypted"`
+	Failed           int `json:"failed"`
+	Failures         []struct {
+		Key    string `json:"key"`
+		Reason string `json:"reason"`
+	} `json:"failures"`
+}
+
+func lastEncryptJSON(t *testing.T, stdout string) encryptSummary {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	var s encryptSummary
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &s); err != nil {
+		t.Fatalf("last stdout line is not the JSON summary: %q (%v)", lines[len(lines)-1], err)
+	}
+	return s
+}
+
+// encrypt converts the plaintext objects in place, keeping their
+// properties; encrypted objects (metadata or instruction file) are
+// skipped; a second run finds everything encrypted.
+func TestEncrypt(t *testing.T) {
+	c := newCLI(t)
+	keys, before := rewrapWorld(c) // obj-16..19 are plaintext
+	raw := minio.Client()
+	bg := context.Background()
+	expires := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	if _, err := raw.PutObject(bg, &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-19"), Body: strings.NewReader("keep everything"),
+		Metadata: map[string]string{"owner": "alice"}, ContentType: aws.String("text/x-kept"), CacheControl: aws.String("max-age=60"),
+		ContentDisposition: aws.String("attachment; filename=\"k.txt\""), ContentEncoding: aws.String("identity"), ContentLanguage: aws.String("de-CH"),
+		Expires: &expires, StorageClass: types.StorageClassReducedRedundancy, Tagging: aws.String("project=s3c&note=a%20b%2Bc")}); err != nil {
+		t.Fatal(err)
+	}
+
+	dry := c.ok("encrypt", "-r", "--dry-run", "--json", "--aes-key", "new.key", c.url("p/"))
+	if s := lastEncryptJSON(t, dry.stdout); s.Seen != 20 || s.Encrypted != 4 || s.AlreadyEncrypted != 16 {
+		t.Fatalf("--dry-run summary %+v", s)
+	}
+	r := c.ok("encrypt", "-r", "--json", "--aes-key", "new.key", c.url("p/"))
+	if s := lastEncryptJSON(t, r.stdout); s.Seen != 20 || s.Encrypted != 4 || s.AlreadyEncrypted != 16 || s.Failed != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if want := "encrypt: 20 seen, 4 encrypted, 16 already encrypted, 0 failed\n"; r.stderr != want {
+		t.Fatalf("stderr %q, want %q", r.stderr, want)
+	}
+	after := c.etags(keys)
+	for i, k := range keys {
+		if i < 16 && after[k] != before[k] {
+			t.Errorf("%s: an encrypted object was rewritten", k)
+		}
+	}
+	for _, k := range keys[16:19] {
+		if got := c.ok("get", "--aes-key", "new.key", c.url(k), "-").stdout; len(got) != 100+slices.Index(keys, k) {
+			t.Errorf("%s: %d bytes", k, len(got))
+		}
+	}
+	if got := c.ok("get", "--aes-key", "new.key", c.url("p/obj-19"), "-").stdout; got != "keep everything" {
+		t.Fatalf("p/obj-19: %q", got)
+	}
+	h, err := raw.HeadObject(bg, &s3.HeadObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-19")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Metadata["x-amz-c"] == "" {
+		t.Fatalf("no envelope in %v", h.Metadata)
+	}
+	for name, got := range map[string]string{
+		"Content-Type": aws.ToString(h.ContentType), "Cache-Control": aws.ToString(h.CacheControl),
+		"Content-Disposition": aws.ToString(h.ContentDisposition), "Content-Encoding": aws.ToString(h.ContentEncoding),
+		"Content-Language": aws.ToString(h.ContentLanguage), "owner": h.Metadata["owner"], "storage class": string(h.StorageClass),
+	} {
+		want := map[string]string{"Content-Type": "text/x-kept", "Cache-Control": "max-age=60", "Content-Disposition": "attachment; filename=\"k.txt\"",
+			"Content-Encoding": "identity", "Content-Language": "de-CH", "owner": "alice", "storage class": "REDUCED_REDUNDANCY"}[name]
+		if got != want {
+			t.Errorf("%s is %q, want %q", name, got, want)
+		}
+	}
+	if h.Expires == nil || !h.Expires.Equal(expires) {
+		t.Errorf("Expires %v", h.Expires)
+	}
+	tags, err := raw.GetObjectTagging(bg, &s3.GetObjectTaggingInput{Bucket: &c.bucket, Key: aws.String("p/obj-19")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, tg := range tags.TagSet {
+		got[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	if len(got) != 2 || got["project"] != "s3c" || got["note"] != "a b+c" {
+		t.Errorf("tags %v", got)
+	}
+
+	r = c.ok("encrypt", "-r", "-q", "--json", "--aes-key", "new.key", c.url("p/"))
+	if s := lastEncryptJSON(t, r.stdout); s.Encrypted != 0 || s.AlreadyEncrypted != 20 {
+		t.Fatalf("second run: %+v", s)
+	}
+	// The instruction file itself, named directly, is skipped.
+	r = c.ok("encrypt", "--json", "--aes-key", "new.key", c.url("p/obj-10.instruction"))
+	if s := lastEncryptJSON(t, r.stdout); s.AlreadyEncrypted != 1 {
+		t.Fatalf("instruction file: %+v", s)
+	}
+}
+
+// An object overwritten between encrypt's read and its write is not
+// clobbered: the If-Match write fails, the failure is named, exit 1.
+func TestEncryptConcurrentOverwrite(t *testing.T) {
+	c := newCLI(t)
+	c.ok("keygen", "aes", "k.key")
+	raw := minio.Client()
+	bg := context.Background()
+	for _, k := range []string{"small", "big"} {
+		body := strings.Repeat("plain ", 10)
+		if k == "big" {
+			body = strings.Repeat("plain ", 2<<20) // 12 MiB: multipart
+		}
+		if _, err := raw.PutObject(bg, &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(k), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy := c.faultProxy()
+	for _, tc := range []struct{ key, method, path string }{
+		{"small", "PUT", "/" + c.bucket + "/small"},
+		{"big", "POST", "/" + c.bucket + "/big?uploadId="}, // CompleteMultipartUpload
+	} {
+		var once sync.Once
+		overwritten := false
+		proxy.Add(&faultproxy.Rule{Method: tc.method, Kind: faultproxy.ResetResponse,
+			Match: func(method, target string) bool {
+				if !strings.HasPrefix(target, tc.path) || (tc.method == "PUT" && strings.Contains(target, "uploadId")) {
+					return false
+				}
+				once.Do(func() {
+					if _, err := raw.PutObject(bg, &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(tc.key), Body: strings.NewReader("newer"),
+						Metadata: map[string]string{"writer": "other"}}); err != nil {
+						t.Error(err)
+					}
+					overwritten = true
+				})
+				return false
+			}})
+		r := c.run("encrypt", "--json", "--aes-key", "k.key", c.url(tc.key))
+		proxy.Clear()
+		if !overwritten {
+			t.Fatalf("%s: the write never came", tc.key)
+		}
+		if r.code != exitError || !strings.Contains(r.stderr, "s3c: "+c.url(tc.key)+": the object changed while it was being encrypted; it was not overwritten") {
+			t.Fatalf("%s: exit %d\n%s", tc.key, r.code, r.stderr)
+		}
+		out, err := raw.GetObject(bg, &s3.GetObjectInput{Bucket: &c.bucket, Key: aws.String(tc.key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(out.Body)
+		out.Body.Close()
+		if string(data) != "newer" || out.Metadata["writer"] != "other" {
+			t.Fatalf("%s: the newer object was clobbered: %q %v", tc.key, data, out.Metadata)
+		}
+	}
+	if ups, err := raw.ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: &c.bucket}); err != nil || len(ups.Uploads) != 0 {
+		t.Errorf("uploads left open: %v, %v", ups, err)
 	}
 }
