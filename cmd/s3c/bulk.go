@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -18,9 +19,11 @@ import (
 
 // bulkFlags are the flags rewrap, verify and encrypt share.
 type bulkFlags struct {
-	recursive, dryRun bool
-	jobs, shardCount  int
-	shard             string
+	recursive, dryRun            bool
+	jobs, shardCount             int
+	shard, manifest, report, ckp string
+	rate                         float64
+	ckpEvery                     time.Duration
 }
 
 func (b *bulkFlags) register(f *pflag.FlagSet, verb string) {
@@ -28,14 +31,30 @@ func (b *bulkFlags) register(f *pflag.FlagSet, verb string) {
 	f.IntVar(&b.jobs, "jobs", 8, "objects processed at once")
 	f.StringVar(&b.shard, "shard", "", "process only the keys of shard I of N (I/N, 0-based; FNV-1a 64 of the key mod N)")
 	f.IntVar(&b.shardCount, "shard-count", 0, "number of shards when the index comes from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+	f.StringVar(&b.manifest, "manifest", "", "take the objects from a manifest (FILE or s3://bucket/key): S3 Batch Operations CSV or S3 Inventory manifest.json")
+	f.StringVar(&b.report, "report", "", "write one CSV line per object to FILE: bucket,key,result,reason")
+	f.StringVar(&b.ckp, "checkpoint", "", "record progress in FILE or s3://bucket/key, and continue from it")
+	f.Float64Var(&b.rate, "rate", 0, "start at most N objects a second (0: no limit)")
+	f.DurationVar(&b.ckpEvery, "checkpoint-interval", 5*time.Second, "how often the checkpoint is written")
+	f.MarkHidden("checkpoint-interval")
 }
 
-// bulkItem is one object to process.
+// bulkItem is one object to process; seq is its place in the input (the
+// row of a manifest, from 1).
 type bulkItem struct {
-	bucket, key string
+	bucket, key, version string
+	seq                  int64
 }
 
 func (it bulkItem) String() string { return "s3://" + it.bucket + "/" + it.key }
+
+// versionOf is the item's version ID from a manifest, or nil.
+func versionOf(it bulkItem) *string {
+	if it.version == "" {
+		return nil
+	}
+	return &it.version
+}
 
 // bulkOutcome is what processing one object gave: a counter (one of the
 // job's counters) and a stdout line, or an error.
@@ -73,66 +92,115 @@ type bulkCounts struct {
 	errs      []error
 }
 
-// bulkInput checks the location and flags of a bulk command: a single
-// object, or with -r a prefix (ending in "/" unless empty).
-func (b *bulkFlags) input(arg string) (location, string, shardSpec, error) {
-	loc, err := parseLocation(arg)
-	if err != nil {
-		return loc, "", shardSpec{}, err
-	}
-	if !loc.s3 {
-		return loc, "", shardSpec{}, usagef("%q is not an s3:// URL", arg)
-	}
-	if !b.recursive && (loc.key == "" || strings.HasSuffix(loc.key, "/")) {
-		return loc, "", shardSpec{}, usagef("%q names no object; -r takes every object under a prefix", arg)
-	}
+// bulkInput is what a bulk command runs over: one object, a prefix (-r)
+// or a manifest.
+type bulkInput struct {
+	loc    location
+	prefix string
+	shard  shardSpec
+}
+
+// input checks the arguments and flags of a bulk command: a single
+// object, with -r a prefix (ending in "/" unless empty), or --manifest
+// and no argument.
+func (b *bulkFlags) input(args []string) (*bulkInput, error) {
 	if b.jobs < 1 {
-		return loc, "", shardSpec{}, usagef("--jobs must be at least 1")
+		return nil, usagef("--jobs must be at least 1")
+	}
+	if b.rate < 0 {
+		return nil, usagef("--rate must not be negative")
 	}
 	sh, err := parseShard(b.shard, b.shardCount, os.Getenv)
 	if err != nil {
-		return loc, "", shardSpec{}, err
+		return nil, err
 	}
-	prefix := loc.key
-	if b.recursive && prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
+	in := &bulkInput{shard: sh}
+	if b.manifest != "" {
+		if len(args) != 0 || b.recursive {
+			return nil, usagef("--manifest names the objects: give no s3:// URL and no -r")
+		}
+		return in, nil
 	}
-	return loc, prefix, sh, nil
+	if len(args) != 1 {
+		return nil, usagef("give one s3:// URL, or --manifest")
+	}
+	loc, err := parseLocation(args[0])
+	if err != nil {
+		return nil, err
+	}
+	if !loc.s3 {
+		return nil, usagef("%q is not an s3:// URL", args[0])
+	}
+	if !b.recursive && (loc.key == "" || strings.HasSuffix(loc.key, "/")) {
+		return nil, usagef("%q names no object; -r takes every object under a prefix", args[0])
+	}
+	if !b.recursive && b.ckp != "" {
+		return nil, usagef("--checkpoint is for runs over a prefix (-r) or a manifest")
+	}
+	in.loc = loc
+	in.prefix = loc.key
+	if b.recursive && in.prefix != "" && !strings.HasSuffix(in.prefix, "/") {
+		in.prefix += "/"
+	}
+	return in, nil
 }
 
 // runBulk feeds the objects of the input to job.do, jobs at a time, and
 // reports: a line per object on stdout (unless -q), a summary on stderr,
-// with --json the summary as the last line of stdout. The listing is
-// streamed: a page at a time, so memory stays bounded whatever the
-// number of objects.
-func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, arg string) error {
-	loc, prefix, sh, err := b.input(arg)
+// with --json the summary as the last line of stdout. The input is
+// streamed: a listing page, or a manifest row, at a time, so memory stays
+// bounded whatever the number of objects.
+func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []string) error {
+	in, err := b.input(args)
 	if err != nil {
 		return err
 	}
+	cp, err := a.openCheckpoint(ctx, b, job.verb, in)
+	if err != nil {
+		return err
+	}
+	rep, err := openReport(b.report, cp != nil && cp.resumed)
+	if err != nil {
+		return err
+	}
+	defer rep.close()
 	counts := &bulkCounts{n: map[string]int{}, failures: []bulkFailure{}}
 	var (
 		wg    sync.WaitGroup
 		outMu sync.Mutex
 		sem   = make(chan struct{}, b.jobs)
+		lw    lowWater
+		pace  = newPacer(b.rate)
 	)
+	stopSaving := cp.saveEvery(ctx, a, b.ckpEvery, &lw)
 	// dispatch starts one object; false once ctx is done.
 	dispatch := func(it bulkItem) bool {
-		if !sh.has(it.key) {
+		if !in.shard.has(it.key) {
+			lw.skip(it)
 			return true
+		}
+		if pace.wait(ctx) != nil {
+			return false
 		}
 		sem <- struct{}{}
 		if ctx.Err() != nil {
 			<-sem
 			return false
 		}
+		lw.issue(it)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			o := job.do(ctx, it)
+			o := retryThrottled(ctx, func() bulkOutcome { return job.do(ctx, it) })
 			counts.mu.Lock()
 			defer counts.mu.Unlock()
+			if ctx.Err() != nil && o.err != nil {
+				// Stopped, not done: not counted, and not finished for
+				// the checkpoint.
+				return
+			}
+			defer lw.finish(it)
 			counts.seen++
 			if o.err != nil {
 				err := explain(o.err)
@@ -142,14 +210,14 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, arg strin
 				}
 				counts.errs = append(counts.errs, err)
 				counts.failures = append(counts.failures, bulkFailure{Key: it.key, Reason: oneLine(err)})
-				if ctx.Err() == nil {
-					outMu.Lock()
-					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", it, oneLine(err))
-					outMu.Unlock()
-				}
+				rep.line(it, "failed", oneLine(err))
+				outMu.Lock()
+				fmt.Fprintf(a.stderr, "s3c: %s: %s\n", it, oneLine(err))
+				outMu.Unlock()
 				return
 			}
 			counts.n[o.result]++
+			rep.line(it, o.result, "")
 			if o.line != "" && !a.quiet {
 				outMu.Lock()
 				fmt.Fprintln(a.stdout, o.line)
@@ -159,31 +227,62 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, arg strin
 		return true
 	}
 	var srcErr error
-	if b.recursive {
-		srcErr = a.listStream(ctx, loc.bucket, prefix, "", func(page []listed) bool {
+	switch {
+	case cp.complete():
+		a.say("%s: checkpoint %s: the run it records is complete; nothing to do", job.verb, b.ckp)
+	case b.manifest != "":
+		var after int64
+		if cp != nil {
+			after = cp.state.Row
+		}
+		srcErr = a.manifestRows(ctx, b.manifest, func(it bulkItem) bool {
+			if it.seq <= after {
+				return true
+			}
+			return dispatch(it)
+		})
+	case b.recursive:
+		var after string
+		var seq int64
+		if cp != nil {
+			after = cp.state.After
+		}
+		srcErr = a.listStream(ctx, in.loc.bucket, in.prefix, after, func(page []listed) bool {
 			for _, o := range page {
-				if strings.HasSuffix(o.key, "/") {
-					continue
-				}
-				if !dispatch(bulkItem{loc.bucket, o.key}) {
+				seq++
+				if !dispatch(bulkItem{bucket: in.loc.bucket, key: o.key, seq: seq}) {
 					return false
 				}
 			}
 			return true
 		})
-	} else {
-		dispatch(bulkItem{loc.bucket, loc.key})
+	default:
+		dispatch(bulkItem{bucket: in.loc.bucket, key: in.loc.key, seq: 1})
 	}
 	wg.Wait()
+	stopSaving()
+	var cpErr error
+	if cp != nil && !cp.complete() {
+		cpErr = cp.save(ctx, a, &lw, srcErr == nil && ctx.Err() == nil)
+	}
+	if srcErr != nil && counts.seen == 0 {
+		// The input could not be read: its error alone.
+		return srcErr
+	}
 	a.say("%s", counts.summary(job))
 	if a.json {
 		fmt.Fprintf(a.stdout, "%s\n", counts.json(job))
+	}
+	if err := rep.close(); err != nil && cpErr == nil {
+		cpErr = fmt.Errorf("--report %s: %w", b.report, err)
 	}
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%w after %d objects", context.Cause(ctx), counts.seen)
 	case srcErr != nil:
 		return srcErr
+	case cpErr != nil:
+		return cpErr
 	case counts.failed > 0:
 		return &batchError{failed: counts.failed, total: counts.seen, errs: counts.errs}
 	}

@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -349,4 +351,126 @@ func TestEncryptConcurrentOverwrite(t *testing.T) {
 	if ups, err := raw.ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: &c.bucket}); err != nil || len(ups.Uploads) != 0 {
 		t.Errorf("uploads left open: %v, %v", ups, err)
 	}
+}
+
+// manifestKeys are awkward keys for manifests: a space, a '+', a comma,
+// unicode.
+var manifestKeys = []string{"m/a b", "m/a+b", "m/x,y", "m/ünï cødé/ß", "m/plain 1", "m/plain+2"}
+
+// manifestWorld stores manifestKeys: the first four encrypted under
+// old.key, the last two plaintext.
+func manifestWorld(c *cli) {
+	c.t.Helper()
+	c.ok("keygen", "aes", "old.key")
+	c.ok("keygen", "aes", "new.key")
+	enc, err := s3crypto.New(minio.Client(), c.aesKeyring("old.key"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for i, k := range manifestKeys {
+		in := &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(k), Body: strings.NewReader("body of " + k)}
+		if i < 4 {
+			_, err = enc.PutObject(context.Background(), in)
+		} else {
+			_, err = minio.Client().PutObject(context.Background(), in)
+		}
+		if err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
+// batchCSV is an S3 Batch Operations manifest of keys: bucket,key with
+// the key form-encoded ('+' for a space).
+func (c *cli) batchCSV(keys []string) []byte {
+	var b bytes.Buffer
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s,%s\n", c.bucket, url.QueryEscape(k))
+	}
+	return b.Bytes()
+}
+
+func (c *cli) rawPutBytes(key string, data []byte) {
+	c.t.Helper()
+	if _, err := minio.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String(key), Body: bytes.NewReader(data)}); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func gzipped(t *testing.T, data string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(data))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// --manifest takes the objects from an S3 Batch Operations CSV (local
+// or in S3) or an S3 Inventory manifest.json with gzip CSV files; keys
+// are URL-decoded; shards split manifest rows too.
+func TestManifest(t *testing.T) {
+	c := newCLI(t)
+	manifestWorld(c)
+	enc := manifestKeys[:4]
+	c.write("batch.csv", c.batchCSV(enc))
+
+	r := c.ok("verify", "--manifest", "batch.csv", "--json", "--aes-key", "old.key")
+	if s := lastVerifyJSON(t, r.stdout); s.Seen != 4 || s.Verified != 4 {
+		t.Fatalf("verify --manifest: %+v\n%s", s, r.stderr)
+	}
+	for _, k := range enc {
+		if !strings.Contains(r.stdout, "verified "+c.url(k)+" (") {
+			t.Errorf("%q not verified:\n%s", k, r.stdout)
+		}
+	}
+	// Shards split the rows.
+	total := 0
+	for i := range 2 {
+		r := c.ok("verify", "--manifest", "batch.csv", "--shard", fmt.Sprintf("%d/2", i), "--json", "--aes-key", "old.key")
+		total += lastVerifyJSON(t, r.stdout).Verified
+	}
+	if total != 4 {
+		t.Fatalf("shards verified %d, want 4", total)
+	}
+
+	// From S3, with a version column left empty.
+	c.rawPutBytes("manifests/batch.csv", append(c.batchCSV(enc[:2]), []byte(c.bucket+","+url.QueryEscape(enc[2])+",\n")...))
+	r = c.ok("rewrap", "--manifest", c.url("manifests/batch.csv"), "--json", "--aes-key", "new.key", "--aes-key", "old.key")
+	if s := lastJSON(t, r.stdout); s.Seen != 3 || s.Rewrapped != 3 {
+		t.Fatalf("rewrap --manifest s3://: %+v\n%s", s, r.stderr)
+	}
+
+	// An S3 Inventory: manifest.json naming two gzip CSV files.
+	row := func(k, latest, marker string) string {
+		return fmt.Sprintf("%q,%q,\"\",%q,%q,\"12\"\n", c.bucket, url.QueryEscape(k), latest, marker)
+	}
+	c.rawPutBytes("inv/data/1.csv.gz", gzipped(t, row(manifestKeys[3], "true", "false")+row(manifestKeys[4], "true", "false")+row("m/gone", "true", "true")))
+	c.rawPutBytes("inv/data/2.csv.gz", gzipped(t, row("m/old version", "false", "false")+row(manifestKeys[5], "true", "false")))
+	manifest := fmt.Sprintf(`{"sourceBucket":%q,"destinationBucket":"arn:aws:s3:::%s","version":"2016-11-30","fileFormat":"CSV",
+"fileSchema":"Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size","files":[{"key":"inv/data/1.csv.gz","size":1,"MD5checksum":"x"},{"key":"inv/data/2.csv.gz","size":1,"MD5checksum":"x"}]}`, c.bucket, c.bucket)
+	c.rawPutBytes("inv/manifest.json", []byte(manifest))
+	r = c.ok("encrypt", "--manifest", c.url("inv/manifest.json"), "--json", "--aes-key", "new.key")
+	if s := lastEncryptJSON(t, r.stdout); s.Seen != 3 || s.Encrypted != 2 || s.AlreadyEncrypted != 1 {
+		t.Fatalf("encrypt --manifest inventory: %+v\n%s", s, r.stderr)
+	}
+	for _, k := range manifestKeys[4:] {
+		if got := c.ok("get", "--aes-key", "new.key", c.url(k), "-").stdout; got != "body of "+k {
+			t.Errorf("%q: %q", k, got)
+		}
+	}
+	// A local manifest.json works too (its files are in its destination bucket).
+	c.write("manifest.json", []byte(manifest))
+	r = c.ok("verify", "--manifest", "manifest.json", "--json", "--aes-key", "new.key", "--aes-key", "old.key")
+	if s := lastVerifyJSON(t, r.stdout); s.Seen != 3 || s.Verified != 3 {
+		t.Fatalf("verify --manifest manifest.json: %+v\n%s", s, r.stderr)
+	}
+
+	c.write("orc.json", []byte(strings.Replace(manifest, `"CSV"`, `"ORC"`, 1)))
+	c.fails(1, "s3c: --manifest orc.json: an inventory in ORC: only CSV inventories are supported", "verify", "--manifest", "orc.json", "--aes-key", "old.key")
+	c.fails(2, "--manifest names the objects: give no s3:// URL and no -r", "verify", "--manifest", "batch.csv", "--aes-key", "old.key", c.url("m/"))
+	c.write("bad.csv", []byte(c.bucket+",m/%zz\n"))
+	c.fails(1, "s3c: --manifest bad.csv: line 1: the key is not URL-encoded", "verify", "--manifest", "bad.csv", "--aes-key", "old.key")
 }

@@ -49,9 +49,9 @@ func (a *app) encryptCommand() *cobra.Command {
 		Long:  encryptHelp,
 		Example: `  s3c encrypt --aes-key master.key s3://bucket/report.pdf
   s3c encrypt -r --jobs 16 --kms-key-id alias/app s3://bucket/`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, _, err := b.input(args[0]); err != nil {
+			if _, err := b.input(args); err != nil {
 				return err
 			}
 			if len(a.keys) == 0 {
@@ -62,7 +62,7 @@ func (a *app) encryptCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.runBulk(ctx, job, &b, args[0])
+			return a.runBulk(ctx, job, &b, args)
 		},
 	}
 	f := c.Flags()
@@ -97,7 +97,7 @@ func (a *app) encryptJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 	}
 	return &bulkJob{verb: "encrypt", counters: []string{"encrypted", "already_encrypted"},
 		do: func(ctx context.Context, it bulkItem) bulkOutcome {
-			h, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &it.bucket, Key: &it.key})
+			h, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it)})
 			if err != nil {
 				return bulkOutcome{err: err}
 			}
@@ -123,7 +123,7 @@ func (a *app) encryptJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 // plus the SSE-KMS key).
 func (a *app) encryptObject(ctx context.Context, wc *s3crypto.Client, it bulkItem, etag *string) (int64, error) {
 	sc := wc.Client
-	out, err := sc.GetObject(ctx, &s3.GetObjectInput{Bucket: &it.bucket, Key: &it.key, IfMatch: etag}, requireContentLength)
+	out, err := sc.GetObject(ctx, &s3.GetObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it), IfMatch: etag}, requireContentLength)
 	if err != nil {
 		return 0, changed(err)
 	}

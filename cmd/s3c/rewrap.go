@@ -128,9 +128,9 @@ func (a *app) rewrapCommand() *cobra.Command {
 		Example: `  s3c rewrap --aes-key new.key --aes-key old.key s3://bucket/report.pdf
   s3c rewrap -r --jobs 16 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
   s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, _, err := b.input(args[0]); err != nil {
+			if _, err := b.input(args); err != nil {
 				return err
 			}
 			if len(a.keys) == 0 {
@@ -141,7 +141,7 @@ func (a *app) rewrapCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.runBulk(ctx, job, &b, args[0])
+			return a.runBulk(ctx, job, &b, args)
 		},
 	}
 	f := c.Flags()
@@ -177,7 +177,8 @@ func (a *app) rewrapJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 				res, before, err = a.rewrapPlan(ctx, mc, newKR, it.bucket, it.key)
 			} else {
 				var out *s3crypto.RewrapObjectOutput
-				out, err = rc.RewrapObject(ctx, &s3crypto.RewrapObjectInput{Bucket: &it.bucket, Key: &it.key, NewKeyring: newKR, ToInstructionFile: a.instruction})
+				out, err = rc.RewrapObject(ctx, &s3crypto.RewrapObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it),
+					NewKeyring: newKR, ToInstructionFile: a.instruction})
 				if err == nil {
 					res, before, after = string(out.Result), out.KeyRefBefore, out.KeyRefAfter
 				}

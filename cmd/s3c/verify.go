@@ -43,9 +43,9 @@ func (a *app) verifyCommand() *cobra.Command {
 		Long:  verifyHelp,
 		Example: `  s3c verify --aes-key master.key s3://bucket/report.pdf
   s3c verify -r --jobs 16 --kms-key-id alias/app s3://bucket/`,
-		Args: cobra.ExactArgs(1),
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, _, err := b.input(args[0]); err != nil {
+			if _, err := b.input(args); err != nil {
 				return err
 			}
 			if len(a.keys) == 0 && len(a.allowKMS) == 0 && !b.dryRun {
@@ -56,7 +56,7 @@ func (a *app) verifyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.runBulk(ctx, job, &b, args[0])
+			return a.runBulk(ctx, job, &b, args)
 		},
 	}
 	f := c.Flags()
@@ -87,7 +87,7 @@ func (a *app) verifyJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 			var err error
 			if dryRun {
 				var h *s3.HeadObjectOutput
-				if h, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &it.bucket, Key: &it.key}); err == nil {
+				if h, err = c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it)}); err == nil {
 					info, ok := s3crypto.GetObjectInfo(h.ResultMetadata)
 					if !ok {
 						err = s3crypto.ErrNotEncrypted
@@ -114,7 +114,7 @@ func (a *app) verifyJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 // plaintext is released before the tag is checked, which is harmless as
 // nothing keeps it; a failed check is the error of the last Read.
 func verifyObject(ctx context.Context, c *s3crypto.Client, it bulkItem) (int64, string, error) {
-	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &it.bucket, Key: &it.key},
+	out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it)},
 		requireContentLength, s3crypto.WithUnauthenticatedStream())
 	if err != nil {
 		return 0, "", err
