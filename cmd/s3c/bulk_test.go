@@ -474,3 +474,31 @@ func TestManifest(t *testing.T) {
 	c.write("bad.csv", []byte(c.bucket+",m/%zz\n"))
 	c.fails(1, "s3c: --manifest bad.csv: line 1: the key is not URL-encoded", "verify", "--manifest", "bad.csv", "--aes-key", "old.key")
 }
+
+// --report writes one CSV line per object as it finishes: bucket, key,
+// result, reason (CSV-quoted where needed).
+func TestReport(t *testing.T) {
+	c := newCLI(t)
+	keys, _ := rewrapWorld(c)
+	c.rawPutBytes("p/obj,\"q\"", []byte("plain"))
+	c.rawRewrite("p/obj-05", func(b []byte) []byte { b[7] ^= 1; return b })
+	r := c.run("verify", "-r", "-q", "--jobs", "1", "--report", "rep.csv", "--aes-key", "old.key", c.url("p/"))
+	if r.code != exitIntegrity {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	var want strings.Builder
+	fmt.Fprintf(&want, "%s,\"p/obj,\"\"q\"\"\",not_encrypted,\n", c.bucket)
+	for i, k := range keys {
+		switch {
+		case k == "p/obj-05":
+			fmt.Fprintf(&want, "%s,%s,failed,ciphertext failed authentication (object altered or truncated)\n", c.bucket, k)
+		case i < 16:
+			fmt.Fprintf(&want, "%s,%s,verified,\n", c.bucket, k)
+		default:
+			fmt.Fprintf(&want, "%s,%s,not_encrypted,\n", c.bucket, k)
+		}
+	}
+	if got := string(c.read("rep.csv")); got != want.String() {
+		t.Fatalf("report:\n%s\nwant:\n%s", got, want.String())
+	}
+}
