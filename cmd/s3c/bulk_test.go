@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -500,5 +501,124 @@ func TestReport(t *testing.T) {
 	}
 	if got := string(c.read("rep.csv")); got != want.String() {
 		t.Fatalf("report:\n%s\nwant:\n%s", got, want.String())
+	}
+}
+
+func readCheckpoint(t *testing.T, path string) checkpointState {
+	t.Helper()
+	var s checkpointState
+	data, err := os.ReadFile(path)
+	if err == nil {
+		err = json.Unmarshal(data, &s)
+	}
+	if err != nil {
+		return checkpointState{}
+	}
+	return s
+}
+
+// A run killed (SIGKILL) mid-way resumes from its checkpoint where it
+// stopped: the objects before the low-water mark are not touched again;
+// the checkpoint then says complete, and a run without it finds all
+// current. A checkpoint of another command, input or shard is refused.
+func TestCheckpointResume(t *testing.T) {
+	c := newCLI(t)
+	keys, _ := rewrapWorld(c)
+	proxy := c.faultProxy()
+	stall := proxy.Add(&faultproxy.Rule{Method: "HEAD", Kind: faultproxy.StallRequest, Match: func(_, target string) bool {
+		rest, ok := strings.CutPrefix(target, "/"+c.bucket+"/p/obj-12")
+		return ok && (rest == "" || rest[0] == '?')
+	}})
+	flags := []string{"--aes-key", "new.key", "--aes-key", "old.key"}
+	run1 := c.start(nil, append([]string{"rewrap", "-r", "--jobs", "1", "--checkpoint", "ck.json", "--checkpoint-interval", "20ms",
+		"--report", "rep.csv"}, append(flags, c.url("p/"))...)...)
+	select {
+	case <-stall.Hit():
+	case <-run1.done:
+		t.Fatalf("the run ended before p/obj-12: %s", run1.stderr.String())
+	}
+	waitFor(t, 10*time.Second, "the checkpoint at p/obj-11", func() bool { return readCheckpoint(t, c.path("ck.json")).After == "p/obj-11" })
+	run1.cmd.Process.Kill()
+	<-run1.done
+	stall.Release()
+	proxy.Clear()
+	ck := readCheckpoint(t, c.path("ck.json"))
+	if ck.Complete || ck.Command != "rewrap" || ck.Input != c.url("p/") || ck.Shard != "" {
+		t.Fatalf("checkpoint %+v", ck)
+	}
+	mid := c.etags(keys)
+
+	r := c.ok(append([]string{"rewrap", "-r", "--json", "--checkpoint", "ck.json", "--report", "rep.csv"}, append(flags, c.url("p/"))...)...)
+	if s := lastJSON(t, r.stdout); s.Seen != 8 || s.Rewrapped != 4 || s.NotEncrypted != 4 || s.Current != 0 {
+		t.Fatalf("resumed run: %+v\n%s", s, r.stdout)
+	}
+	after := c.etags(keys)
+	for _, k := range keys[:12] {
+		if after[k] != mid[k] {
+			t.Errorf("%s, before the mark, was processed again", k)
+		}
+	}
+	if ck := readCheckpoint(t, c.path("ck.json")); !ck.Complete || ck.After != "p/obj-19" {
+		t.Fatalf("checkpoint after the resumed run: %+v", ck)
+	}
+	lines := strings.Split(strings.TrimSpace(string(c.read("rep.csv"))), "\n")
+	seen := map[string]int{}
+	for _, l := range lines {
+		seen[strings.Split(l, ",")[1]]++
+	}
+	for _, k := range keys {
+		if seen[k] != 1 {
+			t.Errorf("%s in the report %d times", k, seen[k])
+		}
+	}
+	if len(lines) != 20 {
+		t.Errorf("report of %d lines:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+
+	r = c.ok(append([]string{"rewrap", "-r", "--json", "--checkpoint", "ck.json"}, append(flags, c.url("p/"))...)...)
+	if s := lastJSON(t, r.stdout); s.Seen != 0 || !strings.Contains(r.stderr, "the run it records is complete; nothing to do") {
+		t.Fatalf("run over a complete checkpoint: %+v %s", s, r.stderr)
+	}
+	r = c.ok(append([]string{"rewrap", "-r", "--json"}, append(flags, c.url("p/"))...)...)
+	if s := lastJSON(t, r.stdout); s.Current != 16 || s.NotEncrypted != 4 || s.Rewrapped != 0 {
+		t.Fatalf("second full run: %+v", s)
+	}
+
+	c.fails(2, `--checkpoint ck.json was made by "rewrap" over `+c.url("p/")+`; this run is "rewrap" over `+c.url("p/")+` shard 0/2`,
+		append([]string{"rewrap", "-r", "--shard", "0/2", "--checkpoint", "ck.json"}, append(flags, c.url("p/"))...)...)
+	c.fails(2, `this run is "verify"`, "verify", "-r", "--checkpoint", "ck.json", "--aes-key", "new.key", c.url("p/"))
+	c.fails(2, `over `+c.url("q/"), append([]string{"rewrap", "-r", "--checkpoint", "ck.json"}, append(flags, c.url("q/"))...)...)
+
+	// In S3.
+	r = c.ok("verify", "-r", "--json", "--checkpoint", c.url("ck/verify.json"), "--aes-key", "new.key", c.url("p/"))
+	if s := lastVerifyJSON(t, r.stdout); s.Verified != 16 {
+		t.Fatalf("verify: %+v", s)
+	}
+	out, err := minio.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: &c.bucket, Key: aws.String("ck/verify.json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s3ck checkpointState
+	err = json.NewDecoder(out.Body).Decode(&s3ck)
+	out.Body.Close()
+	if err != nil || !s3ck.Complete || s3ck.After != "p/obj-19" || s3ck.Command != "verify" {
+		t.Fatalf("checkpoint in S3: %+v %v", s3ck, err)
+	}
+}
+
+// A manifest run's checkpoint records the row: a run resumed from row 2
+// processes rows 3 and 4 only.
+func TestCheckpointManifestRow(t *testing.T) {
+	c := newCLI(t)
+	manifestWorld(c)
+	c.write("batch.csv", c.batchCSV(manifestKeys[:4]))
+	c.write("ck.json", []byte(`{"command":"verify","input":"manifest:batch.csv","after":"","row":2,"complete":false}`))
+	r := c.ok("verify", "--manifest", "batch.csv", "--checkpoint", "ck.json", "--json", "--aes-key", "old.key")
+	if s := lastVerifyJSON(t, r.stdout); s.Seen != 2 || s.Verified != 2 ||
+		!strings.Contains(r.stdout, c.url(manifestKeys[2])) || !strings.Contains(r.stdout, c.url(manifestKeys[3])) {
+		t.Fatalf("resumed from row 2: %+v\n%s", s, r.stdout)
+	}
+	if ck := readCheckpoint(t, c.path("ck.json")); !ck.Complete || ck.Row != 4 {
+		t.Fatalf("checkpoint %+v", ck)
 	}
 }
