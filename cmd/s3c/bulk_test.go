@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -16,8 +18,11 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3c/s3c/internal/faultproxy"
 	"github.com/s3c/s3c/s3crypto"
@@ -620,5 +625,66 @@ func TestCheckpointManifestRow(t *testing.T) {
 	}
 	if ck := readCheckpoint(t, c.path("ck.json")); !ck.Complete || ck.Row != 4 {
 		t.Fatalf("checkpoint %+v", ck)
+	}
+}
+
+// --rate N starts at most N objects a second.
+func TestRate(t *testing.T) {
+	c := newCLI(t)
+	rewrapWorld(c)
+	start := time.Now()
+	r := c.ok("verify", "-r", "--dry-run", "--json", "--rate", "20", c.url("p/"))
+	if s := lastVerifyJSON(t, r.stdout); s.Seen != 20 {
+		t.Fatalf("summary %+v", s)
+	}
+	// 20 objects at 20/s: the last starts 0.95 s after the first.
+	if d := time.Since(start); d < 950*time.Millisecond {
+		t.Fatalf("20 objects at --rate 20 took %v", d)
+	}
+	c.fails(2, "--rate must not be negative", "verify", "-r", "--rate", "-1", c.url("p/"))
+}
+
+// Throttling (S3 503 SlowDown, KMS ThrottlingException, the SDK's retry
+// quota spent) retries the object's operation, up to bulkRetries times;
+// other errors are not retried.
+func TestRetryThrottled(t *testing.T) {
+	defer func(f func(int) time.Duration) { bulkBackoff = f }(bulkBackoff)
+	var waits []time.Duration
+	bulkBackoff = func(n int) time.Duration { waits = append(waits, time.Second<<n); return 0 }
+	slow := &smithy.GenericAPIError{Code: "SlowDown", Message: "Please reduce your request rate."}
+	kms := &smithy.GenericAPIError{Code: "ThrottlingException"}
+	for _, tc := range []struct {
+		name  string
+		errs  []error
+		calls int
+		ok    bool
+	}{
+		{"slowdown twice", []error{slow, fmt.Errorf("op: %w", slow)}, 3, true},
+		{"kms", []error{kms}, 2, true},
+		{"quota", []error{ratelimit.QuotaExceededError{}}, 2, true},
+		{"503", []error{&smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("x")}}, 2, true},
+		{"other", []error{errors.New("access denied")}, 1, false},
+		{"always", slices.Repeat([]error{slow}, 10), bulkRetries + 1, false},
+	} {
+		waits = nil
+		calls := 0
+		o := retryThrottled(context.Background(), func() bulkOutcome {
+			calls++
+			if calls <= len(tc.errs) {
+				return bulkOutcome{err: tc.errs[calls-1]}
+			}
+			return bulkOutcome{result: "ok"}
+		})
+		if calls != tc.calls || (o.err == nil) != tc.ok {
+			t.Errorf("%s: %d calls, err %v", tc.name, calls, o.err)
+		}
+		if len(waits) != calls-1 {
+			t.Errorf("%s: %d waits for %d calls", tc.name, len(waits), calls)
+		}
+	}
+	for n := range 8 {
+		if d := bulkBackoffDefault(n); d <= 0 || d > min(time.Second<<n, bulkMaxBackoff) {
+			t.Errorf("backoff %d: %v", n, d)
+		}
 	}
 }

@@ -363,7 +363,9 @@ const (
 )
 
 // bulkBackoff is the wait before retry n (from 0); a variable for tests.
-var bulkBackoff = func(n int) time.Duration {
+var bulkBackoff = bulkBackoffDefault
+
+func bulkBackoffDefault(n int) time.Duration {
 	d := min(time.Second<<n, bulkMaxBackoff)
 	return time.Duration(rand.Int64N(int64(d)) + 1)
 }
