@@ -17,6 +17,31 @@ import (
 	"github.com/s3c/s3c/s3crypto"
 )
 
+// bulkHelp is the part of rewrap's, verify's and encrypt's help about
+// their shared engine.
+const bulkHelp = `
+
+Input: one object; with -r every object under a prefix (listed a page at a
+time, instruction files left out); or --manifest FILE|s3://bucket/key with no
+URL: an S3 Batch Operations CSV manifest (bucket,key[,versionId], keys
+URL-encoded, '+' for a space) or an S3 Inventory manifest.json (CSV
+inventories only; its .csv.gz files are read from its destination bucket;
+delete markers and versions that are not the latest are left out).
+
+--report FILE writes one CSV line per object as it finishes: bucket,key,
+result,reason, where result is one of the summary's counters or "failed".
+--checkpoint FILE|s3://bucket/key records, every few seconds and at the end,
+the point up to which every object is done (the key of a listing, the row of a
+manifest), with the command, input and shard it belongs to; a run given the
+same checkpoint continues from there (a listing with StartAfter), and refuses
+one made for another command, input or shard. Objects in flight when a run is
+killed are done again: every operation is safe to repeat. A resumed run
+appends to its --report.
+--rate N starts at most N objects a second. Throttled objects (S3 503
+SlowDown, KMS ThrottlingException) are retried, after the SDK's own 3
+attempts, up to 5 more times with backoff (1 s, 2 s, 4 s, … at most 30 s,
+jittered).`
+
 // bulkFlags are the flags rewrap, verify and encrypt share.
 type bulkFlags struct {
 	recursive, dryRun            bool

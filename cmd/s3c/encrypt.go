@@ -44,9 +44,9 @@ S3C_SHARD_COUNT (see s3c rewrap --help).`
 func (a *app) encryptCommand() *cobra.Command {
 	var b bulkFlags
 	c := &cobra.Command{
-		Use:   "encrypt [-r] [flags] KEYFLAGS s3://bucket/key-or-prefix",
+		Use:   "encrypt [-r] [flags] KEYFLAGS (s3://bucket/key-or-prefix | --manifest FILE|s3://…)",
 		Short: "Encrypt existing plaintext objects in place",
-		Long:  encryptHelp,
+		Long:  encryptHelp + bulkHelp,
 		Example: `  s3c encrypt --aes-key master.key s3://bucket/report.pdf
   s3c encrypt -r --jobs 16 --kms-key-id alias/app s3://bucket/`,
 		Args: cobra.MaximumNArgs(1),

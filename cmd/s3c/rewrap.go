@@ -26,8 +26,9 @@ flag is the new key, which wraps; every key flag, the first included, may unwrap
 
 KMS to KMS uses KMS ReEncrypt, for objects that name their KMS key (as s3c
 writes them): the data key never leaves KMS. The encryption context or material
-description, the format (V2, V3) and the key commitment are kept; an object already under the new key is reported as current and left alone,
-so a run can simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
+description, the format (V2, V3) and the key commitment are kept; an object
+already under the new key is reported as current and left alone, so a run can
+simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
 are not rewrapped: copy them with cp to re-encrypt them.
 
 What is written:
@@ -122,12 +123,15 @@ func (s shardSpec) has(key string) bool { return s.n == 0 || shardOf(key, s.n) =
 func (a *app) rewrapCommand() *cobra.Command {
 	var b bulkFlags
 	c := &cobra.Command{
-		Use:   "rewrap [-r] [flags] KEYFLAGS s3://bucket/key-or-prefix",
+		Use:   "rewrap [-r] [flags] KEYFLAGS (s3://bucket/key-or-prefix | --manifest FILE|s3://…)",
 		Short: "Move objects to a new master key without moving their data",
-		Long:  rewrapHelp,
+		Long:  rewrapHelp + bulkHelp,
 		Example: `  s3c rewrap --aes-key new.key --aes-key old.key s3://bucket/report.pdf
   s3c rewrap -r --jobs 16 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
-  s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/`,
+  s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
+  s3c rewrap --manifest s3://inventory/bucket/config/2026-12-01T01-00Z/manifest.json \
+      --checkpoint s3://ops/rewrap-3.json --report rewrap-3.csv --rate 500 --shard 3/10 \
+      --kms-key-id alias/new --kms-key-id alias/old`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if _, err := b.input(args); err != nil {

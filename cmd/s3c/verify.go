@@ -38,9 +38,9 @@ S3C_SHARD_COUNT (see s3c rewrap --help).`
 func (a *app) verifyCommand() *cobra.Command {
 	var b bulkFlags
 	c := &cobra.Command{
-		Use:   "verify [-r] [flags] KEYFLAGS s3://bucket/key-or-prefix",
+		Use:   "verify [-r] [flags] KEYFLAGS (s3://bucket/key-or-prefix | --manifest FILE|s3://…)",
 		Short: "Download and authenticate objects, keeping nothing",
-		Long:  verifyHelp,
+		Long:  verifyHelp + bulkHelp,
 		Example: `  s3c verify --aes-key master.key s3://bucket/report.pdf
   s3c verify -r --jobs 16 --kms-key-id alias/app s3://bucket/`,
 		Args: cobra.MaximumNArgs(1),
