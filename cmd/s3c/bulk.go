@@ -197,6 +197,18 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 		lw    lowWater
 		pace  = newPacer(b.rate)
 	)
+	var (
+		isc *s3.Client
+		imc *s3crypto.Client
+	)
+	if b.manifest != "" {
+		if isc, err = a.s3Client(ctx); err != nil {
+			return err
+		}
+		if imc, err = a.metaClient(ctx); err != nil {
+			return err
+		}
+	}
 	stopSaving := cp.saveEvery(ctx, a, b.ckpEvery, &lw)
 	// dispatch starts one object; false once ctx is done.
 	dispatch := func(it bulkItem) bool {
@@ -217,6 +229,14 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if isc != nil {
+				// A manifest lists instruction files too: they are part
+				// of their object, not objects to process.
+				if base, ok := strings.CutSuffix(it.key, metadata.DefaultInstructionSuffix); ok && isInstructionFileOf(ctx, isc, imc, it.bucket, it.key, base) {
+					lw.finish(it)
+					return
+				}
+			}
 			o := retryThrottled(ctx, func() bulkOutcome { return job.do(ctx, it) })
 			counts.mu.Lock()
 			defer counts.mu.Unlock()

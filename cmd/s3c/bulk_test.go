@@ -688,3 +688,38 @@ func TestRetryThrottled(t *testing.T) {
 		}
 	}
 }
+
+// Instruction files are not objects to process: encrypt named one
+// without the marker (as AWS SDK for Go v1 wrote them) skips it instead
+// of encrypting its object's key away, and manifest rows naming
+// instruction files, marked or not, are left out.
+func TestInstructionFilesInInput(t *testing.T) {
+	c := newCLI(t)
+	rewrapWorld(c) // p/obj-08..15 keep their envelope in p/obj-NN.instruction
+	raw := minio.Client()
+	bg := context.Background()
+	if _, err := raw.CopyObject(bg, &s3.CopyObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-10.instruction"),
+		CopySource: aws.String(c.bucket + "/p/obj-10.instruction"), MetadataDirective: types.MetadataDirectiveReplace, Metadata: map[string]string{}}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := raw.HeadObject(bg, &s3.HeadObjectInput{Bucket: &c.bucket, Key: aws.String("p/obj-10.instruction")})
+	if err != nil || s3crypto.IsInstructionFile(h.Metadata) {
+		t.Fatalf("the marker is still there: %v %v", h.Metadata, err)
+	}
+	r := c.ok("encrypt", "--json", "--aes-key", "new.key", c.url("p/obj-10.instruction"))
+	if s := lastEncryptJSON(t, r.stdout); s.AlreadyEncrypted != 1 || s.Encrypted != 0 {
+		t.Fatalf("encrypt of an unmarked instruction file: %+v", s)
+	}
+	if got := c.ok("get", "--aes-key", "old.key", c.url("p/obj-10"), "-").stdout; len(got) != 110 {
+		t.Fatalf("p/obj-10 after: %d bytes", len(got))
+	}
+	c.write("m.csv", c.batchCSV([]string{"p/obj-09", "p/obj-09.instruction", "p/obj-10.instruction", "p/obj-10"}))
+	r = c.ok("verify", "--manifest", "m.csv", "--json", "--aes-key", "old.key")
+	if s := lastVerifyJSON(t, r.stdout); s.Seen != 2 || s.Verified != 2 {
+		t.Fatalf("verify over a manifest with instruction files: %+v\n%s", s, r.stdout)
+	}
+	r = c.ok("encrypt", "--manifest", "m.csv", "--json", "--aes-key", "new.key")
+	if s := lastEncryptJSON(t, r.stdout); s.Seen != 2 || s.AlreadyEncrypted != 2 {
+		t.Fatalf("encrypt over a manifest with instruction files: %+v\n%s", s, r.stdout)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/spf13/cobra"
 
+	"github.com/s3c/s3c/metadata"
 	"github.com/s3c/s3c/s3crypto"
 )
 
@@ -105,6 +107,11 @@ func (a *app) encryptJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 				return bulkOutcome{result: "already_encrypted", line: fmt.Sprintf("already encrypted %s (%s)", it, orUnnamed(info.KeyRef))}
 			}
 			if s3crypto.IsInstructionFile(h.Metadata) {
+				return bulkOutcome{result: "already_encrypted", line: fmt.Sprintf("instruction file %s", it)}
+			}
+			// An instruction file without the marker (AWS SDK for Go v1
+			// wrote them so): encrypting it would lose its object's key.
+			if base, ok := strings.CutSuffix(it.key, metadata.DefaultInstructionSuffix); ok && isInstructionFileOf(ctx, mc.Client, mc, it.bucket, it.key, base) {
 				return bulkOutcome{result: "already_encrypted", line: fmt.Sprintf("instruction file %s", it)}
 			}
 			if dryRun {
