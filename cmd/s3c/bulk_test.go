@@ -19,6 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
@@ -662,6 +663,7 @@ func TestRetryThrottled(t *testing.T) {
 		{"slowdown twice", []error{slow, fmt.Errorf("op: %w", slow)}, 3, true},
 		{"kms", []error{kms}, 2, true},
 		{"quota", []error{ratelimit.QuotaExceededError{}}, 2, true},
+		{"503 (SDK)", []error{fmt.Errorf("op: %w", &awshttp.ResponseError{ResponseError: &smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("x")}})}, 2, true},
 		{"503", []error{&smithyhttp.ResponseError{Response: &smithyhttp.Response{Response: &http.Response{StatusCode: 503}}, Err: errors.New("x")}}, 2, true},
 		{"other", []error{errors.New("access denied")}, 1, false},
 		{"always", slices.Repeat([]error{slow}, 10), bulkRetries + 1, false},

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // lowWater tracks the input's low-water mark: the last item such that
@@ -401,6 +400,8 @@ func isThrottled(err error) bool {
 	if errors.As(err, &qe) {
 		return true
 	}
-	var re *smithyhttp.ResponseError
+	// Any HTTP response error (the SDK's wraps smithy's): 503 Service
+	// Unavailable without a code.
+	var re interface{ HTTPStatusCode() int }
 	return errors.As(err, &re) && re.HTTPStatusCode() == 503
 }
