@@ -250,10 +250,15 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 			if o.err != nil {
 				err := explain(o.err)
 				counts.failed++
-				if s3crypto.IsIntegrityError(o.err) {
+				// The exit code needs one failure of each kind, not all
+				// of them (a run may meet millions).
+				integrity := exitCode(o.err) == exitIntegrity
+				if integrity {
 					counts.integrity++
 				}
-				counts.errs = append(counts.errs, err)
+				if len(counts.errs) == 0 || (integrity && counts.integrity == 1) {
+					counts.errs = append(counts.errs, err)
+				}
 				counts.failures = append(counts.failures, bulkFailure{Key: it.key, Reason: oneLine(err)})
 				rep.line(it, "failed", oneLine(err))
 				outMu.Lock()
