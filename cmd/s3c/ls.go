@@ -83,12 +83,19 @@ func instructionFiles(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, b
 	for _, o := range objs {
 		keys[o.key] = true
 	}
+	return instructionFilesWith(ctx, sc, mc, bucket, objs, func(_ context.Context, base string) bool { return keys[base] })
+}
+
+// instructionFilesWith is instructionFiles where exists tells whether an
+// object X is one of the listing's (it may cost a request: it is called
+// concurrently, for names X.instruction only).
+func instructionFilesWith(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed, exists func(context.Context, string) bool) []bool {
 	hide := make([]bool, len(objs))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, instructionCheckJobs)
 	for i, o := range objs {
 		base, isInst := strings.CutSuffix(o.key, metadata.DefaultInstructionSuffix)
-		if !isInst || !keys[base] {
+		if !isInst {
 			continue
 		}
 		wg.Add(1)
@@ -96,20 +103,7 @@ func instructionFiles(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, b
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			h, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &o.key})
-			if err != nil {
-				return
-			}
-			if s3crypto.IsInstructionFile(h.Metadata) {
-				hide[i] = true
-				return
-			}
-			bh, err := mc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
-			if err != nil {
-				return
-			}
-			info, ok := s3crypto.GetObjectInfo(bh.ResultMetadata)
-			hide[i] = ok && info.Envelope.Storage == metadata.InstructionFile
+			hide[i] = exists(ctx, base) && isInstructionFileOf(ctx, sc, mc, bucket, o.key, base)
 		}()
 	}
 	wg.Wait()

@@ -2,14 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
@@ -29,8 +26,9 @@ flag is the new key, which wraps; every key flag, the first included, may unwrap
 
 KMS to KMS uses KMS ReEncrypt, for objects that name their KMS key (as s3c
 writes them): the data key never leaves KMS. The encryption context or material
-description, the format (V2, V3) and the key commitment are kept; an object already under the new key is reported as current and left alone,
-so a run can simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
+description, the format (V2, V3) and the key commitment are kept; an object
+already under the new key is reported as current and left alone, so a run can
+simply be repeated. Legacy objects (V1, AES-CBC, legacy key wraps)
 are not rewrapped: copy them with cp to re-encrypt them.
 
 What is written:
@@ -58,24 +56,6 @@ N runs with I = 0..N-1 cover a prefix exactly once, with no coordination.
 Without --shard, the index comes from JOB_COMPLETION_INDEX (Kubernetes indexed
 Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job), and N from
 --shard-count or S3C_SHARD_COUNT.`
-
-// rewrapCounts is the summary of a rewrap run; its JSON field names are
-// a contract.
-type rewrapCounts struct {
-	Seen         int             `json:"seen"`
-	Rewrapped    int             `json:"rewrapped"`
-	Current      int             `json:"current"`
-	NotEncrypted int             `json:"not_encrypted"`
-	Failed       int             `json:"failed"`
-	Failures     []rewrapFailure `json:"failures"`
-	errs         []error         // for the exit code
-	mu           sync.Mutex
-}
-
-type rewrapFailure struct {
-	Key    string `json:"key"`
-	Reason string `json:"reason"`
-}
 
 // shardOf is the shard of a key among n: FNV-1a 64-bit of its bytes,
 // mod n.
@@ -141,84 +121,36 @@ func parseShard(flag string, count int, getenv func(string) string) (shardSpec, 
 func (s shardSpec) has(key string) bool { return s.n == 0 || shardOf(key, s.n) == s.i }
 
 func (a *app) rewrapCommand() *cobra.Command {
-	var (
-		recursive, dryRun bool
-		jobs, shardCount  int
-		shard             string
-	)
+	var b bulkFlags
 	c := &cobra.Command{
-		Use:   "rewrap [-r] [flags] KEYFLAGS s3://bucket/key-or-prefix",
+		Use:   "rewrap [-r] [flags] KEYFLAGS (s3://bucket/key-or-prefix | --manifest FILE|s3://…)",
 		Short: "Move objects to a new master key without moving their data",
-		Long:  rewrapHelp,
+		Long:  rewrapHelp + bulkHelp,
 		Example: `  s3c rewrap --aes-key new.key --aes-key old.key s3://bucket/report.pdf
   s3c rewrap -r --jobs 16 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
-  s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/`,
-		Args: cobra.ExactArgs(1),
+  s3c rewrap -r --shard 3/10 --kms-key-id alias/new --kms-key-id alias/old s3://bucket/
+  s3c rewrap --manifest s3://inventory/bucket/config/2026-12-01T01-00Z/manifest.json \
+      --checkpoint s3://ops/rewrap-3.json --report rewrap-3.csv --rate 500 --shard 3/10 \
+      --kms-key-id alias/new --kms-key-id alias/old`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			loc, err := parseLocation(args[0])
-			if err != nil {
+			if _, err := b.input(args); err != nil {
 				return err
-			}
-			if !loc.s3 {
-				return usagef("%q is not an s3:// URL", args[0])
-			}
-			if !recursive && (loc.key == "" || strings.HasSuffix(loc.key, "/")) {
-				return usagef("%q names no object; -r rewraps every object under a prefix", args[0])
 			}
 			if len(a.keys) == 0 {
 				return usagef("rewrap needs the new key as its first key flag: --kms-key-id, --aes-key or --rsa-key")
 			}
-			if jobs < 1 {
-				return usagef("--jobs must be at least 1")
-			}
-			sh, err := parseShard(shard, shardCount, os.Getenv)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			rc, newKR, err := a.rewrapClients(ctx)
+			job, err := a.rewrapJob(ctx, b.dryRun)
 			if err != nil {
 				return err
 			}
-			var keys []string
-			if recursive {
-				prefix := loc.key
-				if prefix != "" && !strings.HasSuffix(prefix, "/") {
-					prefix += "/"
-				}
-				objs, _, err := a.listObjects(ctx, loc.bucket, prefix, true)
-				if err != nil {
-					return err
-				}
-				for _, o := range objs {
-					if !strings.HasSuffix(o.key, "/") {
-						keys = append(keys, o.key)
-					}
-				}
-			} else {
-				keys = []string{loc.key}
-			}
-			var mine []string
-			for _, k := range keys {
-				if sh.has(k) {
-					mine = append(mine, k)
-				}
-			}
-			var mc *s3crypto.Client
-			if dryRun {
-				if mc, err = a.metaClient(ctx); err != nil {
-					return err
-				}
-			}
-			return a.rewrapAll(ctx, rc, mc, newKR, loc.bucket, mine, jobs, dryRun)
+			return a.runBulk(ctx, job, &b, args)
 		},
 	}
 	f := c.Flags()
-	f.BoolVarP(&recursive, "recursive", "r", false, "rewrap every object under the prefix")
-	f.IntVar(&jobs, "jobs", 8, "objects rewrapped at once")
-	f.BoolVar(&dryRun, "dry-run", false, "report what would be done from the envelopes alone; write nothing")
-	f.StringVar(&shard, "shard", "", "process only the keys of shard I of N (I/N, 0-based; FNV-1a 64 of the key mod N)")
-	f.IntVar(&shardCount, "shard-count", 0, "number of shards when the index comes from JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX")
+	b.register(f, "rewrap")
+	f.BoolVar(&b.dryRun, "dry-run", false, "report what would be done from the envelopes alone; write nothing")
 	f.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable; the first wraps)")
@@ -226,6 +158,47 @@ func (a *app) rewrapCommand() *cobra.Command {
 	f.BoolVar(&a.instruction, "instruction-file", false, "move envelopes kept in object metadata into <key>.instruction")
 	a.jsonFlag(f)
 	return c
+}
+
+// rewrapJob is rewrap as a bulk job: counters rewrapped, current and
+// not_encrypted (a contract: the JSON field names).
+func (a *app) rewrapJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
+	rc, newKR, err := a.rewrapClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var mc *s3crypto.Client
+	if dryRun {
+		if mc, err = a.metaClient(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &bulkJob{verb: "rewrap", counters: []string{"rewrapped", "current", "not_encrypted"},
+		do: func(ctx context.Context, it bulkItem) bulkOutcome {
+			var res, before, after string
+			var err error
+			if dryRun {
+				res, before, err = a.rewrapPlan(ctx, mc, newKR, it.bucket, it.key)
+			} else {
+				var out *s3crypto.RewrapObjectOutput
+				out, err = rc.RewrapObject(ctx, &s3crypto.RewrapObjectInput{Bucket: &it.bucket, Key: &it.key, VersionId: versionOf(it),
+					NewKeyring: newKR, ToInstructionFile: a.instruction})
+				if err == nil {
+					res, before, after = string(out.Result), out.KeyRefBefore, out.KeyRefAfter
+				}
+			}
+			switch {
+			case errors.Is(err, s3crypto.ErrNotEncrypted):
+				return bulkOutcome{result: "not_encrypted", line: fmt.Sprintf("not encrypted %s", it)}
+			case err != nil:
+				return bulkOutcome{err: err}
+			case res == string(s3crypto.RewrapCurrent):
+				return bulkOutcome{result: "current", line: fmt.Sprintf("current %s (%s)", it, orUnnamed(before))}
+			case dryRun:
+				return bulkOutcome{result: "rewrapped", line: fmt.Sprintf("would rewrap %s (%s)", it, orUnnamed(before))}
+			}
+			return bulkOutcome{result: "rewrapped", line: fmt.Sprintf("rewrapped %s (%s -> %s)", it, orUnnamed(before), orUnnamed(after))}
+		}}, nil
 }
 
 // rewrapClients returns the client whose keyring unwraps (every key
@@ -260,94 +233,6 @@ func (a *app) rewrapClients(ctx context.Context) (*s3crypto.Client, keyring.Keyr
 	}
 	rc, err := s3crypto.New(sc, readKR, func(o *s3crypto.Options) { o.CommitmentPolicy = s3crypto.RequireEncryptAllowDecrypt })
 	return rc, newKR, err
-}
-
-// rewrapAll rewraps the keys, jobs at a time, and reports.
-func (a *app) rewrapAll(ctx context.Context, rc, mc *s3crypto.Client, newKR materials.Keyring, bucket string, keys []string, jobs int, dryRun bool) error {
-	counts := &rewrapCounts{Failures: []rewrapFailure{}}
-	var (
-		wg      sync.WaitGroup
-		outMu   sync.Mutex
-		sem     = make(chan struct{}, jobs)
-		started int
-	)
-	line := func(format string, args ...any) {
-		if a.quiet {
-			return
-		}
-		outMu.Lock()
-		fmt.Fprintf(a.stdout, format+"\n", args...)
-		outMu.Unlock()
-	}
-	for _, key := range keys {
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
-			break
-		}
-		started++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			name := "s3://" + bucket + "/" + key
-			var res, before, after string
-			var err error
-			if dryRun {
-				res, before, err = a.rewrapPlan(ctx, mc, newKR, bucket, key)
-			} else {
-				var out *s3crypto.RewrapObjectOutput
-				out, err = rc.RewrapObject(ctx, &s3crypto.RewrapObjectInput{Bucket: &bucket, Key: &key, NewKeyring: newKR, ToInstructionFile: a.instruction})
-				if err == nil {
-					res, before, after = string(out.Result), out.KeyRefBefore, out.KeyRefAfter
-				}
-			}
-			counts.mu.Lock()
-			defer counts.mu.Unlock()
-			counts.Seen++
-			switch {
-			case errors.Is(err, s3crypto.ErrNotEncrypted):
-				counts.NotEncrypted++
-				line("not encrypted %s", name)
-			case err != nil:
-				err = explain(err)
-				counts.Failed++
-				counts.errs = append(counts.errs, err)
-				counts.Failures = append(counts.Failures, rewrapFailure{Key: key, Reason: oneLine(err)})
-				if ctx.Err() == nil {
-					outMu.Lock()
-					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", name, oneLine(err))
-					outMu.Unlock()
-				}
-			case res == string(s3crypto.RewrapCurrent):
-				counts.Current++
-				line("current %s (%s)", name, orUnnamed(before))
-			case dryRun:
-				counts.Rewrapped++
-				line("would rewrap %s (%s)", name, orUnnamed(before))
-			default:
-				counts.Rewrapped++
-				line("rewrapped %s (%s -> %s)", name, orUnnamed(before), orUnnamed(after))
-			}
-		}()
-	}
-	wg.Wait()
-	a.say("rewrap: %d seen, %d rewrapped, %d current, %d not encrypted, %d failed",
-		counts.Seen, counts.Rewrapped, counts.Current, counts.NotEncrypted, counts.Failed)
-	if a.json {
-		b, err := json.Marshal(counts)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "%s\n", b)
-	}
-	if started < len(keys) {
-		return fmt.Errorf("%w after %d of %d objects", context.Cause(ctx), counts.Seen, len(keys))
-	}
-	if counts.Failed > 0 {
-		return &batchError{failed: counts.Failed, total: counts.Seen, errs: counts.errs}
-	}
-	return nil
 }
 
 // rewrapPlan classifies an object from its envelope alone, unwrapping
