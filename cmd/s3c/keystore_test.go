@@ -125,3 +125,37 @@ func TestKeystoreConcurrentRotate(t *testing.T) {
 	c.ok("put", "--keystore", ks, "--branch-key", id, "--kms-key-id", "alias/cli", "in", c.url("o"))
 	c.ok("get", "--keystore", ks, "--kms-key-id", "alias/cli", c.url("o"), "out")
 }
+
+// rewrap takes --keystore and --branch-key as put does: the first key
+// flag is then the key store's root, and objects move onto the branch
+// key without their data moving.
+func TestRewrapOntoBranchKey(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	ks := c.url("ks/")
+	c.ok("keygen", "aes", "old.key")
+	id := lastLine(c.ok("keystore", "create", ks, "--kms-key-id", "alias/cli").stdout)
+	data := randomBytes(3000)
+	c.write("in.bin", data)
+	c.ok("put", "--aes-key", "old.key", "in.bin", c.url("obj"))
+
+	r := c.ok("rewrap", "--json", "--keystore", ks, "--branch-key", id, "--kms-key-id", "alias/cli", "--aes-key", "old.key", c.url("obj"))
+	if !strings.Contains(lastLine(r.stdout), `"rewrapped":1`) {
+		t.Fatalf("rewrap: %q", r.stdout)
+	}
+	var h objectReport
+	if err := json.Unmarshal([]byte(c.ok("head", "--json", c.url("obj")).stdout), &h); err != nil || h.KeyRef != "branch:"+id+"/1" {
+		t.Fatalf("head after rewrap: %+v %v", h, err)
+	}
+	// The branch key alone reads it; the old key alone no longer does.
+	c.ok("get", "--keystore", ks, "--kms-key-id", "alias/cli", c.url("obj"), "out")
+	if !bytes.Equal(c.read("out"), data) {
+		t.Fatal("plaintext differs after the rewrap")
+	}
+	c.fails(1, "", "get", "--aes-key", "old.key", c.url("obj"), "-")
+	// A second run finds it current.
+	r = c.ok("rewrap", "--json", "--keystore", ks, "--branch-key", id, "--kms-key-id", "alias/cli", "--aes-key", "old.key", c.url("obj"))
+	if !strings.Contains(lastLine(r.stdout), `"current":1`) {
+		t.Fatalf("second rewrap: %q", r.stdout)
+	}
+}

@@ -138,7 +138,7 @@ func (a *app) rewrapCommand() *cobra.Command {
 				return err
 			}
 			if len(a.keys) == 0 {
-				return usagef("rewrap needs the new key as its first key flag: --kms-key-id, --aes-key or --rsa-key")
+				return usagef("rewrap needs the new key as its first key flag: --kms-key-id, --aes-key, --rsa-key or --pkcs11-key")
 			}
 			ctx := cmd.Context()
 			job, err := a.rewrapJob(ctx, b.dryRun)
@@ -154,6 +154,8 @@ func (a *app) rewrapCommand() *cobra.Command {
 	f.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable; the first wraps)")
+	f.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI (repeatable; the first wraps)")
+	a.branchFlags(f)
 	f.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "also unwrap KMS-wrapped objects under this key ARN (discovery; repeatable)")
 	f.BoolVar(&a.instruction, "instruction-file", false, "move envelopes kept in object metadata into <key>.instruction")
 	a.jsonFlag(f)
