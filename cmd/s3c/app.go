@@ -200,7 +200,12 @@ func (a *app) rootCommand() *cobra.Command {
 		},
 		// Every flag is checked before any key file is read, any source
 		// opened or any request made.
-		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return a.checkFlags() },
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.checkFlags(); err != nil {
+				return err
+			}
+			return a.keysFromEnv(cmd)
+		},
 	}
 	root.SetVersionTemplate("s3c {{.Version}}\n")
 	root.SetFlagErrorFunc(flagError)
@@ -272,12 +277,32 @@ func (a *app) checkFlags() error {
 	return nil
 }
 
+// keysFromEnv takes the keys of S3C_PKCS11_KEY for a command that takes
+// key flags when none is given: one PKCS#11 URI, or several separated by
+// commas (a comma followed by "pkcs11:" starts the next: a comma inside a
+// URI's label stays). Flags override the environment.
+func (a *app) keysFromEnv(cmd *cobra.Command) error {
+	v := os.Getenv("S3C_PKCS11_KEY")
+	if v == "" || len(a.keys) > 0 || cmd.Flags().Lookup("pkcs11-key") == nil {
+		return nil
+	}
+	for i, uri := range strings.Split(v, ",pkcs11:") {
+		if i > 0 {
+			uri = "pkcs11:" + uri
+		}
+		if err := (keyFlag{a, "pkcs11"}).Set(strings.TrimSpace(uri)); err != nil {
+			return usagef("S3C_PKCS11_KEY: %v", err)
+		}
+	}
+	return nil
+}
+
 // keyFlags adds the key flags (put, get, cp).
 func (a *app) keyFlags(fs *pflag.FlagSet) {
 	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
 	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
 	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
-	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source (repeatable)")
+	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source (repeatable; env S3C_PKCS11_KEY, comma-separated, when no key flag is given)")
 	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, trust KMS-wrapped objects under this key ARN (discovery; repeatable)")
 	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
 	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")

@@ -47,6 +47,21 @@ func TestPKCS11Keys(t *testing.T) {
 		t.Fatalf("RSA-HSM object read with an AES file key: exit %d", r.code)
 	}
 
+	// S3C_PKCS11_KEY when no key flag is given: several URIs, comma-separated.
+	c.setenv("S3C_PKCS11_KEY=" + rsaURI + "," + aesURI)
+	c.ok("put", "f", c.url("env"))
+	if r := c.ok("head", "--json", c.url("env")); !strings.Contains(r.stdout, "pkcs11:token=s3c-test;object=cli-rsa") {
+		t.Fatalf("S3C_PKCS11_KEY: the first URI did not wrap: %s", r.stdout)
+	}
+	if r := c.ok("get", c.url("a"), "-"); r.stdout != "secret in an HSM" {
+		t.Fatalf("get with S3C_PKCS11_KEY: %q", r.stdout)
+	}
+	// A key flag overrides the environment.
+	if r := c.run("get", "--aes-key", "a.key", c.url("a"), "-"); r.code != 1 {
+		t.Fatalf("--aes-key with S3C_PKCS11_KEY set: exit %d, want 1 (the flag alone is trusted)", r.code)
+	}
+	c.setenv("S3C_PKCS11_KEY")
+
 	const pin = "87654321"
 	bad := "pkcs11:token=s3c-test;object=cli-aes?module-path=" + tok.Module + "&pin-value=" + pin
 	for _, args := range [][]string{
