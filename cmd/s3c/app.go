@@ -156,20 +156,22 @@ AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
 
 SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
-uploads are aborted, temporary files are removed and the exit code is 1. A
-second signal exits at once, after aborting the multipart uploads still open
-(for at most 5 seconds). "s3c uploads" lists and aborts the uploads left open.
+uploads are aborted, temporary files are removed and the exit code is 128 plus
+the signal's number (130, 143, 129), as the shell reports it. A second signal
+exits at once, after aborting the multipart uploads still open (for at most 5
+seconds). "s3c uploads" lists and aborts the uploads left open.
 
 Exit codes:
   0  success
   1  error: S3 or KMS unavailable or misbehaving (a response without Content-Length,
      a malformed data key from KMS), object missing, policy refusal, the object needs
      a key or an encryption context (--context) that was not given (the message names
-     it), interrupted by a signal, ...
+     it), ...
   2  usage error, a key flag's file included (missing, unreadable, not a key)
   3  integrity failure: the object was altered or truncated (authentication, key
      commitment, padding, a malformed envelope), or the key it names failed to
      unwrap its data key
+  130, 143, 129  interrupted by SIGINT, SIGTERM, SIGHUP (128 + the signal's number)
   The cause alone decides: a get to a file, a get to stdout and a cp exit alike.
   A cp -r with failures exits 3 if any object failed its integrity check, else 1.`
 

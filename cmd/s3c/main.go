@@ -48,7 +48,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "s3c: %s again: stopped at once\n", signalName(s))
 		openUploads.abortAll(os.Stderr, secondSignalAbortTimeout)
 		removeTempFiles()
-		os.Exit(exitError)
+		os.Exit(signalExitCode(s))
 	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	signal.Stop(sigs)
@@ -59,6 +59,16 @@ func main() {
 type interrupted struct{ sig os.Signal }
 
 func (e interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// signalExitCode is the exit code of a command stopped by s, by the
+// shell's convention: 128 + the signal's number (130 for SIGINT, 143 for
+// SIGTERM, 129 for SIGHUP).
+func signalExitCode(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitError
+}
 
 func signalName(s os.Signal) string {
 	switch s {
@@ -90,11 +100,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// fail before any command runs: all are mistakes in the command line.
 		err = usageError{err}
 	}
-	if ctx.Err() != nil && exitCode(err) == exitError {
+	code := exitCode(err)
+	if ctx.Err() != nil && code == exitError {
 		err = interruption(ctx, err)
+		var in interrupted
+		if errors.As(context.Cause(ctx), &in) {
+			code = signalExitCode(in.sig)
+		}
 	}
 	a.report(cmd, err)
-	return exitCode(err)
+	return code
 }
 
 // interruption turns the failure of a command stopped by a signal into

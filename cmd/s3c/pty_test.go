@@ -145,7 +145,7 @@ func TestProgressTotalOfDownloads(t *testing.T) {
 		if !shown() {
 			t.Fatalf("%v: the bars do not show %q before any byte arrives:\n%q", tc.args, tc.want, screen.String())
 		}
-		if code := cmd.ProcessState.ExitCode(); code != 1 {
+		if code := cmd.ProcessState.ExitCode(); code != 130 {
 			t.Fatalf("%v: interrupted: exit %d (%v)\n%q", tc.args, code, err, screen.String())
 		}
 	}

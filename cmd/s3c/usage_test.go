@@ -14,7 +14,7 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Fatalf("--version printed %q", r.stdout)
 	}
 	help := c.ok("--help").stdout
-	for _, want := range []string{"Exit codes:", "0  success", "1  error", "2  usage error", "3  integrity failure", "SIGHUP"} {
+	for _, want := range []string{"Exit codes:", "0  success", "1  error", "2  usage error", "3  integrity failure", "130, 143, 129  interrupted", "SIGHUP"} {
 		if !strings.Contains(help, want) {
 			t.Fatalf("s3c --help lacks %q:\n%s", want, help)
 		}
