@@ -180,7 +180,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:           "s3c",
 		Short:         "Client-side encryption for S3, compatible with AWS's S3 Encryption Client",
 		Long:          rootHelp,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,

@@ -20,9 +20,6 @@ import (
 	"github.com/s3c/s3c/s3crypto"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
-
 // Exit codes: a contract with scripts.
 const (
 	exitOK        = 0
