@@ -51,6 +51,7 @@ type app struct {
 	legacy      bool
 
 	quiet, json bool
+	debug       bool // print the SDK's error chain and request log
 
 	cfg      *aws.Config
 	s3client *s3.Client
@@ -201,6 +202,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
+	pf.BoolVar(&a.debug, "debug", false, "print the full error chain and log each request and response (headers, no bodies; credentials redacted)")
 	a.timeouts.add(pf)
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
@@ -303,6 +305,10 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 			fmt.Fprintf(a.stderr, "s3c: warning: "+format+"\n", v...)
 		}
 	})
+	if a.debug {
+		cfg.ClientLogMode = aws.LogRequest | aws.LogResponse | aws.LogRetries
+		cfg.Logger = debugLogger(a.stderr)
+	}
 	a.cfg = &cfg
 	return cfg, nil
 }

@@ -248,7 +248,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 				errs = append(errs, err)
 				failed++
 				if summary && ctx.Err() == nil {
-					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, oneLine(err))
+					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, a.errorLine(err))
 				}
 				mu.Unlock()
 				return
@@ -278,7 +278,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 	if a.json {
 		msgs := []string{}
 		for _, e := range errs {
-			msgs = append(msgs, oneLine(e))
+			msgs = append(msgs, a.errorLine(e))
 		}
 		if err := a.printJSON(map[string]any{"objects": len(list) - failed, "bytes": bytes.Load(), "failed": failed, "errors": msgs}); err != nil {
 			return err

@@ -171,7 +171,7 @@ func exitCode(err error) int {
 // report prints an error as one line, with a hint folded in where one
 // helps. Only a usage error gets a second line: where to find the usage.
 func (a *app) report(cmd *cobra.Command, err error) {
-	msg := oneLine(explain(err))
+	msg := a.errorLine(err)
 	var ue usageError
 	var pe *s3crypto.PolicyError
 	switch {
@@ -188,6 +188,23 @@ func (a *app) report(cmd *cobra.Command, err error) {
 		msg += " (no key commitment, format V2: --format v2 reads it)"
 	}
 	fmt.Fprintf(a.stderr, "s3c: %s\n", msg)
+	if a.debug {
+		fmt.Fprintf(a.stderr, "s3c: debug: %s\n", oneLine(err))
+	}
+}
+
+// errorLine is an error told in one line: a key trouble or an S3 error
+// in plain words, else its own message.
+func (a *app) errorLine(err error) string {
+	var be *batchError
+	if err != nil && !errors.As(err, &be) {
+		if _, ok := keyTrouble(err); !ok {
+			if msg, ok := a.plainError(err); ok {
+				return msg
+			}
+		}
+	}
+	return oneLine(explain(err))
 }
 
 // oneLine folds an error message into one line.
