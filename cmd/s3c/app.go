@@ -49,6 +49,7 @@ type app struct {
 	fmtVersion  metadata.Format // the parsed --format
 	instruction bool
 	legacy      bool
+	tempDir     string // --temp-dir: where large objects read whole are spooled
 
 	quiet, json bool
 	debug       bool // print the SDK's error chain and request log
@@ -245,6 +246,9 @@ func (a *app) checkFlags() error {
 		return usagef("--path-style and --virtual-hosted-style exclude each other")
 	}
 	if err := a.timeouts.check(); err != nil {
+		return err
+	}
+	if err := a.checkTempDir(); err != nil {
 		return err
 	}
 	switch strings.ToLower(a.format) {
@@ -465,6 +469,7 @@ func (a *app) client(ctx context.Context, write bool) (*s3crypto.Client, error) 
 			o.AllowLegacyContent, o.AllowLegacyWrapping = true, true
 		}
 		o.InstructionFile = a.instruction
+		o.TempDir = a.tempDir
 	})
 }
 

@@ -89,12 +89,14 @@ makes it; an existing file keeps its mode.
 To stdout, only authenticated bytes are written, unless --stream asks for
 plaintext as it is decrypted (the exit code still reports a failed check).
 --range a-b fetches bytes a to b of the plaintext, which cannot be authenticated.
+` + spoolHelp + `
 Only the keys given are trusted. With no key flag at all, a KMS-wrapped object is
 decrypted with the KMS key it names (discovery); --allow-kms-key ARN limits
 discovery to these keys, and adds it beside other key flags.`,
 		Example: `  s3c get --kms-key-id alias/app s3://bucket/report.pdf report.pdf
   s3c get --aes-key new.key --aes-key old.key s3://bucket/data.csv -
   s3c get --aes-key master.key --stream s3://bucket/big.log - | grep ERROR
+  s3c get --aes-key master.key --temp-dir /var/tmp s3://bucket/big.tar - | tar x
   s3c get --aes-key master.key --range 0-1023 s3://bucket/big.bin head.bin
   s3c get --rsa-key backup.pem s3://bucket/backup.tar - | tar x`,
 		Args: cobra.ExactArgs(2),
@@ -137,6 +139,7 @@ discovery to these keys, and adds it beside other key flags.`,
 	a.jsonFlag(c.Flags())
 	c.Flags().BoolVar(&stream, "stream", false, "write plaintext to stdout before the object is authenticated")
 	c.Flags().StringVar(&rng, "range", "", "only bytes a-b of the plaintext (unauthenticated)")
+	a.tempDirFlag(c.Flags())
 	return c
 }
 

@@ -45,7 +45,8 @@ func (a *app) cpCommand() *cobra.Command {
 decrypts and encrypts again (with the first key flag: this re-keys objects).
 With -r, a directory tree or every object under a prefix is copied, keeping
 relative paths, --jobs at a time, with a summary at the end. A destination
-ending in "/" takes the source's name.`,
+ending in "/" takes the source's name.
+` + spoolHelp,
 		Example: `  s3c cp --aes-key master.key photo.jpg s3://bucket/photos/
   s3c cp -r --jobs 8 --kms-key-id alias/app ./site s3://bucket/site
   s3c cp -r --kms-key-id alias/app s3://bucket/site ./restore
@@ -100,6 +101,7 @@ ending in "/" takes the source's name.`,
 	c.Flags().IntVar(&jobs, "jobs", 4, "objects copied at once")
 	a.keyFlags(c.Flags())
 	a.jsonFlag(c.Flags())
+	a.tempDirFlag(c.Flags())
 	return c
 }
 

@@ -204,7 +204,7 @@ func (a *app) errorLine(err error) string {
 			}
 		}
 	}
-	return oneLine(explain(err))
+	return oneLine(explain(err)) + a.spoolHint(err)
 }
 
 // oneLine folds an error message into one line.
