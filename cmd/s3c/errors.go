@@ -74,6 +74,12 @@ func (a *app) plainError(err error) (msg string, ok bool) {
 				msg += ": s3c mb s3://" + bucket + " makes it"
 			}
 			return msg, true
+		case "BucketAlreadyOwnedByYou":
+			return prefix("the bucket exists already, and is yours"), true
+		case "BucketAlreadyExists":
+			return prefix("the bucket name is taken (bucket names are shared by all accounts): choose another"), true
+		case "BucketNotEmpty":
+			return prefix("the bucket is not empty (older versions and incomplete uploads count): rb --force deletes its objects first"), true
 		case "AccessDenied", "Forbidden", "AllAccessDisabled":
 			return prefix("access denied: check the credentials in " + creds + " and what their policy allows"), true
 		case "InvalidAccessKeyId":
