@@ -163,6 +163,9 @@ the signal's number (130, 143, 129), as the shell reports it. A second signal
 exits at once, after aborting the multipart uploads still open (for at most 5
 seconds). "s3c uploads" lists and aborts the uploads left open.
 
+Shell completion: s3c completion bash|zsh|fish|powershell prints the script to
+load; "s3c completion bash --help" says where to put it.
+
 Exit codes:
   0  success
   1  error: S3 or KMS unavailable or misbehaving (a response without Content-Length,
@@ -210,9 +213,13 @@ func (a *app) rootCommand() *cobra.Command {
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand())
 	root.AddCommand(a.mbCommand(), a.rbCommand())
 	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
 			a.checkHelpTopic(c)
+		}
+		if c.Name() == "completion" {
+			checkShell(c)
 		}
 		if c.RunE != nil {
 			runE := c.RunE
@@ -237,6 +244,16 @@ func (a *app) checkHelpTopic(help *cobra.Command) {
 		}
 		show(cmd, args)
 		return nil
+	}
+}
+
+// checkShell makes "s3c completion" without a shell a usage error
+// (cobra prints the help and succeeds); an unknown shell is one already.
+func checkShell(completion *cobra.Command) {
+	completion.Example = "  s3c completion bash > ~/.local/share/bash-completion/completions/s3c"
+	completion.RunE = func(cmd *cobra.Command, args []string) error {
+		cmd.Help()
+		return usagef("no shell given: bash, zsh, fish or powershell")
 	}
 }
 

@@ -114,3 +114,30 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("objects after usage errors:\n%s", out)
 	}
 }
+
+// Shell completion is cobra's, enabled, and named in --help.
+func TestCompletion(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	if out := c.ok("completion", "bash").stdout; !strings.Contains(out, "bash completion") || !strings.Contains(out, "__start_s3c") {
+		t.Fatalf("s3c completion bash printed no script:\n%.300s", out)
+	}
+	for _, shell := range []string{"zsh", "fish", "powershell"} {
+		if out := c.ok("completion", shell).stdout; !strings.Contains(out, "s3c") {
+			t.Fatalf("s3c completion %s printed no script", shell)
+		}
+	}
+	help := c.ok("--help").stdout
+	if !strings.Contains(help, "s3c completion bash|zsh|fish|powershell") || !strings.Contains(help, "completion  Generate") {
+		t.Fatalf("--help does not mention completion:\n%s", help)
+	}
+	// Completion of commands and flags works from the script's hook.
+	out := c.ok("__complete", "r").stdout
+	for _, want := range []string{"rb\t", "rewrap\t", "rm\t"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("completing %q lacks %q:\n%s", "r", want, out)
+		}
+	}
+	c.fails(2, `unknown command "tcsh" for "s3c completion"`, "completion", "tcsh")
+	c.fails(2, "no shell given", "completion")
+}
