@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -112,7 +113,10 @@ discovery to these keys, and adds it beside other key flags.`,
 				}
 			}
 			if rng != "" && !validRange(rng) {
-				return usagef("--range %q: want a-b, a- or -n (bytes of plaintext)", rng)
+				return usagef("--range %q: want a-b (a ≤ b), a- or -n (bytes of plaintext)", rng)
+			}
+			if stream && dst != "-" && dst != "/dev/stdout" && !a.isStdout(dst) {
+				return usagef("--stream applies to stdout (-) only: a file is put in place once authenticated")
 			}
 			c, err := a.client(cmd.Context(), false)
 			if err != nil {
@@ -153,7 +157,15 @@ func validRange(r string) bool {
 		}
 		return true
 	}
-	return ok && (a != "" || b != "") && digits(a) && digits(b) && !strings.Contains(b, "-")
+	if !ok || (a == "" && b == "") || !digits(a) || !digits(b) || strings.Contains(b, "-") {
+		return false
+	}
+	if a != "" && b != "" {
+		first, err1 := strconv.ParseUint(a, 10, 63)
+		last, err2 := strconv.ParseUint(b, 10, 63)
+		return err1 == nil && err2 == nil && first <= last
+	}
+	return true
 }
 
 func keyRefOf(info *s3crypto.ObjectInfo) string {

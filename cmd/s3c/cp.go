@@ -64,6 +64,9 @@ ending in "/" takes the source's name.
 			if !src.s3 && !dst.s3 {
 				return usagef("one of source and destination must be an s3:// URL")
 			}
+			if jobs < 1 {
+				return usagef("--jobs %d: want 1 or more", jobs)
+			}
 			if recursive && (src.stream() || dst.stream()) {
 				return usagef("-r copies trees, not stdin or stdout")
 			}

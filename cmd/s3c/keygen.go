@@ -28,6 +28,9 @@ to encrypt. Existing files are never overwritten.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, file := args[0], args[1]
+			if file == "-" {
+				return usagef("keygen writes the key to a file (mode 0600), not to stdout: give a file name")
+			}
 			var ref string
 			switch kind {
 			case "aes":

@@ -141,3 +141,28 @@ func TestCompletion(t *testing.T) {
 	c.fails(2, `unknown command "tcsh" for "s3c completion"`, "completion", "tcsh")
 	c.fails(2, "no shell given", "completion")
 }
+
+// Mistakes in the command line are usage errors (exit 2), found before
+// anything is read or sent: an empty or backward --range, --jobs below
+// 1, --stream to a file, a key written to "-".
+func TestUsageMistakes(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("data"))
+	c.ok("put", "-q", "--aes-key", "a.key", "f", c.url("obj"))
+	c.fails(2, `--range "10-5": want a-b (a ≤ b), a- or -n`, "get", "--aes-key", "a.key", "--range", "10-5", c.url("obj"), "-")
+	c.ok("get", "-q", "--aes-key", "a.key", "--range", "1-1", c.url("obj"), "-")
+	for _, n := range []string{"0", "-1"} {
+		c.fails(2, "--jobs "+n+": want 1 or more", "cp", "-r", "--jobs", n, "--aes-key", "a.key", c.url(""), "out")
+	}
+	c.fails(2, "--stream applies to stdout (-) only", "get", "--aes-key", "a.key", "--stream", c.url("obj"), "out")
+	if _, err := os.Stat(filepath.Join(c.dir, "out")); err == nil {
+		t.Fatal("get --stream to a file wrote it")
+	}
+	c.ok("get", "--aes-key", "a.key", "--stream", c.url("obj"), "/dev/stdout")
+	c.fails(2, "keygen writes the key to a file (mode 0600), not to stdout", "keygen", "aes", "-")
+	if _, err := os.Stat(filepath.Join(c.dir, "-")); err == nil {
+		t.Fatal("keygen aes - made a file named -")
+	}
+}
