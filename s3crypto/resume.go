@@ -165,6 +165,12 @@ func (r *resumeReader) current() (io.ReadCloser, error) {
 
 func (r *resumeReader) Read(p []byte) (int, error) {
 	for r.err == nil {
+		// A cancelled read stops here, not when the transport gets round
+		// to closing the connection (bytes already received would go on).
+		if err := r.ctx.Err(); err != nil {
+			r.err = context.Cause(r.ctx)
+			break
+		}
 		if r.next > r.end {
 			r.err = r.finish()
 			break
