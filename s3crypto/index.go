@@ -122,3 +122,22 @@ func (c *Client) copyIndex(ctx context.Context, src copySource, srcSSE sseFields
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 	}, b, optFns)
 }
+
+// wantsIndex reports whether an object of size bytes of plaintext gets a
+// chunk index (Options.IndexThreshold).
+func (c *Client) wantsIndex(size int64) bool {
+	t := c.opts.IndexThreshold
+	return t >= 0 && size >= 0 && core.CiphertextSize(size) > t
+}
+
+// storeIndex writes an object's chunk index (nil: none) after the object.
+// The object is complete and readable without it, so a failure is not
+// the put's: reads then authenticate the object whole.
+func (c *Client) storeIndex(ctx context.Context, in *s3.PutObjectInput, body []byte, optFns []func(*s3.Options)) {
+	if body == nil {
+		return
+	}
+	put := c.instructionFileInput(in)
+	put.Key = aws.String(core.IndexKey(aws.ToString(in.Key)))
+	_ = c.writeIndex(ctx, put, body, optFns)
+}

@@ -2,6 +2,9 @@ package s3crypto
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -9,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/internal/core"
+	"github.com/s3c/s3c/materials"
+	"github.com/s3c/s3c/metadata"
 )
 
 // markedIndex is what a marked index object's metadata holds.
@@ -72,5 +77,174 @@ func TestCopyTakesIndex(t *testing.T) {
 	}
 	if e.exists("dst2" + IndexSuffix) {
 		t.Fatal("an unmarked object was copied as an index")
+	}
+}
+
+// testChunk is the chunk size of the indexes the tests write.
+const testChunk = 4096
+
+// indexedClient writes an index for every object of more than 1 KiB,
+// with testChunk chunks, and reads objects over 1 KiB through their
+// index.
+func (e *env) indexedClient(kr materials.Keyring, format metadata.Format, optFns ...func(*Options)) *Client {
+	e.t.Helper()
+	c := e.client(kr, append([]func(*Options){func(o *Options) {
+		o.Format = format
+		o.MemoryBufferSize = 1024
+		o.IndexThreshold = 1024
+	}}, optFns...)...)
+	c.indexChunk = testChunk
+	return c
+}
+
+// getRecorded reads key in small pieces and returns every byte the caller
+// received before the error, the error, and the read path.
+func (e *env) getRecorded(c *Client, key string) ([]byte, string, error) {
+	out, err := c.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
+	if err != nil {
+		return nil, "", err
+	}
+	defer out.Body.Close()
+	info, _ := GetObjectInfo(out.ResultMetadata)
+	var got []byte
+	buf := make([]byte, 999)
+	for {
+		n, err := out.Body.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			return got, info.ReadPath, nil
+		}
+		if err != nil {
+			return got, info.ReadPath, err
+		}
+	}
+}
+
+// Objects with an index stream through it, for every keyring and format,
+// at sizes around chunk boundaries (a last chunk shorter than a block
+// too); smaller ones get none.
+func TestIndexStreamRead(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, kn := range []string{"aes", "kms"} {
+		for _, format := range []metadata.Format{metadata.V2, metadata.V3} {
+			c := e.indexedClient(e.keyrings[kn], format)
+			for _, n := range []int{testChunk - 1, testChunk, testChunk + 1, 3*testChunk + 5} {
+				key := fmt.Sprintf("%s-%s-%d", kn, format, n)
+				data := randomBytes(n)
+				e.put(c, key, data)
+				_, meta, err := e.rawGet(key + IndexSuffix)
+				if err != nil || !IsIndexObject(meta) {
+					t.Fatalf("%s: no marked index: %v %v", key, meta, err)
+				}
+				got, path, err := e.getRecorded(c, key)
+				if err != nil || !bytes.Equal(got, data) || path != "index-stream" {
+					t.Fatalf("%s: %d bytes, path %q, %v", key, len(got), path, err)
+				}
+			}
+			e.put(c, "small", randomBytes(1000))
+			if e.exists("small" + IndexSuffix) {
+				t.Fatal("index written below the threshold")
+			}
+		}
+	}
+}
+
+// A bit flipped in chunk k of the object fails the read after exactly
+// the chunks before k: nothing of the bad chunk is released. A tampered,
+// swapped, foreign, truncated or deleted index is not used: the read
+// falls back to authenticating the whole object, and succeeds.
+func TestIndexTamper(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.indexedClient(e.keyrings["aes"], metadata.V3)
+	data := randomBytes(3*testChunk + 5)
+	e.put(c, "obj", data)
+	e.put(c, "other", data)
+	stored, meta, err := e.rawGet("obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, _, err := e.rawGet("obj" + IndexSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 4 {
+		for _, at := range []int{k * testChunk, min(k*testChunk+testChunk-1, len(data)-1)} {
+			b := bytes.Clone(stored)
+			b[at] ^= 0x10
+			e.rawPut("obj", b, meta)
+			got, path, err := e.getRecorded(c, "obj")
+			if !errors.Is(err, ErrAuthentication) || !IsIntegrityError(err) || path != "index-stream" {
+				t.Fatalf("chunk %d byte %d flipped: path %q, %v", k, at, path, err)
+			}
+			if !bytes.Equal(got, data[:k*testChunk]) {
+				t.Fatalf("chunk %d flipped: %d bytes released, want the %d before it", k, len(got), k*testChunk)
+			}
+		}
+	}
+	// The tag: every chunk verifies, but the stream does not end cleanly.
+	b := bytes.Clone(stored)
+	b[len(b)-1] ^= 1
+	e.rawPut("obj", b, meta)
+	if got, _, err := e.getRecorded(c, "obj"); !errors.Is(err, ErrAuthentication) || !bytes.Equal(got, data) {
+		t.Fatalf("tag flipped: %d bytes, %v", len(got), err)
+	}
+	// Truncated object: the index does not describe it; the whole-object
+	// check fails before any byte.
+	e.rawPut("obj", stored[:len(stored)-100], meta)
+	if got, path, err := e.getRecorded(c, "obj"); !IsIntegrityError(err) || len(got) != 0 || path != "" {
+		t.Fatalf("truncated object: %d bytes, path %q, %v", len(got), path, err)
+	}
+	e.rawPut("obj", stored, meta)
+
+	swapped := bytes.Clone(idx)
+	p := 24 + 28 + 16
+	copy(swapped[p:], idx[p+32:p+64])
+	copy(swapped[p+32:], idx[p:p+32])
+	otherIdx, _, _ := e.rawGet("other" + IndexSuffix)
+	flipped := bytes.Clone(idx)
+	flipped[len(flipped)/2] ^= 4
+	for name, bad := range map[string][]byte{"flipped": flipped, "swapped": swapped, "other object's": otherIdx,
+		"truncated": idx[:len(idx)-1], "empty": nil} {
+		e.rawPut("obj"+IndexSuffix, bad, markedIndex)
+		got, path, err := e.getRecorded(c, "obj")
+		if err != nil || !bytes.Equal(got, data) || path != "spool" {
+			t.Fatalf("%s index: %d bytes, path %q, %v", name, len(got), path, err)
+		}
+	}
+	if _, err := e.raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: aws.String("obj" + IndexSuffix)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, path, err := e.getRecorded(c, "obj"); err != nil || !bytes.Equal(got, data) || path != "spool" {
+		t.Fatalf("index deleted: %d bytes, path %q, %v", len(got), path, err)
+	}
+	// The valid index, unmarked, is not taken for one.
+	e.rawPut("obj"+IndexSuffix, idx, nil)
+	if _, path, _ := e.getRecorded(c, "obj"); path != "spool" {
+		t.Fatalf("unmarked index used: %s", path)
+	}
+}
+
+// A put never overwrites a user's unmarked X.s3c-index, and succeeds
+// without writing its index.
+func TestPutKeepsUsersIndexName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.indexedClient(e.keyrings["aes"], metadata.V3)
+	e.rawPut("u"+IndexSuffix, []byte("mine"), nil)
+	data := randomBytes(2 * testChunk)
+	e.put(c, "u", data)
+	if b, _, _ := e.rawGet("u" + IndexSuffix); string(b) != "mine" {
+		t.Fatalf("user's object overwritten: %q", b)
+	}
+	if got, path, err := e.getRecorded(c, "u"); err != nil || !bytes.Equal(got, data) || path != "spool" {
+		t.Fatalf("%d bytes, path %q, %v", len(got), path, err)
+	}
+	// An older marked index is replaced by the new object's.
+	e.rawPut("v"+IndexSuffix, []byte("stale"), markedIndex)
+	e.put(c, "v", data)
+	if got, path, err := e.getRecorded(c, "v"); err != nil || !bytes.Equal(got, data) || path != "index-stream" {
+		t.Fatalf("over a stale index: %d bytes, path %q, %v", len(got), path, err)
 	}
 }

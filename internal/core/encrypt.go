@@ -110,6 +110,15 @@ func (e *Encryption) IndexID() []byte { return indexID(e.env) }
 // IndexChunk returns the chunk size of the object's index.
 func (e *Encryption) IndexChunk() int64 { return e.indexChunk }
 
+// SetIndexChunk sets the chunk size of the object's index (a positive
+// multiple of 16 up to MaxIndexChunk; others are ignored), before any
+// IndexWriter is made.
+func (e *Encryption) SetIndexChunk(n int64) {
+	if n > 0 && n%aesgcm.BlockSize == 0 && n <= MaxIndexChunk {
+		e.indexChunk = n
+	}
+}
+
 // CiphertextSize returns the stored size of a plaintext of n bytes.
 func CiphertextSize(n int64) int64 { return n + aesgcm.TagSize }
 

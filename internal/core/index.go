@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"strings"
 
 	"github.com/s3c/s3c/internal/aesgcm"
@@ -317,3 +319,114 @@ func encodeIndex(key, id []byte, chunk, stored int64, tag []byte, macs [][indexM
 	m.Write(b)
 	return m.Sum(b)
 }
+
+// OpenIndexed returns the plaintext bytes off … off+n−1 of an object
+// with a valid index x, read from body, which must yield the object's
+// stored bytes from the start of the chunk holding off (off/ChunkSize ×
+// ChunkSize) to the end of the chunk holding the last byte asked for and,
+// if withTag, on to the end of the object, tag included. Each chunk is
+// released only after its MAC verifies; with withTag, the end of the
+// stream is reported only after the object's tag equals the one the index
+// recorded and nothing follows it; when the whole object is read
+// (off 0, withTag), its GCM tag must verify as well. Memory: one chunk.
+func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, withTag bool) io.ReadCloser {
+	first := off / x.ChunkSize
+	last := first - 1
+	if n > 0 {
+		last = (off + n - 1) / x.ChunkSize
+	}
+	r := &indexedReader{
+		body: body, x: x, ctr: d.Content.GCM.NewCTR(uint64(first * x.ChunkSize)),
+		next: first, last: last, skip: off - first*x.ChunkSize, left: n, withTag: withTag,
+	}
+	if withTag && first == 0 {
+		// The whole object: its GCM tag is checked too, as a reader
+		// without the index would (GHASH costs little beside the MACs).
+		r.hash, r.aad = d.Content.GCM.NewHash(), d.Content.AAD
+	}
+	return r
+}
+
+type indexedReader struct {
+	body    io.ReadCloser
+	x       *Index
+	ctr     cipher.Stream
+	next    int64 // the next chunk to read
+	last    int64 // the last chunk to read
+	skip    int64 // plaintext bytes to drop from the next chunk
+	left    int64 // plaintext bytes still to release
+	withTag bool
+	hash    *aesgcm.Hash // the whole object's GHASH, if it is read whole
+	aad     []byte
+	buf     []byte
+	out     []byte // verified plaintext not yet returned
+	err     error
+}
+
+func (r *indexedReader) Read(p []byte) (int, error) {
+	for len(r.out) == 0 && r.err == nil {
+		r.err = r.fill()
+	}
+	if len(r.out) > 0 {
+		k := copy(p, r.out)
+		r.out = r.out[k:]
+		return k, nil
+	}
+	return 0, r.err
+}
+
+// fill reads, verifies and decrypts the next chunk, or ends the stream.
+func (r *indexedReader) fill() error {
+	if r.next > r.last {
+		if r.withTag {
+			var tag [aesgcm.TagSize]byte
+			if _, err := io.ReadFull(r.body, tag[:]); err != nil {
+				return truncated(err, "its tag")
+			}
+			if !r.x.CheckTag(tag[:]) {
+				return fmt.Errorf("%w: the object's tag is not the one its index records", ErrAuthentication)
+			}
+			if r.hash != nil && !r.hash.Verify(r.aad, tag[:]) {
+				return ErrAuthentication
+			}
+			if err := ExpectEOF(r.body); err != nil {
+				return err
+			}
+		}
+		return io.EOF
+	}
+	i := r.next
+	cl := r.x.ChunkLen(i)
+	if int64(cap(r.buf)) < cl {
+		r.buf = make([]byte, cl)
+	}
+	c := r.buf[:cl]
+	if _, err := io.ReadFull(r.body, c); err != nil {
+		return truncated(err, fmt.Sprintf("chunk %d", i))
+	}
+	if !r.x.VerifyChunk(i, c) {
+		return fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index", ErrAuthentication, i, i*r.x.ChunkSize, i*r.x.ChunkSize+cl-1)
+	}
+	if r.hash != nil {
+		r.hash.Write(c)
+	}
+	r.ctr.XORKeyStream(c, c)
+	c = c[r.skip:]
+	r.skip = 0
+	c = c[:min(int64(len(c)), r.left)]
+	r.left -= int64(len(c))
+	r.out = c
+	r.next++
+	return nil
+}
+
+// truncated turns a short read into an authentication failure: the
+// object is shorter than its index says.
+func truncated(err error, what string) error {
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: the object ends before %s", ErrAuthentication, what)
+	}
+	return err
+}
+
+func (r *indexedReader) Close() error { return r.body.Close() }
