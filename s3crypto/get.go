@@ -30,7 +30,10 @@ import (
 //
 // The envelope is checked against the commitment policy before any key is
 // unwrapped, and the encryption context against WithEncryptionContext.
-// Range and PartNumber are refused unless WithUnauthenticatedRange is given.
+// A Range of an object with a valid chunk index is read authenticated:
+// only the chunks that cover it are fetched, each verified before any of
+// it is released. Otherwise Range, and PartNumber always, are refused
+// (ErrRangeNotAllowed) unless WithUnauthenticatedRange is given.
 //
 // A body that breaks is resumed from the byte where it broke, with ranged
 // GETs conditional on the first response's ETag, up to the SDK client's
@@ -42,6 +45,9 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	}
 	if in.Range != nil || in.PartNumber != nil {
 		if !call.unauthenticatedRange {
+			if in.Range != nil && in.PartNumber == nil {
+				return c.getIndexedRange(ctx, in, call, optFns)
+			}
 			return nil, fail("", ErrRangeNotAllowed)
 		}
 		return c.getRange(ctx, in, call, optFns)

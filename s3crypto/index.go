@@ -11,7 +11,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/internal/core"
+	"github.com/s3c/s3c/metadata"
 )
 
 // The chunk index (<key>.s3c-index, see IsIndexObject) lets GetObject
@@ -140,4 +142,91 @@ func (c *Client) storeIndex(ctx context.Context, in *s3.PutObjectInput, body []b
 	put := c.instructionFileInput(in)
 	put.Key = aws.String(core.IndexKey(aws.ToString(in.Key)))
 	_ = c.writeIndex(ctx, put, body, optFns)
+}
+
+// getIndexedRange serves a Range GET without WithUnauthenticatedRange: it
+// reads the chunks that cover the range and releases each only after its
+// MAC in the object's index verifies. An object without a valid index is
+// refused with ErrRangeNotAllowed, as before indexes.
+func (c *Client) getIndexedRange(ctx context.Context, in *s3.GetObjectInput, call callOptions, optFns []func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	fail := func(ref string, err error) error {
+		return &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	noIndex := func(ref, why string) error {
+		return fail(ref, fmt.Errorf("%w (%s)", ErrRangeNotAllowed, why))
+	}
+	r, err := parseRange(aws.ToString(in.Range))
+	if err != nil {
+		return nil, fail("", err)
+	}
+	if in.VersionId != nil {
+		return nil, noIndex("", "a version's index cannot be told")
+	}
+	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{
+		Bucket: in.Bucket, Key: in.Key,
+		IfMatch: in.IfMatch, IfNoneMatch: in.IfNoneMatch, IfModifiedSince: in.IfModifiedSince, IfUnmodifiedSince: in.IfUnmodifiedSince,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
+	}, optFns...)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	index := make(chan indexResult, 1)
+	go func() {
+		b, err := c.fetchIndex(ctx, in.Bucket, aws.ToString(in.Key), sseOf(in), optFns)
+		index <- indexResult{b, err}
+	}()
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), h.Metadata, optFns)
+	if err != nil {
+		return nil, fail("", err)
+	}
+	stored := aws.ToInt64(h.ContentLength)
+	if h.ContentLength == nil || h.ETag == nil || env.ContentAlg == metadata.ContentAESCBC {
+		return nil, noIndex(core.RecordedKeyRef(env), "the object has no chunk index")
+	}
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	if err != nil {
+		return nil, fail(core.RecordedKeyRef(env), err)
+	}
+	res := <-index
+	if res.err != nil {
+		return nil, noIndex(dec.KeyRef(), "the object has no chunk index")
+	}
+	x, err := dec.DecodeIndex(res.body, stored)
+	if err != nil {
+		return nil, noIndex(dec.KeyRef(), err.Error())
+	}
+	size := stored - aesgcm.TagSize
+	a, b := r.a, r.b
+	if r.suffix {
+		a, b = max(size-r.n, 0), size-1
+	}
+	if b < 0 || b >= size {
+		b = size - 1
+	}
+	if a >= size {
+		return nil, fail(dec.KeyRef(), fmt.Errorf("range starts at byte %d, the object holds %d bytes of plaintext", a, size))
+	}
+	cs := a / x.ChunkSize * x.ChunkSize
+	last := b / x.ChunkSize
+	ce := last*x.ChunkSize + x.ChunkLen(last) - 1
+	req := *in
+	req.Range = aws.String(fmt.Sprintf("bytes=%d-%d", cs, ce))
+	req.IfMatch, req.IfNoneMatch, req.IfModifiedSince, req.IfUnmodifiedSince = h.ETag, nil, nil, nil
+	out, err := c.Client.GetObject(ctx, &req, append(optFns, noRangeChecksum)...)
+	if err != nil {
+		return nil, fail(dec.KeyRef(), err)
+	}
+	if _, _, err := checkContentRange(out, cs, ce, stored); err != nil {
+		out.Body.Close()
+		return nil, fail(dec.KeyRef(), err)
+	}
+	body := c.objectSource(in, optFns, h.ETag, stored).reader(ctx, out.Body, cs, ce, ce)
+	n := b - a + 1
+	out.Body = dec.OpenIndexed(body, x, a, n, false)
+	out.ContentLength = aws.Int64(n)
+	out.ContentRange = aws.String(fmt.Sprintf("bytes %d-%d/%d", a, b, size))
+	out.Metadata = userMetadata(out.Metadata)
+	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored, ReadPath: core.ReadIndexRange})
+	return out, nil
 }
