@@ -230,3 +230,24 @@ func (c *Client) getIndexedRange(ctx context.Context, in *s3.GetObjectInput, cal
 	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored, ReadPath: core.ReadIndexRange})
 	return out, nil
 }
+
+// partIndexChunk returns the chunk size of the index of a multipart
+// upload with parts of partSize bytes: the test override or
+// core.DefaultIndexChunk if it divides the part size, else the part size
+// split into the fewest equal chunks of at most that size that are
+// multiples of 16; 0 if there is none.
+func (c *Client) partIndexChunk(partSize int64) int64 {
+	want := c.indexChunk
+	if want <= 0 {
+		want = core.DefaultIndexChunk
+	}
+	if partSize%want == 0 {
+		return want
+	}
+	for k := (partSize + want - 1) / want; k <= (partSize+want-1)/want+16; k++ {
+		if partSize%(k*aesgcm.BlockSize) == 0 {
+			return partSize / k
+		}
+	}
+	return 0
+}

@@ -314,3 +314,35 @@ func TestIndexedRange(t *testing.T) {
 		t.Fatalf("no index: %v", err)
 	}
 }
+
+// Multipart uploads index each part as they seal it (parts start on chunk
+// boundaries), from a file and from a stream, and the merged index
+// verifies.
+func TestMultipartIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.indexedClient(e.keyrings["aes"], metadata.V3)
+	data := randomBytes(2*testPart + 100)
+	for name, body := range map[string]io.Reader{"file": bytes.NewReader(data), "stream": struct{ io.Reader }{bytes.NewReader(data)}} {
+		key := "mp-" + name
+		_, err := NewUploader(c, func(u *Uploader) { u.PartSize = testPart; u.Concurrency = 2 }).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: body})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, path, err := e.getRecorded(c, key)
+		if err != nil || !bytes.Equal(got, data) || path != "index-stream" {
+			t.Fatalf("%s: %d bytes, path %q, %v", name, len(got), path, err)
+		}
+	}
+}
+
+// The chunk size of a multipart upload's index divides its part size.
+func TestPartIndexChunk(t *testing.T) {
+	c := &Client{}
+	for ps, want := range map[int64]int64{8 << 20: 4 << 20, 5 << 20: 5 << 19, 16 << 20: 4 << 20, 5<<20 + 16: 0} {
+		got := c.partIndexChunk(ps)
+		if got != want && !(want == 0 && got > 0 && ps%got == 0 && got%16 == 0) {
+			t.Errorf("part size %d: chunk %d, want %d", ps, got, want)
+		}
+	}
+}

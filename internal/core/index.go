@@ -269,10 +269,8 @@ func (w *IndexWriter) flush() {
 	w.cur = nil
 }
 
-// Reset forgets what was written, for a part that is sent again.
-func (w *IndexWriter) Reset() {
-	w.cur, w.n, w.total, w.macs = nil, 0, 0, nil
-}
+// Len reports how many ciphertext bytes w has absorbed.
+func (w *IndexWriter) Len() int64 { return w.total }
 
 // Merge appends the chunks of next, the writer of the ciphertext that
 // directly follows w's. It returns false if w ended inside a chunk, or
