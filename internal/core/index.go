@@ -12,6 +12,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/metadata"
@@ -326,7 +327,9 @@ func encodeIndex(key, id []byte, chunk, stored int64, tag []byte, macs [][indexM
 // released only after its MAC verifies; with withTag, the end of the
 // stream is reported only after the object's tag equals the one the index
 // recorded and nothing follows it; when the whole object is read
-// (off 0, withTag), its GCM tag must verify as well. Memory: one chunk.
+// (off 0, withTag), its GCM tag must verify as well. A goroutine reads
+// and verifies the next chunk while the caller consumes one: memory is at
+// most four chunks. Close the reader to stop it.
 func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, withTag bool) io.ReadCloser {
 	first := off / x.ChunkSize
 	last := first - 1
@@ -336,6 +339,7 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 	r := &indexedReader{
 		body: body, x: x, ctr: d.Content.GCM.NewCTR(uint64(first * x.ChunkSize)),
 		next: first, last: last, skip: off - first*x.ChunkSize, left: n, withTag: withTag,
+		ch: make(chan verified, 1), free: make(chan []byte, 2), stop: make(chan struct{}),
 	}
 	if withTag && first == 0 {
 		// The whole object: its GCM tag is checked too, as a reader
@@ -346,7 +350,10 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 }
 
 type indexedReader struct {
-	body    io.ReadCloser
+	body io.ReadCloser
+
+	// The producer's state: a goroutine reads, verifies and decrypts the
+	// next chunk while the caller consumes the one before.
 	x       *Index
 	ctr     cipher.Stream
 	next    int64 // the next chunk to read
@@ -357,20 +364,77 @@ type indexedReader struct {
 	hash    *aesgcm.Hash // the whole object's GHASH, if it is read whole
 	aad     []byte
 	buf     []byte
-	out     []byte // verified plaintext not yet returned
+	out     []byte // verified plaintext of the chunk just filled
+
+	// The caller's side.
+	started bool
+	ch      chan verified // verified chunks, in order; an error ends it
+	free    chan []byte   // buffers the caller is done with
+	stop    chan struct{} // closed by Close
+	once    sync.Once
+	cur     verified
 	err     error
 }
 
+// verified is one chunk's plaintext, released to the caller, or the
+// error that ends the stream.
+type verified struct {
+	out, buf []byte
+	err      error
+}
+
+var errReadAfterClose = errors.New("s3crypto: read from a closed body")
+
 func (r *indexedReader) Read(p []byte) (int, error) {
-	for len(r.out) == 0 && r.err == nil {
-		r.err = r.fill()
+	if !r.started {
+		r.started = true
+		go r.produce()
 	}
-	if len(r.out) > 0 {
-		k := copy(p, r.out)
-		r.out = r.out[k:]
-		return k, nil
+	for len(r.cur.out) == 0 {
+		if r.err != nil {
+			return 0, r.err
+		}
+		if r.cur.buf != nil {
+			select {
+			case r.free <- r.cur.buf:
+			default:
+			}
+			r.cur.buf = nil
+		}
+		c, ok := <-r.ch
+		if !ok {
+			r.err = errReadAfterClose
+			continue
+		}
+		r.cur, r.err = c, c.err
 	}
-	return 0, r.err
+	k := copy(p, r.cur.out)
+	r.cur.out = r.cur.out[k:]
+	return k, nil
+}
+
+// produce fills chunks one after the other and hands them over, until
+// the end, an error, or Close.
+func (r *indexedReader) produce() {
+	defer close(r.ch)
+	for {
+		select {
+		case b := <-r.free:
+			r.buf = b
+		default:
+			r.buf = nil // fill allocates
+		}
+		r.out = nil
+		err := r.fill()
+		select {
+		case r.ch <- verified{r.out, r.buf, err}:
+		case <-r.stop:
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // fill reads, verifies and decrypts the next chunk, or ends the stream.
@@ -427,4 +491,9 @@ func truncated(err error, what string) error {
 	return err
 }
 
-func (r *indexedReader) Close() error { return r.body.Close() }
+// Close stops the producer and closes the body, which interrupts a read
+// in progress.
+func (r *indexedReader) Close() error {
+	r.once.Do(func() { close(r.stop) })
+	return r.body.Close()
+}
