@@ -346,3 +346,21 @@ func TestPartIndexChunk(t *testing.T) {
 		}
 	}
 }
+
+// A rewrap keeps the data key, so the index stays valid: the rewrapped
+// object still streams through it, under the new master key.
+func TestRewrapKeepsIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.indexedClient(e.keyrings["aes"], metadata.V3)
+	data := randomBytes(2*testChunk + 3)
+	e.put(c, "r", data)
+	newKR := e.keyrings["kms"]
+	if _, err := e.rewrap(c, "r", newKR); err != nil {
+		t.Fatal(err)
+	}
+	c2 := e.indexedClient(newKR, metadata.V3)
+	if got, path, err := e.getRecorded(c2, "r"); err != nil || !bytes.Equal(got, data) || path != "index-stream" {
+		t.Fatalf("after rewrap: %d bytes, path %q, %v", len(got), path, err)
+	}
+}
