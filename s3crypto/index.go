@@ -251,3 +251,82 @@ func (c *Client) partIndexChunk(partSize int64) int64 {
 	}
 	return 0
 }
+
+// BuildIndex writes the chunk index (see IsIndexObject) of an existing
+// AES-GCM object, V2 or V3, for example one written by AWS's clients or
+// before s3c wrote indexes, so that GetObject streams it and serves
+// authenticated ranges. It reads the object once in full, in constant
+// memory, and writes the index only if the whole object authenticates.
+// An object of the index's name that is not an index is never
+// overwritten. in names the object; Range, PartNumber and VersionId are
+// refused. WithEncryptionContext applies, in optFns.
+func (c *Client) BuildIndex(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) error {
+	call := collectCallOptions(c.Client.Options(), optFns)
+	fail := func(ref string, err error) error {
+		return &ObjectError{Op: "BuildIndex", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
+	}
+	if in.Range != nil || in.PartNumber != nil || in.VersionId != nil {
+		return fail("", errors.New("an index describes the current object as a whole: no Range, PartNumber or VersionId"))
+	}
+	out, err := c.Client.GetObject(ctx, in, optFns...)
+	if err != nil {
+		return fail("", err)
+	}
+	defer out.Body.Close()
+	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, optFns)
+	if err != nil {
+		return fail("", err)
+	}
+	ref := core.RecordedKeyRef(env)
+	if env.ContentAlg == metadata.ContentAESCBC {
+		return fail(ref, errors.New("only AES-GCM objects (V2, V3) can have an index"))
+	}
+	if out.ContentLength == nil {
+		return fail(ref, errors.New("S3 did not report the object's size"))
+	}
+	stored := *out.ContentLength
+	if err := core.CheckStoredSize(env, stored); err != nil {
+		return fail(ref, err)
+	}
+	if _, err := core.PlaintextSizeOf(stored); err != nil {
+		return fail(ref, err)
+	}
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	if err != nil {
+		return fail(ref, err)
+	}
+	w := dec.NewIndexWriter(c.indexChunk)
+	h := dec.Content.GCM.NewHash()
+	body := c.objectSource(in, optFns, out.ETag, stored).reader(ctx, out.Body, 0, stored-1, stored-1)
+	buf := make([]byte, 1<<20)
+	for left := stored - aesgcm.TagSize; left > 0; {
+		b := buf[:min(int64(len(buf)), left)]
+		if _, err := io.ReadFull(body, b); err != nil {
+			if err == io.ErrUnexpectedEOF || err == io.EOF {
+				err = core.ErrAuthentication
+			}
+			return fail(dec.KeyRef(), err)
+		}
+		w.Write(b)
+		h.Write(b)
+		left -= int64(len(b))
+	}
+	tag := make([]byte, aesgcm.TagSize)
+	if _, err := io.ReadFull(body, tag); err != nil {
+		return fail(dec.KeyRef(), core.ErrAuthentication)
+	}
+	if !h.Verify(dec.Content.AAD, tag) {
+		return fail(dec.KeyRef(), core.ErrAuthentication)
+	}
+	if err := core.ExpectEOF(body); err != nil {
+		return fail(dec.KeyRef(), err)
+	}
+	ik := core.IndexKey(aws.ToString(in.Key))
+	put := &s3.PutObjectInput{Bucket: in.Bucket, Key: &ik,
+		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
+		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer}
+	if err := c.writeIndex(ctx, put, w.Finish(dec.IndexID(), tag), optFns); err != nil {
+		return fail(dec.KeyRef(), fmt.Errorf("writing %s: %w", ik, err))
+	}
+	return nil
+}

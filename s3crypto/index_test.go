@@ -364,3 +364,33 @@ func TestRewrapKeepsIndex(t *testing.T) {
 		t.Fatalf("after rewrap: %d bytes, path %q, %v", len(got), path, err)
 	}
 }
+
+// BuildIndex indexes an object written without one, after authenticating
+// it whole; a tampered object gets none.
+func TestBuildIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, format := range []metadata.Format{metadata.V2, metadata.V3} {
+		w := e.indexedClient(e.keyrings["kms"], format, func(o *Options) { o.IndexThreshold = -1 })
+		c := e.indexedClient(e.keyrings["kms"], format)
+		key := "b-" + format.String()
+		data := randomBytes(2*testChunk + 9)
+		e.put(w, key, data)
+		if e.exists(key + IndexSuffix) {
+			t.Fatal("index written with IndexThreshold < 0")
+		}
+		if err := c.BuildIndex(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); err != nil {
+			t.Fatal(err)
+		}
+		if got, path, err := e.getRecorded(c, key); err != nil || !bytes.Equal(got, data) || path != "index-stream" {
+			t.Fatalf("%s: %d bytes, path %q, %v", key, len(got), path, err)
+		}
+		stored, meta, _ := e.rawGet(key)
+		stored[5] ^= 1
+		e.rawPut(key, stored, meta)
+		e.raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: aws.String(key + IndexSuffix)})
+		if err := c.BuildIndex(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); !errors.Is(err, ErrAuthentication) || e.exists(key+IndexSuffix) {
+			t.Fatalf("tampered object indexed: %v", err)
+		}
+	}
+}

@@ -497,3 +497,20 @@ func (r *indexedReader) Close() error {
 	r.once.Do(func() { close(r.stop) })
 	return r.body.Close()
 }
+
+// NewIndexWriter returns a writer for the index of the object d
+// decrypts, with chunks of chunk bytes (core.DefaultIndexChunk if 0), for
+// indexing an existing object (its ciphertext from the start).
+func (d *Decryption) NewIndexWriter(chunk int64) *IndexWriter {
+	if d.indexKey == nil {
+		return nil
+	}
+	if chunk <= 0 || chunk%aesgcm.BlockSize != 0 || chunk > MaxIndexChunk {
+		chunk = DefaultIndexChunk
+	}
+	return &IndexWriter{key: d.indexKey, chunk: chunk}
+}
+
+// IndexID returns what the object's index binds: its V3 message ID or
+// V2 IV.
+func (d *Decryption) IndexID() []byte { return indexID(d.env) }
