@@ -37,3 +37,23 @@ func TestIndexObjectsHidden(t *testing.T) {
 		t.Fatalf("cp -r: %q", r.stderr)
 	}
 }
+
+// head says whether a chunk index is stored beside an object.
+func TestHeadShowsIndex(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("small", []byte("data"))
+	c.write("big", bytes.Repeat([]byte("x"), 9<<20))
+	c.ok("put", "--aes-key", "a.key", "small", c.url("s"))
+	c.ok("put", "--aes-key", "a.key", "big", c.url("b"))
+	if out := c.ok("head", c.url("s")).stdout; !strings.Contains(out, "chunk index:           none\n") {
+		t.Fatalf("head of a small object:\n%s", out)
+	}
+	if out := c.ok("head", c.url("b")).stdout; !strings.Contains(out, "chunk index:           b.s3c-index (streamed, authenticated reads)\n") {
+		t.Fatalf("head of a large object:\n%s", out)
+	}
+	if out := c.ok("head", "--json", c.url("b")).stdout; !strings.Contains(out, `"chunk_index": true`) {
+		t.Fatalf("head --json:\n%s", out)
+	}
+}
