@@ -1,7 +1,6 @@
 package core
 
 import (
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -326,10 +325,12 @@ func encodeIndex(key, id []byte, chunk, stored int64, tag []byte, macs [][indexM
 // if withTag, on to the end of the object, tag included. Each chunk is
 // released only after its MAC verifies; with withTag, the end of the
 // stream is reported only after the object's tag equals the one the index
-// recorded and nothing follows it; when the whole object is read
-// (off 0, withTag), its GCM tag must verify as well. A goroutine reads
-// and verifies the next chunk while the caller consumes one: memory is at
-// most four chunks. Close the reader to stop it.
+// recorded and nothing follows it; when the whole object is read (off 0,
+// withTag), its GCM tag must verify as well.
+//
+// A goroutine reads the chunks in order while indexWorkers goroutines
+// verify and decrypt them; the caller gets them in order. Memory is at
+// most indexInFlight chunks. Close the reader to stop them.
 func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, withTag bool) io.ReadCloser {
 	first := off / x.ChunkSize
 	last := first - 1
@@ -337,9 +338,10 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 		last = (off + n - 1) / x.ChunkSize
 	}
 	r := &indexedReader{
-		body: body, x: x, ctr: d.Content.GCM.NewCTR(uint64(first * x.ChunkSize)),
-		next: first, last: last, skip: off - first*x.ChunkSize, left: n, withTag: withTag,
-		ch: make(chan verified, 1), free: make(chan []byte, 2), stop: make(chan struct{}),
+		body: body, x: x, gcm: d.Content.GCM,
+		first: first, last: last, skip: off - first*x.ChunkSize, left: n, withTag: withTag,
+		queue: make(chan chan verified, indexWorkers), jobs: make(chan indexJob),
+		free: make(chan []byte, indexInFlight), stop: make(chan struct{}),
 	}
 	if withTag && first == 0 {
 		// The whole object: its GCM tag is checked too, as a reader
@@ -349,37 +351,53 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 	return r
 }
 
+const (
+	// indexWorkers is how many chunks are verified at once.
+	indexWorkers = 2
+	// indexInFlight bounds the chunk buffers of one reader: one being
+	// read, the workers', the queue's, the caller's.
+	indexInFlight = 2*indexWorkers + 2
+)
+
 type indexedReader struct {
-	body io.ReadCloser
-
-	// The producer's state: a goroutine reads, verifies and decrypts the
-	// next chunk while the caller consumes the one before.
+	body    io.ReadCloser
 	x       *Index
-	ctr     cipher.Stream
-	next    int64 // the next chunk to read
+	gcm     *aesgcm.Cipher
+	first   int64 // the first chunk to read
 	last    int64 // the last chunk to read
-	skip    int64 // plaintext bytes to drop from the next chunk
-	left    int64 // plaintext bytes still to release
+	skip    int64 // plaintext bytes to drop from the first chunk
+	left    int64 // plaintext bytes to release
 	withTag bool
-	hash    *aesgcm.Hash // the whole object's GHASH, if it is read whole
+	hash    *aesgcm.Hash // the whole object's GHASH, if it is read whole (the caller's side)
 	aad     []byte
-	buf     []byte
-	out     []byte // verified plaintext of the chunk just filled
 
-	// The caller's side.
+	queue chan chan verified // results in chunk order; closed at the end
+	jobs  chan indexJob
+	free  chan []byte   // buffers the caller is done with
+	stop  chan struct{} // closed by Close
+	once  sync.Once
+
 	started bool
-	ch      chan verified // verified chunks, in order; an error ends it
-	free    chan []byte   // buffers the caller is done with
-	stop    chan struct{} // closed by Close
-	once    sync.Once
 	cur     verified
 	err     error
 }
 
+// indexJob is one chunk for a worker: its ciphertext in buf, and which
+// plaintext bytes of it to release.
+type indexJob struct {
+	i        int64
+	buf      []byte
+	from, to int64
+	res      chan verified
+}
+
 // verified is one chunk's plaintext, released to the caller, or the
-// error that ends the stream.
+// error that ends the stream; final carries the object's tag.
 type verified struct {
 	out, buf []byte
+	hash     *aesgcm.Hash
+	tag      []byte
+	final    bool
 	err      error
 }
 
@@ -389,6 +407,9 @@ func (r *indexedReader) Read(p []byte) (int, error) {
 	if !r.started {
 		r.started = true
 		go r.produce()
+		for range indexWorkers {
+			go r.work()
+		}
 	}
 	for len(r.cur.out) == 0 {
 		if r.err != nil {
@@ -401,85 +422,129 @@ func (r *indexedReader) Read(p []byte) (int, error) {
 			}
 			r.cur.buf = nil
 		}
-		c, ok := <-r.ch
+		res, ok := <-r.queue
+		if !ok {
+			r.err = errReadAfterClose
+			continue
+		}
+		c, ok := <-res
 		if !ok {
 			r.err = errReadAfterClose
 			continue
 		}
 		r.cur, r.err = c, c.err
+		if r.err != nil {
+			continue
+		}
+		if c.hash != nil {
+			r.hash.Append(c.hash)
+		}
+		if c.final {
+			r.err = r.finish(c.tag)
+		}
 	}
 	k := copy(p, r.cur.out)
 	r.cur.out = r.cur.out[k:]
 	return k, nil
 }
 
-// produce fills chunks one after the other and hands them over, until
-// the end, an error, or Close.
+// finish checks the object's tag: io.EOF if it is the recorded one and,
+// for a whole object, the GCM tag of what was read.
+func (r *indexedReader) finish(tag []byte) error {
+	if tag == nil {
+		return io.EOF
+	}
+	if !r.x.CheckTag(tag) {
+		return fmt.Errorf("%w: the object's tag is not the one its index records", ErrAuthentication)
+	}
+	if r.hash != nil && !r.hash.Verify(r.aad, tag) {
+		return ErrAuthentication
+	}
+	return io.EOF
+}
+
+// produce reads the chunks in order and hands each to a worker, queueing
+// its result for the caller; then the tag. It stops at the first error
+// or at Close.
 func (r *indexedReader) produce() {
-	defer close(r.ch)
-	for {
+	defer close(r.queue)
+	defer close(r.jobs)
+	send := func(res chan verified) bool {
 		select {
-		case b := <-r.free:
-			r.buf = b
-		default:
-			r.buf = nil // fill allocates
+		case r.queue <- res:
+			return true
+		case <-r.stop:
+			return false
 		}
-		r.out = nil
-		err := r.fill()
+	}
+	fail := func(err error) {
+		res := make(chan verified, 1)
+		res <- verified{err: err}
+		send(res)
+	}
+	skip, left := r.skip, r.left
+	for i := r.first; i <= r.last; i++ {
+		cl := r.x.ChunkLen(i)
+		var buf []byte
 		select {
-		case r.ch <- verified{r.out, r.buf, err}:
+		case buf = <-r.free:
+		default:
+		}
+		if int64(cap(buf)) < cl {
+			buf = make([]byte, r.x.ChunkSize)
+		}
+		buf = buf[:cl]
+		if _, err := io.ReadFull(r.body, buf); err != nil {
+			fail(truncated(err, fmt.Sprintf("chunk %d", i)))
+			return
+		}
+		to := min(cl, skip+left)
+		job := indexJob{i: i, buf: buf, from: skip, to: to, res: make(chan verified, 1)}
+		left -= to - skip
+		skip = 0
+		if !send(job.res) {
+			return
+		}
+		select {
+		case r.jobs <- job:
 		case <-r.stop:
 			return
 		}
-		if err != nil {
+	}
+	final := verified{final: true}
+	if r.withTag {
+		final.tag = make([]byte, aesgcm.TagSize)
+		if _, err := io.ReadFull(r.body, final.tag); err != nil {
+			fail(truncated(err, "its tag"))
+			return
+		}
+		if err := ExpectEOF(r.body); err != nil {
+			fail(err)
 			return
 		}
 	}
+	res := make(chan verified, 1)
+	res <- final
+	send(res)
 }
 
-// fill reads, verifies and decrypts the next chunk, or ends the stream.
-func (r *indexedReader) fill() error {
-	if r.next > r.last {
-		if r.withTag {
-			var tag [aesgcm.TagSize]byte
-			if _, err := io.ReadFull(r.body, tag[:]); err != nil {
-				return truncated(err, "its tag")
-			}
-			if !r.x.CheckTag(tag[:]) {
-				return fmt.Errorf("%w: the object's tag is not the one its index records", ErrAuthentication)
-			}
-			if r.hash != nil && !r.hash.Verify(r.aad, tag[:]) {
-				return ErrAuthentication
-			}
-			if err := ExpectEOF(r.body); err != nil {
-				return err
-			}
+// work verifies and decrypts chunks.
+func (r *indexedReader) work() {
+	for job := range r.jobs {
+		c := job.buf
+		if !r.x.VerifyChunk(job.i, c) {
+			job.res <- verified{buf: job.buf, err: fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index",
+				ErrAuthentication, job.i, job.i*r.x.ChunkSize, job.i*r.x.ChunkSize+int64(len(c))-1)}
+			continue
 		}
-		return io.EOF
+		var h *aesgcm.Hash
+		if r.hash != nil {
+			h = r.gcm.NewHash()
+			h.Write(c)
+		}
+		r.gcm.NewCTR(uint64(job.i*r.x.ChunkSize)).XORKeyStream(c, c)
+		job.res <- verified{out: c[job.from:job.to], buf: job.buf, hash: h}
 	}
-	i := r.next
-	cl := r.x.ChunkLen(i)
-	if int64(cap(r.buf)) < cl {
-		r.buf = make([]byte, cl)
-	}
-	c := r.buf[:cl]
-	if _, err := io.ReadFull(r.body, c); err != nil {
-		return truncated(err, fmt.Sprintf("chunk %d", i))
-	}
-	if !r.x.VerifyChunk(i, c) {
-		return fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index", ErrAuthentication, i, i*r.x.ChunkSize, i*r.x.ChunkSize+cl-1)
-	}
-	if r.hash != nil {
-		r.hash.Write(c)
-	}
-	r.ctr.XORKeyStream(c, c)
-	c = c[r.skip:]
-	r.skip = 0
-	c = c[:min(int64(len(c)), r.left)]
-	r.left -= int64(len(c))
-	r.out = c
-	r.next++
-	return nil
 }
 
 // truncated turns a short read into an authentication failure: the
@@ -491,8 +556,8 @@ func truncated(err error, what string) error {
 	return err
 }
 
-// Close stops the producer and closes the body, which interrupts a read
-// in progress.
+// Close stops the goroutines and closes the body, which interrupts a
+// read in progress.
 func (r *indexedReader) Close() error {
 	r.once.Do(func() { close(r.stop) })
 	return r.body.Close()
