@@ -404,6 +404,11 @@ type verified struct {
 var errReadAfterClose = errors.New("s3crypto: read from a closed body")
 
 func (r *indexedReader) Read(p []byte) (int, error) {
+	select {
+	case <-r.stop:
+		return 0, errReadAfterClose
+	default:
+	}
 	if !r.started {
 		r.started = true
 		go r.produce()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
@@ -166,4 +167,48 @@ func FuzzDecodeIndex(f *testing.F) {
 		}
 		_ = x
 	})
+}
+
+// OpenIndexed, in memory: every range of a small object equals the
+// plaintext; a tampered chunk stops the stream after exactly the chunks
+// before it; Close in the middle stops it.
+func TestOpenIndexed(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 3*64+5)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	d := decryptionFor(t, enc)
+	x, err := d.DecodeIndex(idx, int64(len(stored)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true))
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("whole: %v", err)
+	}
+	for a := range len(pt) {
+		for b := a; b < len(pt); b++ {
+			cs, ce := a/64*64, min((b/64+1)*64, len(pt))
+			got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(stored[cs:ce])), x, int64(a), int64(b-a+1), false))
+			if err != nil || !bytes.Equal(got, pt[a:b+1]) {
+				t.Fatalf("%d-%d: %v", a, b, err)
+			}
+		}
+	}
+	for k := range 4 {
+		bad := bytes.Clone(stored)
+		bad[k*64] ^= 1
+		got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(bad)), x, 0, int64(len(pt)), true))
+		if !errors.Is(err, ErrAuthentication) || !bytes.Equal(got, pt[:k*64]) {
+			t.Fatalf("chunk %d flipped: %d bytes, %v", k, len(got), err)
+		}
+	}
+	r := d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true)
+	if _, err := r.Read(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := io.ReadAll(r); err == nil {
+		t.Fatal("read after Close succeeded to the end")
+	}
 }
