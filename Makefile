@@ -7,12 +7,32 @@
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all build test check softhsm bench bench-rewrap fuzz demo clean
+.PHONY: all build install test check softhsm bench bench-rewrap fuzz demo dev dev-stop clean
 
 all: build
 
 build:
 	$(GO) build -o bin/s3c ./cmd/s3c
+
+# Puts s3c in $(go env GOBIN), else $(go env GOPATH)/bin. A release build
+# sets the version: make install LDFLAGS='-X main.version=v1.2.3'.
+LDFLAGS ?=
+install:
+	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/s3c
+	@echo "installed $$($(GO) env GOBIN || true)$$([ -n "$$($(GO) env GOBIN)" ] || echo "$$($(GO) env GOPATH)/bin")/s3c"
+	@echo "shell completion: s3c completion bash|zsh|fish|powershell --help"
+
+# A local playground: MinIO and the KMS test server in the background, a
+# bucket s3c-dev, and the export lines to paste. State (pids, logs, MinIO's
+# data) in $(DEV_STATE); make dev-stop stops both.
+DEV_STATE ?= .dev
+DEV_S3_PORT ?= 9000
+DEV_KMS_PORT ?= 4566
+dev:
+	@$(GO) run ./internal/cmd/devenv start -state $(DEV_STATE) -s3-port $(DEV_S3_PORT) -kms-port $(DEV_KMS_PORT)
+
+dev-stop:
+	@$(GO) run ./internal/cmd/devenv stop -state $(DEV_STATE)
 
 # Static checks, then every test (fuzz seeds included) under the race
 # detector, all packages sharing one MinIO. The PKCS#11 tests need

@@ -208,24 +208,32 @@ func (c *Client) loadEnvelope(ctx context.Context, bucket, key *string, sse sseF
 // fetchInstructionFile gets the object that may be an instruction file:
 // core.ErrNoInstructionFile if there is none.
 func (c *Client) fetchInstructionFile(ctx context.Context, bucket *string, instKey string, sse sseFields, optFns []func(*s3.Options)) (*core.InstructionFile, error) {
-	out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
+	f, _, err := c.readInstructionObject(ctx, &s3.GetObjectInput{
 		Bucket: bucket, Key: &instKey,
 		SSECustomerAlgorithm: sse.alg, SSECustomerKey: sse.key, SSECustomerKeyMD5: sse.keyMD5,
 		ExpectedBucketOwner: sse.owner, RequestPayer: sse.payer,
-	}, optFns...)
+	}, optFns)
+	return f, err
+}
+
+// readInstructionObject GETs what may be an instruction file, bounded in
+// size, and returns it with the response (its body drawn):
+// core.ErrNoInstructionFile if there is none.
+func (c *Client) readInstructionObject(ctx context.Context, in *s3.GetObjectInput, optFns []func(*s3.Options)) (*core.InstructionFile, *s3.GetObjectOutput, error) {
+	out, err := c.Client.GetObject(ctx, in, optFns...)
 	if err != nil {
 		var nsk *types.NoSuchKey
 		if errors.As(err, &nsk) {
-			return nil, core.ErrNoInstructionFile
+			return nil, nil, core.ErrNoInstructionFile
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	defer out.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &core.InstructionFile{Body: b, Metadata: out.Metadata}, nil
+	return &core.InstructionFile{Body: b, Metadata: out.Metadata}, out, nil
 }
 
 // userMetadata is the object's metadata without the envelope.

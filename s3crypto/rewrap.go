@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"slices"
 	"sort"
@@ -225,24 +224,15 @@ type rewrapInstruction struct {
 }
 
 func (c *Client) fetchInstructionForRewrap(ctx context.Context, in *RewrapObjectInput, instKey string, optFns []func(*s3.Options)) (*rewrapInstruction, error) {
-	out, err := c.Client.GetObject(ctx, &s3.GetObjectInput{
+	f, out, err := c.readInstructionObject(ctx, &s3.GetObjectInput{
 		Bucket: in.Bucket, Key: &instKey,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
-	}, optFns...)
-	if err != nil {
-		var nsk *types.NoSuchKey
-		if errors.As(err, &nsk) {
-			return nil, core.ErrNoInstructionFile
-		}
-		return nil, err
-	}
-	defer out.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(out.Body, metadata.MaxInstruction+1))
+	}, optFns)
 	if err != nil {
 		return nil, err
 	}
-	return &rewrapInstruction{InstructionFile: core.InstructionFile{Body: b, Metadata: out.Metadata}, etag: out.ETag, get: out}, nil
+	return &rewrapInstruction{InstructionFile: *f, etag: out.ETag, get: out}, nil
 }
 
 // replaceInstructionFile rewrites an object's instruction file with the

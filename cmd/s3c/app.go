@@ -54,8 +54,10 @@ type app struct {
 	fmtVersion  metadata.Format // the parsed --format
 	instruction bool
 	legacy      bool
+	tempDir     string // --temp-dir: where large objects read whole are spooled
 
 	quiet, json bool
+	debug       bool // print the SDK's error chain and request log
 
 	cfg      *aws.Config
 	s3client *s3.Client
@@ -168,20 +170,25 @@ AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
 
 SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
-uploads are aborted, temporary files are removed and the exit code is 1. A
-second signal exits at once, after aborting the multipart uploads still open
-(for at most 5 seconds). "s3c uploads" lists and aborts the uploads left open.
+uploads are aborted, temporary files are removed and the exit code is 128 plus
+the signal's number (130, 143, 129), as the shell reports it. A second signal
+exits at once, after aborting the multipart uploads still open (for at most 5
+seconds). "s3c uploads" lists and aborts the uploads left open.
+
+Shell completion: s3c completion bash|zsh|fish|powershell prints the script to
+load; "s3c completion bash --help" says where to put it.
 
 Exit codes:
   0  success
   1  error: S3 or KMS unavailable or misbehaving (a response without Content-Length,
      a malformed data key from KMS), object missing, policy refusal, the object needs
      a key or an encryption context (--context) that was not given (the message names
-     it), interrupted by a signal, ...
+     it), ...
   2  usage error, a key flag's file included (missing, unreadable, not a key)
   3  integrity failure: the object was altered or truncated (authentication, key
      commitment, padding, a malformed envelope), or the key it names failed to
      unwrap its data key
+  130, 143, 129  interrupted by SIGINT, SIGTERM, SIGHUP (128 + the signal's number)
   The cause alone decides: a get to a file, a get to stdout and a cp exit alike.
   A cp -r with failures exits 3 if any object failed its integrity check, else 1.`
 
@@ -190,7 +197,7 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:           "s3c",
 		Short:         "Client-side encryption for S3, compatible with AWS's S3 Encryption Client",
 		Long:          rootHelp,
-		Version:       version,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
@@ -216,15 +223,21 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
+	pf.BoolVar(&a.debug, "debug", false, "print the full error chain and log each request and response (headers, no bodies; credentials redacted)")
 	a.timeouts.add(pf)
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
 		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
+	root.AddCommand(a.mbCommand(), a.rbCommand())
 	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
 			a.checkHelpTopic(c)
+		}
+		if c.Name() == "completion" {
+			checkShell(c)
 		}
 		if c.RunE != nil {
 			runE := c.RunE
@@ -252,6 +265,16 @@ func (a *app) checkHelpTopic(help *cobra.Command) {
 	}
 }
 
+// checkShell makes "s3c completion" without a shell a usage error
+// (cobra prints the help and succeeds); an unknown shell is one already.
+func checkShell(completion *cobra.Command) {
+	completion.Example = "  s3c completion bash > ~/.local/share/bash-completion/completions/s3c"
+	completion.RunE = func(cmd *cobra.Command, args []string) error {
+		cmd.Help()
+		return usagef("no shell given: bash, zsh, fish or powershell")
+	}
+}
+
 // checkFlags validates the flags that need more than their type: before
 // anything is read, opened or sent.
 func (a *app) checkFlags() error {
@@ -259,6 +282,9 @@ func (a *app) checkFlags() error {
 		return usagef("--path-style and --virtual-hosted-style exclude each other")
 	}
 	if err := a.timeouts.check(); err != nil {
+		return err
+	}
+	if err := a.checkTempDir(); err != nil {
 		return err
 	}
 	switch strings.ToLower(a.format) {
@@ -341,6 +367,10 @@ func (a *app) awsConfig(ctx context.Context) (aws.Config, error) {
 			fmt.Fprintf(a.stderr, "s3c: warning: "+format+"\n", v...)
 		}
 	})
+	if a.debug {
+		cfg.ClientLogMode = aws.LogRequest | aws.LogResponse | aws.LogRetries
+		cfg.Logger = debugLogger(a.stderr)
+	}
 	a.cfg = &cfg
 	return cfg, nil
 }
@@ -508,6 +538,7 @@ func (a *app) client(ctx context.Context, write bool) (*s3crypto.Client, error) 
 			o.AllowLegacyContent, o.AllowLegacyWrapping = true, true
 		}
 		o.InstructionFile = a.instruction
+		o.TempDir = a.tempDir
 	})
 }
 

@@ -323,7 +323,7 @@ func TestErrorsAndExitCodes(t *testing.T) {
 		t.Fatal("get with the context")
 	}
 	c.fails(1, "s3://"+c.bucket+"/missing", "get", "--aes-key", "a.key", c.url("missing"), "-")
-	c.fails(1, "NoSuchBucket", "put", "--aes-key", "a.key", "f", "s3://no-such-bucket-s3c/x")
+	c.fails(1, "no such bucket s3://no-such-bucket-s3c", "put", "--aes-key", "a.key", "f", "s3://no-such-bucket-s3c/x")
 	c.fails(2, "master key is needed", "put", "f", c.url("nokey"))
 	c.fails(2, "not an s3://", "put", "--aes-key", "a.key", "f", "/tmp/x")
 	c.fails(2, "accepts 2 arg", "get", "--aes-key", "a.key", c.url("obj"))

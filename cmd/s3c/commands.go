@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -89,12 +90,14 @@ makes it; an existing file keeps its mode.
 To stdout, only authenticated bytes are written, unless --stream asks for
 plaintext as it is decrypted (the exit code still reports a failed check).
 --range a-b fetches bytes a to b of the plaintext, which cannot be authenticated.
+` + spoolHelp + `
 Only the keys given are trusted. With no key flag at all, a KMS-wrapped object is
 decrypted with the KMS key it names (discovery); --allow-kms-key ARN limits
 discovery to these keys, and adds it beside other key flags.`,
 		Example: `  s3c get --kms-key-id alias/app s3://bucket/report.pdf report.pdf
   s3c get --aes-key new.key --aes-key old.key s3://bucket/data.csv -
   s3c get --aes-key master.key --stream s3://bucket/big.log - | grep ERROR
+  s3c get --aes-key master.key --temp-dir /var/tmp s3://bucket/big.tar - | tar x
   s3c get --aes-key master.key --range 0-1023 s3://bucket/big.bin head.bin
   s3c get --rsa-key backup.pem s3://bucket/backup.tar - | tar x`,
 		Args: cobra.ExactArgs(2),
@@ -110,7 +113,10 @@ discovery to these keys, and adds it beside other key flags.`,
 				}
 			}
 			if rng != "" && !validRange(rng) {
-				return usagef("--range %q: want a-b, a- or -n (bytes of plaintext)", rng)
+				return usagef("--range %q: want a-b (a ≤ b), a- or -n (bytes of plaintext)", rng)
+			}
+			if stream && dst != "-" && dst != "/dev/stdout" && !a.isStdout(dst) {
+				return usagef("--stream applies to stdout (-) only: a file is put in place once authenticated")
 			}
 			c, err := a.client(cmd.Context(), false)
 			if err != nil {
@@ -137,6 +143,7 @@ discovery to these keys, and adds it beside other key flags.`,
 	a.jsonFlag(c.Flags())
 	c.Flags().BoolVar(&stream, "stream", false, "write plaintext to stdout before the object is authenticated")
 	c.Flags().StringVar(&rng, "range", "", "only bytes a-b of the plaintext (unauthenticated)")
+	a.tempDirFlag(c.Flags())
 	return c
 }
 
@@ -150,7 +157,15 @@ func validRange(r string) bool {
 		}
 		return true
 	}
-	return ok && (a != "" || b != "") && digits(a) && digits(b) && !strings.Contains(b, "-")
+	if !ok || (a == "" && b == "") || !digits(a) || !digits(b) || strings.Contains(b, "-") {
+		return false
+	}
+	if a != "" && b != "" {
+		first, err1 := strconv.ParseUint(a, 10, 63)
+		last, err2 := strconv.ParseUint(b, 10, 63)
+		return err1 == nil && err2 == nil && first <= last
+	}
+	return true
 }
 
 func keyRefOf(info *s3crypto.ObjectInfo) string {

@@ -45,7 +45,8 @@ func (a *app) cpCommand() *cobra.Command {
 decrypts and encrypts again (with the first key flag: this re-keys objects).
 With -r, a directory tree or every object under a prefix is copied, keeping
 relative paths, --jobs at a time, with a summary at the end. A destination
-ending in "/" takes the source's name.`,
+ending in "/" takes the source's name.
+` + spoolHelp,
 		Example: `  s3c cp --aes-key master.key photo.jpg s3://bucket/photos/
   s3c cp -r --jobs 8 --kms-key-id alias/app ./site s3://bucket/site
   s3c cp -r --kms-key-id alias/app s3://bucket/site ./restore
@@ -62,6 +63,9 @@ ending in "/" takes the source's name.`,
 			}
 			if !src.s3 && !dst.s3 {
 				return usagef("one of source and destination must be an s3:// URL")
+			}
+			if jobs < 1 {
+				return usagef("--jobs %d: want 1 or more", jobs)
 			}
 			if recursive && (src.stream() || dst.stream()) {
 				return usagef("-r copies trees, not stdin or stdout")
@@ -100,6 +104,7 @@ ending in "/" takes the source's name.`,
 	c.Flags().IntVar(&jobs, "jobs", 4, "objects copied at once")
 	a.keyFlags(c.Flags())
 	a.jsonFlag(c.Flags())
+	a.tempDirFlag(c.Flags())
 	return c
 }
 
@@ -248,7 +253,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 				errs = append(errs, err)
 				failed++
 				if summary && ctx.Err() == nil {
-					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, oneLine(err))
+					fmt.Fprintf(a.stderr, "s3c: %s: %s\n", j.src, a.errorLine(err))
 				}
 				mu.Unlock()
 				return
@@ -278,7 +283,7 @@ func (a *app) copyAll(ctx context.Context, rc, wc *s3crypto.Client, list []copyJ
 	if a.json {
 		msgs := []string{}
 		for _, e := range errs {
-			msgs = append(msgs, oneLine(e))
+			msgs = append(msgs, a.errorLine(e))
 		}
 		if err := a.printJSON(map[string]any{"objects": len(list) - failed, "bytes": bytes.Load(), "failed": failed, "errors": msgs}); err != nil {
 			return err

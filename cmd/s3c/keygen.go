@@ -41,6 +41,9 @@ never leaves the token. A label or id already in use is refused.`,
 			if cmd.Flags().Changed("type") && kind != "pkcs11" {
 				return usagef("--type applies to pkcs11 keys")
 			}
+			if file == "-" && kind != "pkcs11" {
+				return usagef("keygen writes the key to a file (mode 0600), not to stdout: give a file name")
+			}
 			var ref string
 			switch kind {
 			case "aes":

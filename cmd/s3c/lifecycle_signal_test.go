@@ -40,7 +40,7 @@ func TestSecondSignalAbortsTheUpload(t *testing.T) {
 	wait(aborting, "the abort") // and it hangs
 	bg.cmd.Process.Signal(syscall.SIGINT)
 	r := bg.wait(10 * time.Second)
-	if r.code != 1 || !strings.Contains(r.stderr, "SIGINT again: stopped at once") {
+	if r.code != 130 || !strings.Contains(r.stderr, "SIGINT again: stopped at once") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	if ids := c.uploads("big"); len(ids) > 0 {
@@ -69,7 +69,7 @@ func TestInterruptedPutNamesTheUploadLeftOpen(t *testing.T) {
 	if len(ids) != 1 {
 		t.Fatalf("uploads open: %v", ids)
 	}
-	c.failed(r, 1, "interrupted by SIGTERM", "put")
+	c.failed(r, 143, "interrupted by SIGTERM", "put")
 	out, err := minio.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &c.bucket, Prefix: aws.String("big")})
 	if err != nil || len(out.Uploads) != 1 {
 		t.Fatal(err)

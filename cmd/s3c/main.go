@@ -20,9 +20,6 @@ import (
 	"github.com/s3c/s3c/s3crypto"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
-
 // Exit codes: a contract with scripts.
 const (
 	exitOK        = 0
@@ -48,7 +45,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "s3c: %s again: stopped at once\n", signalName(s))
 		openUploads.abortAll(os.Stderr, secondSignalAbortTimeout)
 		removeTempFiles()
-		os.Exit(exitError)
+		os.Exit(signalExitCode(s))
 	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	signal.Stop(sigs)
@@ -59,6 +56,16 @@ func main() {
 type interrupted struct{ sig os.Signal }
 
 func (e interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// signalExitCode is the exit code of a command stopped by s, by the
+// shell's convention: 128 + the signal's number (130 for SIGINT, 143 for
+// SIGTERM, 129 for SIGHUP).
+func signalExitCode(s os.Signal) int {
+	if n, ok := s.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitError
+}
 
 func signalName(s os.Signal) string {
 	switch s {
@@ -90,11 +97,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// fail before any command runs: all are mistakes in the command line.
 		err = usageError{err}
 	}
-	if ctx.Err() != nil && exitCode(err) == exitError {
+	code := exitCode(err)
+	if ctx.Err() != nil && code == exitError {
 		err = interruption(ctx, err)
+		var in interrupted
+		if errors.As(context.Cause(ctx), &in) {
+			code = signalExitCode(in.sig)
+		}
 	}
 	a.report(cmd, err)
-	return exitCode(err)
+	return code
 }
 
 // interruption turns the failure of a command stopped by a signal into
@@ -159,7 +171,7 @@ func exitCode(err error) int {
 // report prints an error as one line, with a hint folded in where one
 // helps. Only a usage error gets a second line: where to find the usage.
 func (a *app) report(cmd *cobra.Command, err error) {
-	msg := oneLine(explain(err))
+	msg := a.errorLine(err)
 	var ue usageError
 	var pe *s3crypto.PolicyError
 	switch {
@@ -176,6 +188,23 @@ func (a *app) report(cmd *cobra.Command, err error) {
 		msg += " (no key commitment, format V2: --format v2 reads it)"
 	}
 	fmt.Fprintf(a.stderr, "s3c: %s\n", msg)
+	if a.debug {
+		fmt.Fprintf(a.stderr, "s3c: debug: %s\n", oneLine(err))
+	}
+}
+
+// errorLine is an error told in one line: a key trouble or an S3 error
+// in plain words, else its own message.
+func (a *app) errorLine(err error) string {
+	var be *batchError
+	if err != nil && !errors.As(err, &be) {
+		if _, ok := keyTrouble(err); !ok {
+			if msg, ok := a.plainError(err); ok {
+				return msg
+			}
+		}
+	}
+	return oneLine(explain(err)) + a.spoolHint(err)
 }
 
 // oneLine folds an error message into one line.

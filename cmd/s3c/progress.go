@@ -1,8 +1,11 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -30,12 +33,35 @@ func (a *app) newProgress(totalBytes int64, objects int) *progress {
 	if objects > 1 {
 		// Made with total 0, so that its total can still be corrected.
 		pr.total = pr.p.New(0, mpb.BarStyle(), mpb.BarPriority(1<<30),
-			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f")),
-			mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
+			mpb.PrependDecorators(decor.Name("total", decor.WCSyncSpaceR), counters()),
+			mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace), eta()))
 		pr.totalBytes = totalBytes
 		pr.total.SetTotal(totalBytes, false)
 	}
 	return pr
+}
+
+// counters shows the bytes done of the total, or only the bytes done
+// while the total is unknown (a stream from stdin).
+func counters() decor.Decorator {
+	return decor.Any(func(s decor.Statistics) string {
+		if s.Total <= 0 && !s.Completed {
+			return fmt.Sprintf("% .1f", decor.SizeB1024(s.Current))
+		}
+		return fmt.Sprintf("% .1f / % .1f", decor.SizeB1024(s.Current), decor.SizeB1024(s.Total))
+	})
+}
+
+// eta shows the estimated time left, once the total is known.
+func eta() decor.Decorator {
+	avg := decor.AverageETA(decor.ET_STYLE_GO)
+	return decor.Any(func(s decor.Statistics) string {
+		if s.Total <= 0 && !s.Completed {
+			return ""
+		}
+		str, _ := avg.Decor(s)
+		return " ETA " + str
+	})
 }
 
 // bar is one object's progress.
@@ -56,8 +82,8 @@ func (pr *progress) start(name string, size int64) *bar {
 	// Made with total 0, so that setTotal can set it later; done
 	// completes it.
 	b := pr.p.New(0, mpb.BarStyle(), mpb.BarRemoveOnComplete(),
-		mpb.PrependDecorators(decor.Name(shorten(name, 40), decor.WCSyncSpaceR), decor.CountersKibiByte("% .1f / % .1f")),
-		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
+		mpb.PrependDecorators(decor.Name(shorten(name, 40), decor.WCSyncSpaceR), counters()),
+		mpb.AppendDecorators(decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace), eta()))
 	if size > 0 {
 		b.SetTotal(size, false)
 	}
@@ -123,13 +149,19 @@ func (pr *progress) wait() {
 
 // reader counts what is read through it. A file stays a file (an
 // io.ReaderAt and io.Seeker), so that the Uploader still encrypts its
-// parts concurrently, straight from it.
+// parts concurrently, straight from it. A file's bytes are counted once
+// each, however often they are read: the SDK reads a part twice (once to
+// hash or checksum it, once to send it), and a retry reads it again.
 func (b *bar) reader(r io.Reader) io.Reader {
 	if b.b == nil {
 		return r
 	}
 	if f, ok := r.(readSeekerAt); ok {
-		return &countingFile{countingReader{f, b}, f}
+		pos, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			pos = 0
+		}
+		return &countingFile{f: f, b: b, pos: pos}
 	}
 	return &countingReader{r, b}
 }
@@ -139,18 +171,71 @@ type readSeekerAt interface {
 	io.ReaderAt
 }
 
+// countingFile counts the bytes of a file read through it, each once.
 type countingFile struct {
-	countingReader
 	f readSeekerAt
+	b *bar
+
+	mu   sync.Mutex
+	pos  int64   // the offset of Read
+	seen extents // the bytes counted
+}
+
+func (c *countingFile) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.mu.Lock()
+	off := c.pos
+	c.pos += int64(n)
+	c.mu.Unlock()
+	c.count(off, n)
+	return n, err
 }
 
 func (c *countingFile) ReadAt(p []byte, off int64) (int, error) {
 	n, err := c.f.ReadAt(p, off)
-	c.b.add(n)
+	c.count(off, n)
 	return n, err
 }
 
-func (c *countingFile) Seek(off int64, whence int) (int64, error) { return c.f.Seek(off, whence) }
+func (c *countingFile) Seek(off int64, whence int) (int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pos, err := c.f.Seek(off, whence)
+	if err == nil {
+		c.pos = pos
+	}
+	return pos, err
+}
+
+// count adds the bytes [off, off+n) not counted before.
+func (c *countingFile) count(off int64, n int) {
+	if n <= 0 {
+		return
+	}
+	c.mu.Lock()
+	added := c.seen.add(off, off+int64(n))
+	c.mu.Unlock()
+	c.b.add(int(added))
+}
+
+// extents is a set of byte ranges [start, end), sorted and disjoint.
+type extents [][2]int64
+
+// add puts [start, end) into the set and returns how many of its bytes
+// were not in it.
+func (e *extents) add(start, end int64) int64 {
+	s := *e
+	i := sort.Search(len(s), func(i int) bool { return s[i][1] >= start })
+	j := i
+	covered := int64(0)
+	lo, hi := start, end
+	for ; j < len(s) && s[j][0] <= end; j++ {
+		covered += min(s[j][1], end) - max(s[j][0], start)
+		lo, hi = min(lo, s[j][0]), max(hi, s[j][1])
+	}
+	*e = slices.Replace(s, i, j, [2]int64{lo, hi})
+	return end - start - covered
+}
 
 type countingReader struct {
 	r io.Reader

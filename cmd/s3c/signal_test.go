@@ -118,7 +118,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// A signal during a get to a file stops it: exit 1, one line, the
+// A signal during a get to a file stops it: exit 128+signal, one line, the
 // destination untouched, no temporary file left.
 func TestSignalDuringGet(t *testing.T) {
 	t.Parallel()
@@ -140,7 +140,7 @@ func TestSignalDuringGet(t *testing.T) {
 				})
 				p.cmd.Process.Signal(sig)
 				r := p.wait(10 * time.Second)
-				c.failed(r, 1, "interrupted by SIG", args...)
+				c.failed(r, 128+int(sig), "interrupted by SIG", args...)
 				if !strings.Contains(r.stderr, c.url("obj")) {
 					t.Fatalf("the interruption does not name the object: %s", r.stderr)
 				}
@@ -154,7 +154,7 @@ func TestSignalDuringGet(t *testing.T) {
 }
 
 // put - blocked on stdin (a pipe whose writer sends nothing more) stops at
-// SIGTERM: exit 1 at once, and a multipart upload begun is aborted.
+// SIGTERM: exit 143 at once, and a multipart upload begun is aborted.
 func TestSigtermPutStdinBlocked(t *testing.T) {
 	t.Parallel()
 	c := newCLI(t)
@@ -178,7 +178,7 @@ func TestSigtermPutStdinBlocked(t *testing.T) {
 		p.cmd.Process.Signal(syscall.SIGTERM)
 		res := p.wait(10 * time.Second)
 		w.Close()
-		c.failed(res, 1, "interrupted by SIGTERM", "put", "-")
+		c.failed(res, 143, "interrupted by SIGTERM", "put", "-")
 		if d := time.Since(start); d > 5*time.Second {
 			t.Fatalf("SIGTERM took %v to stop put -", d)
 		}

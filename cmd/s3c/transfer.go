@@ -33,6 +33,7 @@ func (a *app) upload(ctx context.Context, c *s3crypto.Client, src string, dst lo
 		r, stop := contextReader(ctx, a.stdin)
 		defer stop()
 		body = r
+		size = regularRemaining(a.stdin)
 	} else {
 		f, err := os.Open(src)
 		if err != nil {
@@ -50,11 +51,29 @@ func (a *app) upload(ctx context.Context, c *s3crypto.Client, src string, dst lo
 	}
 	b.setTotal(size)
 	in := &s3.PutObjectInput{Bucket: &dst.bucket, Key: &dst.key, Body: b.reader(body)}
-	if size >= 0 {
+	if size >= 0 && src != "-" {
 		in.ContentLength = aws.Int64(size)
 	}
 	opts := a.callOptions()
 	return s3crypto.NewUploader(c, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, in)
+}
+
+// regularRemaining is what is left to read of r if it is a regular file
+// (stdin redirected from a file), else -1.
+func regularRemaining(r io.Reader) int64 {
+	f, ok := r.(*os.File)
+	if !ok {
+		return -1
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		return -1
+	}
+	pos, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return -1
+	}
+	return max(st.Size()-pos, 0)
 }
 
 // contextReader returns a reader of r whose Read fails with the cause of
