@@ -37,6 +37,8 @@ var (
 type Client struct {
 	*s3.Client
 	opts Options
+
+	indexChunk int64 // chunk size of new indexes; 0: core.DefaultIndexChunk (tests set it)
 }
 
 // New wraps client so that objects are encrypted with data keys from

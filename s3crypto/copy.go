@@ -30,6 +30,10 @@ import (
 //     instruction file (see IsInstructionFile) is never overwritten. If
 //     the instruction file cannot be written, the new copy is deleted
 //     again and CopyObject fails.
+//   - The source's chunk index (see IsIndexObject), if it has one, is
+//     copied beside the copy, where it stays valid (same ciphertext, same
+//     data key). Failing to copy it does not fail the copy: reads of an
+//     object without an index authenticate it whole first.
 //
 // The copy is made conditional on the ETag of the source version whose
 // metadata was read, so that a concurrent overwrite of the source fails
@@ -109,7 +113,11 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 	if err != nil {
 		return nil, fail(err)
 	}
-	if inst == nil || sameObject {
+	if sameObject {
+		return out, nil
+	}
+	if inst == nil {
+		c.copyIndex(ctx, src, srcSSE, in, optFns)
 		return out, nil
 	}
 	if err := c.writeInstructionFile(ctx, write, inst.Body, optFns); err != nil {
@@ -125,6 +133,7 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 		}
 		return nil, fail(fmt.Errorf("copying the instruction file (the copy was deleted again): %w", err))
 	}
+	c.copyIndex(ctx, src, srcSSE, in, optFns)
 	return out, nil
 }
 

@@ -55,6 +55,13 @@ type (
 	//		// (with their x-amz-meta- prefix) and values, above which the envelope
 	//		// goes to an instruction file. Default 2048, S3's limit.
 	//		MaxMetadataSize int
+	//
+	//		// IndexThreshold is the stored size above which PutObject and the
+	//		// Uploader also write a chunk index, <key>.s3c-index, that lets
+	//		// GetObject stream authenticated plaintext instead of spooling
+	//		// (s3crypto front end only). 0 means the default, 8 MiB; negative,
+	//		// never.
+	//		IndexThreshold int64
 	//	}
 	Options = core.Options
 	// CommitmentPolicy says whether objects are written and read with the
@@ -76,6 +83,12 @@ type (
 	//		PlaintextSize int64
 	//		// StoredSize is the size of what S3 stores: ciphertext and tag.
 	//		StoredSize int64
+	//		// ReadPath says how GetObject authenticated what it returns:
+	//		// "memory" (whole object in memory), "spool" (whole object in a
+	//		// temporary file), "index-stream" or "index-range" (chunk by chunk,
+	//		// with the object's chunk index), "unauthenticated" (a stream or range
+	//		// asked for without authentication); empty for HeadObject.
+	//		ReadPath string
 	//	}
 	ObjectInfo = core.ObjectInfo
 	// ObjectError is what every call on an object returns on failure: it

@@ -18,7 +18,8 @@ import (
 
 // DeleteObject deletes the object, then its instruction file: the object
 // <key>.instruction if it carries the instruction-file marker
-// (IsInstructionFile). An object of that name without the marker is the
+// (IsInstructionFile), and its chunk index <key>.s3c-index if marked
+// (IsIndexObject). An object of either name without the marker is the
 // caller's own and is left alone. With a VersionId only that version is
 // deleted: which version of the instruction file goes with it cannot be
 // told, so it is left alone. So is an instruction file stored with SSE-C,
@@ -41,6 +42,10 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
 			Err: fmt.Errorf("object deleted, but not its instruction file: %w", err)}
 	}
+	if err := c.deleteIndex(ctx, in.Bucket, aws.ToString(in.Key), in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
+			Err: fmt.Errorf("object deleted, but not its index %s: %w", core.IndexKey(aws.ToString(in.Key)), err)}
+	}
 	return out, nil
 }
 
@@ -49,7 +54,12 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 // conditional on the ETag seen, so that an object put there meanwhile is
 // not deleted.
 func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
-	instKey := core.InstructionFileKey(&c.opts, key)
+	return c.deleteMarked(ctx, bucket, core.InstructionFileKey(&c.opts, key), IsInstructionFile, owner, payer, optFns)
+}
+
+// deleteMarked deletes the companion object instKey (an instruction file
+// or an index) if it exists and marked says its metadata marks it as one.
+func (c *Client) deleteMarked(ctx context.Context, bucket *string, instKey string, marked func(map[string]string) bool, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
 	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
 	if isNotFound(err) || isBadRequest(err) {
 		// None; or stored with SSE-C, which S3 does not describe without
@@ -58,9 +68,9 @@ func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key 
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("checking whether %s is an instruction file: %w", instKey, err)
+		return fmt.Errorf("checking whether %s is ours: %w", instKey, err)
 	}
-	if !IsInstructionFile(h.Metadata) {
+	if !marked(h.Metadata) {
 		return nil // the caller's own object
 	}
 	_, err = c.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: bucket, Key: &instKey, IfMatch: h.ETag,
@@ -75,8 +85,8 @@ func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key 
 // once to find instruction files.
 const deleteCheckConcurrency = 16
 
-// DeleteObjects deletes the objects, then the instruction files of those
-// deleted without a VersionId, as DeleteObject does: only objects
+// DeleteObjects deletes the objects, then the instruction files and chunk
+// indexes of those deleted without a VersionId, as DeleteObject does: only objects
 // <key>.instruction that carry the instruction-file marker. Failures to
 // check or delete an instruction file are added to the output's Errors
 // under the instruction file's key. An instruction file that an object
@@ -120,6 +130,12 @@ func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, o
 				mu.Lock()
 				out.Errors = append(out.Errors, types.Error{Key: aws.String(core.InstructionFileKey(&c.opts, k)),
 					Code: aws.String("InstructionFileNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its instruction file: %v", k, err))})
+				mu.Unlock()
+			}
+			if err := c.deleteIndex(ctx, in.Bucket, k, in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+				mu.Lock()
+				out.Errors = append(out.Errors, types.Error{Key: aws.String(core.IndexKey(k)),
+					Code: aws.String("IndexNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its index: %v", k, err))})
 				mu.Unlock()
 			}
 		}()

@@ -14,7 +14,9 @@ import (
 // BenchmarkGetLarge downloads 256 MiB to a file in b.TempDir(): plain
 // GetObject, the plain transfer manager's Downloader set like the
 // Downloader (part size, concurrency), the Downloader (decrypts in place,
-// parallel ranges), and GetObject (authenticates via a spool in
+// parallel ranges), GetObject of an object with a chunk index
+// (getobject-stream: authenticated chunk by chunk, no spool) and of the
+// same object without one (getobject-spool: authenticates via a spool in
 // os.TempDir() first). Any error, a failed authentication included, fails
 // the benchmark.
 func BenchmarkGetLarge(b *testing.B) {
@@ -23,6 +25,11 @@ func BenchmarkGetLarge(b *testing.B) {
 	const n = largeBenchSize
 	key := "big"
 	if _, err := NewUploader(c).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: newPattern(1, n), ContentLength: aws.Int64(n)}); err != nil {
+		b.Fatal(err)
+	}
+	spoolKey := "big-noindex"
+	if _, err := NewUploader(e.client(e.keyrings["aes"], func(o *Options) { o.IndexThreshold = -1 })).Upload(bg,
+		&s3.PutObjectInput{Bucket: &e.bucket, Key: &spoolKey, Body: newPattern(1, n), ContentLength: aws.Int64(n)}); err != nil {
 		b.Fatal(err)
 	}
 	plainKey := "big-plain"
@@ -85,13 +92,19 @@ func BenchmarkGetLarge(b *testing.B) {
 			return err
 		})
 	})
-	b.Run("getobject", func(b *testing.B) {
-		get(b, func() error {
+	getObject := func(key, path string) func() error {
+		return func() error {
 			out, err := c.GetObject(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
 			if err != nil {
 				return err
 			}
+			if info, _ := GetObjectInfo(out.ResultMetadata); info.ReadPath != path {
+				out.Body.Close()
+				return fmt.Errorf("read path %q, want %q", info.ReadPath, path)
+			}
 			return stream(out.Body)
-		})
-	})
+		}
+	}
+	b.Run("getobject-stream", func(b *testing.B) { get(b, getObject(key, "index-stream")) })
+	b.Run("getobject-spool", func(b *testing.B) { get(b, getObject(spoolKey, "spool")) })
 }

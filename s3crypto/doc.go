@@ -40,7 +40,12 @@
 // only verified plaintext. Small objects are checked in memory; larger
 // ones are spooled as ciphertext to an unlinked temporary file and
 // decrypted from there, so memory does not grow with the object and
-// plaintext never touches the disk. WithUnauthenticatedStream releases
+// plaintext never touches the disk. Objects that s3c wrote above
+// Options.IndexThreshold have a chunk index beside them (<key>.s3c-index,
+// see IsIndexObject): GetObject streams those chunk by chunk, each
+// released once its MAC in the index verifies, with no temporary file,
+// and serves authenticated Range reads of them; without a valid index it
+// authenticates the whole object first. WithUnauthenticatedStream releases
 // plaintext as it is decrypted instead, reporting a failed check at the
 // end; it is for callers that discard what they read on error.
 // PutObject and Uploader encrypt as they send, in constant memory.

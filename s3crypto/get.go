@@ -14,17 +14,26 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// GetObject fetches an object and decrypts it. By default the whole
-// object is authenticated before GetObject returns, so Body yields only
-// verified plaintext (see Options.MemoryBufferSize for where it is held
-// meanwhile); WithUnauthenticatedStream trades that for streaming.
+// GetObject fetches an object and decrypts it. By default Body yields only
+// verified plaintext. An object larger than Options.MemoryBufferSize that
+// has a valid chunk index (<key>.s3c-index, which s3c writes beside large
+// objects; see IsIndexObject) is streamed: each chunk is released once
+// its MAC in the index verifies, in constant memory. Other objects are
+// authenticated whole before GetObject returns (see
+// Options.MemoryBufferSize for where they are held meanwhile); a missing
+// or invalid index only means that. WithUnauthenticatedStream trades
+// authentication for streaming. GetObjectInfo(...).ReadPath says which
+// path a read took.
 // ContentLength is the plaintext size; Metadata is the caller's own, the
 // envelope removed; GetObjectInfo(out.ResultMetadata) describes the
 // encryption. ETag and checksums remain those of the stored ciphertext.
 //
 // The envelope is checked against the commitment policy before any key is
 // unwrapped, and the encryption context against WithEncryptionContext.
-// Range and PartNumber are refused unless WithUnauthenticatedRange is given.
+// A Range of an object with a valid chunk index is read authenticated:
+// only the chunks that cover it are fetched, each verified before any of
+// it is released. Otherwise Range, and PartNumber always, are refused
+// (ErrRangeNotAllowed) unless WithUnauthenticatedRange is given.
 //
 // A body that breaks is resumed from the byte where it broke, with ranged
 // GETs conditional on the first response's ETag, up to the SDK client's
@@ -36,6 +45,9 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	}
 	if in.Range != nil || in.PartNumber != nil {
 		if !call.unauthenticatedRange {
+			if in.Range != nil && in.PartNumber == nil {
+				return c.getIndexedRange(ctx, in, call, optFns)
+			}
 			return nil, fail("", ErrRangeNotAllowed)
 		}
 		return c.getRange(ctx, in, call, optFns)
@@ -43,6 +55,16 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	out, err := c.Client.GetObject(ctx, in, optFns...)
 	if err != nil {
 		return nil, fail("", err)
+	}
+	// A large object's chunk index is fetched while the data key is
+	// unwrapped.
+	var index chan indexResult
+	if !call.unauthenticatedStream && in.VersionId == nil && aws.ToInt64(out.ContentLength) > c.opts.MemoryBufferSize {
+		index = make(chan indexResult, 1)
+		go func() {
+			b, err := c.fetchIndex(ctx, in.Bucket, aws.ToString(in.Key), sseOf(in), optFns)
+			index <- indexResult{b, err}
+		}()
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, optFns)
 	if err != nil {
@@ -62,13 +84,28 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	// A body that breaks is resumed from where it broke.
 	src := c.objectSource(in, optFns, out.ETag, stored)
 	var size int64
+	var x *core.Index
+	if index != nil && dec.Content != nil {
+		if r := <-index; r.err == nil {
+			x, _ = dec.DecodeIndex(r.body, stored) // invalid: authenticate it whole
+		}
+	}
+	path := core.ReadSpool
 	switch {
 	case call.unauthenticatedStream:
 		out.Body, err = dec.OpenStream(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
 		size = dec.PlaintextSize(stored)
+		path = core.ReadUnauthenticated
+	case x != nil:
+		size = stored - aesgcm.TagSize
+		out.Body = dec.OpenIndexed(src.reader(ctx, out.Body, 0, stored-1, stored-1), x, 0, size, true)
+		path = core.ReadIndexStream
 	case dec.Content != nil && stored > parallelThreshold && stored > c.opts.MemoryBufferSize:
 		out.Body, size, err = c.spoolParallel(ctx, src, out, dec)
 	default:
+		if stored <= c.opts.MemoryBufferSize {
+			path = core.ReadMemory
+		}
 		out.Body, size, err = dec.OpenVerified(src.reader(ctx, out.Body, 0, stored-1, stored-1), stored)
 	}
 	if err != nil {
@@ -79,8 +116,13 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 		out.ContentLength = aws.Int64(size)
 	}
 	out.Metadata = userMetadata(out.Metadata)
-	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored})
+	setObjectInfo(&out.ResultMetadata, &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: stored, ReadPath: path})
 	return out, nil
+}
+
+type indexResult struct {
+	body []byte
+	err  error
 }
 
 // parallelThreshold is the stored size above which GetObject fetches the

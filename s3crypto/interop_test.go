@@ -121,7 +121,8 @@ func TestInteropV1WritesWeRead(t *testing.T) {
 }
 
 // We write V2, it reads: single PUTs with and without an encryption
-// context, instruction files, multipart.
+// context, instruction files, multipart (above the index threshold: with
+// a chunk index beside it, which it ignores).
 func TestInteropWeWriteV1Reads(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -146,6 +147,9 @@ func TestInteropWeWriteV1Reads(t *testing.T) {
 		_, err := NewUploader(us, func(u *Uploader) { u.PartSize = testPart }).Upload(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: newPattern(4, n)})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if !e.exists(key + IndexSuffix) {
+			t.Fatal("multipart: no chunk index written; AWS's reader must be shown to ignore it")
 		}
 		got, err := w.get(t, e.bucket, key)
 		if err != nil || int64(len(got)) != n || sha256Sum(got) != patternSum(4, n) {

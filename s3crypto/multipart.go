@@ -63,6 +63,12 @@ type MultipartUpload struct {
 	done    bool    // completion begun, or aborted
 	settled bool    // completed, or aborted: nothing left to abort
 	strays  []error // uploads a retried create left behind that could not be aborted
+
+	// The chunk index (see IsIndexObject), computed per part: parts start
+	// on chunk boundaries (the chunk size divides the part size).
+	indexing   bool
+	indexParts map[int32]*core.IndexWriter
+	tag        []byte // the object's tag, once the last part is sealed
 }
 
 // NewMultipartUpload creates the upload: a fresh data key from the
@@ -124,6 +130,11 @@ func (c *Client) newMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 		hashes: map[int32]*aesgcm.Hash{}, parts: map[int32]types.CompletedPart{}, strays: strays,
 	}
 	m.hashed = sync.NewCond(&m.mu)
+	if chunk := c.partIndexChunk(partSize); chunk > 0 && c.opts.IndexThreshold >= 0 && (size < 0 || c.wantsIndex(size)) {
+		enc.SetIndexChunk(chunk)
+		m.indexing = enc.IndexChunk() == chunk
+		m.indexParts = map[int32]*core.IndexWriter{}
+	}
 	m.partOpts = optFns
 	if plainHTTP(c.Client.Options(), optFns) {
 		m.partOpts = append(append([]func(*s3.Options){}, optFns...), unsignedPayload)
@@ -220,6 +231,12 @@ func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byt
 		dst = buf[:0:0]
 	}
 	ct := s.Seal(dst, buf)
+	var iw *core.IndexWriter
+	if m.indexing {
+		if iw = m.enc.NewIndexWriter(off); iw != nil {
+			iw.Write(ct)
+		}
+	}
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -248,6 +265,7 @@ func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byt
 	}
 	if !retry {
 		m.hashes[n] = s.Hash()
+		m.addIndexPart(n, iw, size)
 	}
 	if last {
 		total := m.enc.Content.GCM.NewHash()
@@ -256,6 +274,7 @@ func (m *MultipartUpload) sealPart(n int32, buf []byte, last, owned bool) ([]byt
 		}
 		m.last = n
 		tag := total.Sum(m.enc.Content.AAD)
+		m.tag = tag[:]
 		ct = append(ct, tag[:]...)
 	}
 	return ct, nil
@@ -293,6 +312,9 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 			t := total.Clone() // each pass starts from the same state
 			t.Append(h)
 			tag := t.Sum(m.enc.Content.AAD)
+			m.mu.Lock()
+			m.tag = tag[:]
+			m.mu.Unlock()
 			return tag[:]
 		}
 	} else {
@@ -310,7 +332,18 @@ func (m *MultipartUpload) uploadSection(ctx context.Context, n int32, src io.Rea
 	if err != nil {
 		return types.CompletedPart{}, m.fail(err)
 	}
+	var iw *core.IndexWriter
+	if m.indexing {
+		if iw = m.enc.NewIndexWriter(off); iw != nil {
+			r.IndexFrom(iw)
+		}
+	}
 	p, err := m.sendBody(ctx, n, r.Body(), r.Size())
+	if err == nil {
+		m.mu.Lock()
+		m.addIndexPart(n, iw, size)
+		m.mu.Unlock()
+	}
 	if err != nil && r.Err() != nil {
 		return p, m.fail(fmt.Errorf("part %d: %w", n, r.Err()))
 	}
@@ -471,17 +504,51 @@ func (m *MultipartUpload) finish(ctx context.Context, out *s3.CompleteMultipartU
 			m.c.abortUpload(ctx, m.bucket, m.key, iu.UploadID, m.create.ExpectedBucketOwner, m.create.RequestPayer, m.optFns)
 		}
 	}
-	if m.inst == nil {
-		return out, nil
-	}
 	put := &s3.PutObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner,
 		RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
 		SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
 		SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
-	if err := m.c.storeInstructionFile(ctx, put, m.inst, out.ETag, out.VersionId, m.optFns); err != nil {
-		return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
+	if m.inst != nil {
+		if err := m.c.storeInstructionFile(ctx, put, m.inst, out.ETag, out.VersionId, m.optFns); err != nil {
+			return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}
+		}
 	}
+	m.c.storeIndex(ctx, put, m.index(), m.optFns)
 	return out, nil
+}
+
+// addIndexPart records part n's chunk MACs, computed over all of its
+// size bytes of ciphertext, once. m.mu is held.
+func (m *MultipartUpload) addIndexPart(n int32, w *core.IndexWriter, size int64) {
+	if w == nil || m.indexParts == nil || w.Len() != size {
+		return
+	}
+	if _, ok := m.indexParts[n]; !ok {
+		m.indexParts[n] = w
+	}
+}
+
+// index returns the encoded chunk index of the completed object (once:
+// it consumes the parts' writers), or nil
+// if it gets none: not indexing, below the threshold, or a part's MACs
+// missing (a part added with AddCompletedPart).
+func (m *MultipartUpload) index() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.indexing || m.tag == nil || m.last == 0 {
+		return nil
+	}
+	whole := m.enc.NewIndexWriter(0)
+	for i := int32(1); i <= m.last; i++ {
+		w := m.indexParts[i]
+		if w == nil || !whole.Merge(w) {
+			return nil
+		}
+	}
+	if !m.c.wantsIndex(whole.Len()) {
+		return nil
+	}
+	return whole.Finish(m.enc.IndexID(), m.tag)
 }
 
 type uploadState int

@@ -43,6 +43,10 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 	if err != nil {
 		return uploaded{}, fail(enc.KeyRef(), err)
 	}
+	if c.wantsIndex(size) {
+		enc.SetIndexChunk(c.indexChunk)
+		body.IndexFrom(enc.NewIndexWriter(0))
+	}
 
 	input := *in
 	input.Body = body.Body()
@@ -85,5 +89,6 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 			return uploaded{}, fail(enc.KeyRef(), err)
 		}
 	}
+	c.storeIndex(ctx, in, body.Index(), optFns)
 	return uploaded{UploadOutput{ETag: out.ETag, VersionID: out.VersionId, Size: size, KeyRef: enc.KeyRef()}, out}, nil
 }

@@ -109,6 +109,9 @@ func (a *app) encryptJob(ctx context.Context, dryRun bool) (*bulkJob, error) {
 			if s3crypto.IsInstructionFile(h.Metadata) {
 				return bulkOutcome{result: "already_encrypted", line: fmt.Sprintf("instruction file %s", it)}
 			}
+			if s3crypto.IsIndexObject(h.Metadata) {
+				return bulkOutcome{result: "already_encrypted", line: fmt.Sprintf("chunk index %s", it)}
+			}
 			// An instruction file without the marker (AWS SDK for Go v1
 			// wrote them so): encrypting it would lose its object's key.
 			if base, ok := strings.CutSuffix(it.key, metadata.DefaultInstructionSuffix); ok && isInstructionFileOf(ctx, mc.Client, mc, it.bucket, it.key, base) {

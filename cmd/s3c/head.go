@@ -31,6 +31,7 @@ type objectReport struct {
 	PlaintextSize     *int64            `json:"plaintext_size,omitempty"`
 	StoredSize        int64             `json:"stored_size"`
 	EnvelopeLocation  string            `json:"envelope_location,omitempty"`
+	ChunkIndex        *bool             `json:"chunk_index,omitempty"` // head only: a marked <key>.s3c-index exists
 	LastModified      *time.Time        `json:"last_modified,omitempty"`
 	ETag              string            `json:"etag,omitempty"`
 	ContentType       string            `json:"content_type,omitempty"`
@@ -103,8 +104,10 @@ func (a *app) headCommand() *cobra.Command {
 		Short: "Show how an object is encrypted",
 		Long: `Show an object's envelope without decrypting anything: format, content
 cipher, key wrapping, the master key it names, the encryption context or
-material description, plaintext and stored sizes, and where the envelope
-lives. No key is needed and no key material is shown.`,
+material description, plaintext and stored sizes, where the envelope
+lives, and whether a chunk index (<key>.s3c-index, which lets GetObject
+stream authenticated plaintext) is stored beside it. No key is needed and
+no key material is shown.`,
 		Example: `  s3c head s3://bucket/report.pdf
   s3c head --json s3://bucket/report.pdf | jq .key_ref`,
 		Args: cobra.ExactArgs(1),
@@ -120,6 +123,11 @@ lives. No key is needed and no key material is shown.`,
 			r, err := describe(cmd.Context(), c, obj.bucket, obj.key)
 			if err != nil {
 				return err
+			}
+			if r.Encrypted && r.ContentAlgorithm != metadata.ContentAESCBC {
+				ik := obj.key + s3crypto.IndexSuffix
+				h, err := c.Client.HeadObject(cmd.Context(), &s3.HeadObjectInput{Bucket: &obj.bucket, Key: &ik})
+				r.ChunkIndex = aws.Bool(err == nil && s3crypto.IsIndexObject(h.Metadata))
 			}
 			if a.json {
 				return a.printJSON(r)
@@ -148,6 +156,11 @@ lives. No key is needed and no key material is shown.`,
 				fmt.Fprintf(w, "envelope:\tinstruction file %s\n", obj.key+metadata.DefaultInstructionSuffix)
 			} else {
 				fmt.Fprintf(w, "envelope:\tobject metadata\n")
+			}
+			if r.ChunkIndex != nil && *r.ChunkIndex {
+				fmt.Fprintf(w, "chunk index:\t%s (streamed, authenticated reads)\n", obj.key+s3crypto.IndexSuffix)
+			} else if r.ChunkIndex != nil {
+				fmt.Fprintf(w, "chunk index:\tnone\n")
 			}
 			if r.LastModified != nil {
 				fmt.Fprintf(w, "last modified:\t%s\n", r.LastModified.UTC().Format(time.RFC3339))

@@ -70,7 +70,8 @@ func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive 
 const instructionCheckJobs = 8
 
 // instructionFiles tells which of the listed objects are instruction files
-// of other listed objects: X.instruction where X is listed too and
+// or chunk indexes (X.s3c-index carrying the index marker, see
+// s3crypto.IsIndexObject) of other listed objects: X.instruction where X is listed too and
 // X.instruction carries the instruction-file marker, or X's envelope is
 // read from it (AWS SDK for Go v1 wrote instruction files without the
 // marker; see core.ReadEnvelope in internal/core). That is one HEAD request for
@@ -95,7 +96,8 @@ func instructionFilesWith(ctx context.Context, sc *s3.Client, mc *s3crypto.Clien
 	sem := make(chan struct{}, instructionCheckJobs)
 	for i, o := range objs {
 		base, isInst := strings.CutSuffix(o.key, metadata.DefaultInstructionSuffix)
-		if !isInst {
+		ibase, isIndex := strings.CutSuffix(o.key, s3crypto.IndexSuffix)
+		if !isInst && !isIndex {
 			continue
 		}
 		wg.Add(1)
@@ -103,6 +105,10 @@ func instructionFilesWith(ctx context.Context, sc *s3.Client, mc *s3crypto.Clien
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
+			if isIndex {
+				hide[i] = exists(ctx, ibase) && isIndexOf(ctx, sc, bucket, o.key)
+				return
+			}
 			hide[i] = exists(ctx, base) && isInstructionFileOf(ctx, sc, mc, bucket, o.key, base)
 		}()
 	}
@@ -199,4 +205,11 @@ under the prefix; without, one level, with sub-prefixes shown as PRE.`,
 	c.Flags().IntVar(&jobs, "jobs", 8, "objects described at once")
 	a.jsonFlag(c.Flags())
 	return c
+}
+
+// isIndexOf tells whether key, an object named X.s3c-index, carries the
+// chunk-index marker. An unmarked one is the user's own object.
+func isIndexOf(ctx context.Context, sc *s3.Client, bucket, key string) bool {
+	h, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	return err == nil && s3crypto.IsIndexObject(h.Metadata)
 }

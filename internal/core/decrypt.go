@@ -24,6 +24,8 @@ type Decryption struct {
 	cbc     cipher.Block   // legacy AES-CBC content (V1, V2)
 	keyRef  string
 	opts    *Options
+
+	indexKey []byte // the chunk-index MAC key, for GCM content
 }
 
 // NewDecryption checks env against the commitment policy and the legacy
@@ -78,6 +80,11 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 	}
 	if err != nil {
 		return nil, err
+	}
+	if d.Content != nil {
+		if d.indexKey, err = indexMACKey(dk.Plaintext, indexID(env)); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }

@@ -23,6 +23,9 @@ type Encryption struct {
 	Content *ContentCipher
 	keyRef  string
 	used    atomic.Bool // NewReader was called
+
+	indexKey   []byte // the chunk-index MAC key (see index.go)
+	indexChunk int64
 }
 
 // NewEncryption asks the keyring for a new data key bound to ec (the
@@ -80,6 +83,10 @@ func NewEncryption(ctx context.Context, opts *Options, ec map[string]string) (*E
 	if err := env.Validate(); err != nil {
 		return nil, err
 	}
+	if e.indexKey, err = indexMACKey(dk.Plaintext, indexID(env)); err != nil {
+		return nil, err
+	}
+	e.indexChunk = DefaultIndexChunk
 	return e, nil
 }
 
@@ -95,6 +102,22 @@ func (e *Encryption) Envelope(PlaintextSizeOf int64) *metadata.Envelope {
 
 // KeyRef names the master key that wrapped the data key.
 func (e *Encryption) KeyRef() string { return e.keyRef }
+
+// IndexID returns what the object's index binds: its V3 message ID or
+// V2 IV.
+func (e *Encryption) IndexID() []byte { return indexID(e.env) }
+
+// IndexChunk returns the chunk size of the object's index.
+func (e *Encryption) IndexChunk() int64 { return e.indexChunk }
+
+// SetIndexChunk sets the chunk size of the object's index (a positive
+// multiple of 16 up to MaxIndexChunk; others are ignored), before any
+// IndexWriter is made.
+func (e *Encryption) SetIndexChunk(n int64) {
+	if n > 0 && n%aesgcm.BlockSize == 0 && n <= MaxIndexChunk {
+		e.indexChunk = n
+	}
+}
 
 // CiphertextSize returns the stored size of a plaintext of n bytes.
 func CiphertextSize(n int64) int64 { return n + aesgcm.TagSize }

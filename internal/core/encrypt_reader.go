@@ -44,6 +44,10 @@ type EncryptReader struct {
 	done    bool
 	err     error
 
+	index *IndexWriter // chunk MACs of the ciphertext, if asked for
+	tag   []byte       // the object's tag, once sealed (whole-object readers)
+	id    []byte       // the object's IV or message ID, for the index
+
 	states [][16]byte // hash state after each chunk, if rewindable
 	chunk  int        // chunks sealed in this pass
 	seen   int        // chunks sealed in the furthest pass
@@ -89,7 +93,7 @@ func (e *Encryption) newReader(plaintext io.Reader, size int64) (*EncryptReader,
 	if err := CheckSize(size); err != nil {
 		return nil, err
 	}
-	r := &EncryptReader{c: e.Content, src: plaintext, size: size, tailLen: aesgcm.TagSize}
+	r := &EncryptReader{c: e.Content, src: plaintext, size: size, tailLen: aesgcm.TagSize, id: e.IndexID()}
 	if s, ok := plaintext.(io.Seeker); ok && size >= 0 {
 		start, err := s.Seek(0, io.SeekCurrent)
 		if err == nil {
@@ -209,6 +213,9 @@ func (r *EncryptReader) next() error {
 		out = r.stream.Seal(r.buf[:0], buf)
 		state = r.stream.Hash().State()
 	}
+	if fresh && r.index != nil {
+		r.index.Write(out[:len(buf)])
+	}
 	switch {
 	case !fresh:
 		if subtle.ConstantTimeCompare(state[:], r.states[r.chunk][:]) != 1 {
@@ -234,6 +241,9 @@ func (r *EncryptReader) next() error {
 			tag := r.stream.Hash().Sum(r.c.AAD)
 			out = append(out, tag[:]...)
 		}
+		if r.tail == nil {
+			r.tag = append(r.tag[:0], out[len(out)-aesgcm.TagSize:]...)
+		}
 	}
 	r.out = out
 	return nil
@@ -251,6 +261,21 @@ func (r *EncryptReader) checkNoMore() error {
 		return err
 	}
 	return nil
+}
+
+// IndexFrom makes the reader compute the chunk MACs of the ciphertext it
+// produces into w (one pass; passes repeated for a rewind produce the
+// same ciphertext, verified, and are not hashed again).
+func (r *EncryptReader) IndexFrom(w *IndexWriter) { r.index = w }
+
+// Index returns the encoded chunk index of a whole object this reader
+// has produced to its end, or nil if it has not, or was not asked to (see
+// IndexFrom).
+func (r *EncryptReader) Index() []byte {
+	if r.index == nil || !r.done || r.err != nil || r.tag == nil || r.read != r.index.total {
+		return nil
+	}
+	return r.index.Finish(r.id, r.tag)
 }
 
 // Err returns the error that stopped the reader, if it was the source's

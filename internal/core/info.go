@@ -22,7 +22,22 @@ type ObjectInfo struct {
 	PlaintextSize int64
 	// StoredSize is the size of what S3 stores: ciphertext and tag.
 	StoredSize int64
+	// ReadPath says how GetObject authenticated what it returns:
+	// "memory" (whole object in memory), "spool" (whole object in a
+	// temporary file), "index-stream" or "index-range" (chunk by chunk,
+	// with the object's chunk index), "unauthenticated" (a stream or range
+	// asked for without authentication); empty for HeadObject.
+	ReadPath string
 }
+
+// The values of ObjectInfo.ReadPath.
+const (
+	ReadMemory          = "memory"
+	ReadSpool           = "spool"
+	ReadIndexStream     = "index-stream"
+	ReadIndexRange      = "index-range"
+	ReadUnauthenticated = "unauthenticated"
+)
 
 // RecordedKeyRef returns the master key an envelope names without
 // unwrapping anything: kms_cmk_id for KMS, the s3c:key-id of a raw key's

@@ -52,6 +52,13 @@ type Options struct {
 	// (with their x-amz-meta- prefix) and values, above which the envelope
 	// goes to an instruction file. Default 2048, S3's limit.
 	MaxMetadataSize int
+
+	// IndexThreshold is the stored size above which PutObject and the
+	// Uploader also write a chunk index, <key>.s3c-index, that lets
+	// GetObject stream authenticated plaintext instead of spooling
+	// (s3crypto front end only). 0 means the default, 8 MiB; negative,
+	// never.
+	IndexThreshold int64
 }
 
 const (
@@ -94,6 +101,9 @@ func Resolve(o *Options) error {
 	}
 	if o.MaxMetadataSize <= 0 {
 		o.MaxMetadataSize = defaultMetadataSize
+	}
+	if o.IndexThreshold == 0 {
+		o.IndexThreshold = DefaultIndexThreshold
 	}
 	return nil
 }

@@ -24,6 +24,8 @@ import (
 // file after the object, never over an object of that name that is not an
 // instruction file, and if that fails the new copy is removed again. The
 // copy is conditional on the ETag of the source whose metadata was read.
+// A chunk index of the source (s3crypto.IsIndexObject) is copied beside
+// the copy; failing to do so does not fail the copy.
 func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src minio.CopySrcOptions) (minio.UploadInfo, error) {
 	fail := func(err error) (minio.UploadInfo, error) {
 		return minio.UploadInfo{}, c.fail("CopyObject", dst.Bucket, dst.Object, "", err)
@@ -80,7 +82,11 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 	if err != nil {
 		return fail(err)
 	}
-	if inst == nil || sameObject {
+	if sameObject {
+		return out, nil
+	}
+	if inst == nil {
+		c.copyIndex(ctx, dst, src)
 		return out, nil
 	}
 	if err := c.writeInstructionFile(ctx, dst.Bucket, dstInst, inst.Body, dst.Encryption, ""); err != nil {
@@ -89,6 +95,7 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 		}
 		return fail(fmt.Errorf("copying the instruction file (the copy was removed again): %w", err))
 	}
+	c.copyIndex(ctx, dst, src)
 	return out, nil
 }
 

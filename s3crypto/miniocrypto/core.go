@@ -55,6 +55,13 @@ type (
 	//		// (with their x-amz-meta- prefix) and values, above which the envelope
 	//		// goes to an instruction file. Default 2048, S3's limit.
 	//		MaxMetadataSize int
+	//
+	//		// IndexThreshold is the stored size above which PutObject and the
+	//		// Uploader also write a chunk index, <key>.s3c-index, that lets
+	//		// GetObject stream authenticated plaintext instead of spooling
+	//		// (s3crypto front end only). 0 means the default, 8 MiB; negative,
+	//		// never.
+	//		IndexThreshold int64
 	//	}
 	Options = core.Options
 	// CommitmentPolicy says whether objects are written and read with the

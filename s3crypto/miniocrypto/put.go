@@ -151,7 +151,8 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 
 // RemoveObject removes the object and, unless a version is named, its
 // instruction file: the object <key>.instruction if it carries the
-// instruction-file marker (s3crypto.IsInstructionFile). An object of that
+// instruction-file marker (s3crypto.IsInstructionFile), and its chunk
+// index <key>.s3c-index if marked (s3crypto.IsIndexObject). An object of that
 // name without the marker is the caller's own and is left alone, and so
 // is one stored with SSE-C, which the server does not describe without
 // the key (RemoveObjectOptions has none). Removing
@@ -171,6 +172,9 @@ func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts mini
 	}
 	if err := c.removeInstructionFile(ctx, bucket, key); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its instruction file: %w", err))
+	}
+	if err := c.removeIndex(ctx, bucket, key); err != nil {
+		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its index: %w", err))
 	}
 	return nil
 }

@@ -1,0 +1,214 @@
+package core
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/s3c/s3c/internal/aesgcm"
+)
+
+// sealIndexed encrypts pt and builds its index with chunk size chunk,
+// feeding the writer in pieces of step bytes; it returns the stored
+// object and the index.
+func sealIndexed(t *testing.T, enc *Encryption, pt []byte, chunk int64, step int) (stored, index []byte) {
+	t.Helper()
+	enc.indexChunk = chunk
+	sealed := enc.Content.GCM.Seal(nil, pt, enc.Content.AAD)
+	ct, tag := sealed[:len(pt)], sealed[len(pt):]
+	w := enc.NewIndexWriter(0)
+	for p := ct; len(p) > 0; {
+		k := min(step, len(p))
+		w.Write(p[:k])
+		p = p[k:]
+	}
+	return sealed, w.Finish(enc.IndexID(), tag)
+}
+
+func decryptionFor(t *testing.T, enc *Encryption) *Decryption {
+	t.Helper()
+	d := &Decryption{env: enc.env, Content: enc.Content, indexKey: enc.indexKey}
+	return d
+}
+
+// An index decodes for its own object and verifies every chunk, whatever
+// the sizes around chunk boundaries and however the ciphertext was fed.
+func TestIndexRoundTrip(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 63, 64, 65, 64 + 5, 128, 200} {
+		for _, step := range []int{1, 7, 64, 1000} {
+			enc := newAESEncryption(t)
+			pt := make([]byte, n)
+			rand.Read(pt)
+			stored, idx := sealIndexed(t, enc, pt, 64, step)
+			x, err := decryptionFor(t, enc).DecodeIndex(idx, int64(len(stored)))
+			if err != nil {
+				t.Fatalf("n=%d step=%d: %v", n, step, err)
+			}
+			if want := int64((n + 63) / 64); x.Chunks != want {
+				t.Fatalf("n=%d: %d chunks, want %d", n, x.Chunks, want)
+			}
+			for i := range x.Chunks {
+				c := stored[i*64 : i*64+x.ChunkLen(i)]
+				if !x.VerifyChunk(i, c) {
+					t.Fatalf("n=%d chunk %d does not verify", n, i)
+				}
+				if len(c) > 0 {
+					c[0] ^= 1
+					if x.VerifyChunk(i, c) {
+						t.Fatalf("n=%d altered chunk %d verifies", n, i)
+					}
+					c[0] ^= 1
+				}
+				if x.Chunks > 1 && x.VerifyChunk((i+1)%x.Chunks, c) && x.ChunkLen(i) == x.ChunkLen((i+1)%x.Chunks) {
+					t.Fatalf("chunk %d verifies as another", i)
+				}
+			}
+			if !x.CheckTag(stored[n:]) {
+				t.Fatal("tag not recorded")
+			}
+		}
+	}
+}
+
+// Any change to an index, or using it for another object, is refused.
+func TestIndexTamper(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 300)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	d := decryptionFor(t, enc)
+	for i := range idx {
+		for bit := range 8 {
+			b := bytes.Clone(idx)
+			b[i] ^= 1 << bit
+			if _, err := d.DecodeIndex(b, int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+				t.Fatalf("bit %d of byte %d flipped: %v", bit, i, err)
+			}
+		}
+	}
+	// Swapping two chunk MACs.
+	b := bytes.Clone(idx)
+	p := indexFixedLen + len(enc.IndexID()) + aesgcm.TagSize
+	copy(b[p:p+32], idx[p+32:p+64])
+	copy(b[p+32:p+64], idx[p:p+32])
+	if _, err := d.DecodeIndex(b, int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+		t.Fatalf("swapped MACs: %v", err)
+	}
+	for _, n := range []int{0, 1, len(idx) - 1} {
+		if _, err := d.DecodeIndex(idx[:n], int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+			t.Fatalf("truncated to %d: %v", n, err)
+		}
+	}
+	if _, err := d.DecodeIndex(idx, int64(len(stored))-1); !errors.Is(err, ErrIndexInvalid) {
+		t.Fatalf("object one byte shorter: %v", err)
+	}
+	// Another object's index under the same master key.
+	other := newAESEncryption(t)
+	_, oidx := sealIndexed(t, other, pt, 64, 64)
+	if _, err := d.DecodeIndex(oidx, int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+		t.Fatalf("another object's index: %v", err)
+	}
+}
+
+// A multipart upload's parts, each indexed on its own from a chunk
+// boundary, merge into the index of the whole.
+func TestIndexMerge(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 1000)
+	rand.Read(pt)
+	stored, whole := sealIndexed(t, enc, pt, 64, 1000)
+	ct := stored[:1000]
+	w := enc.NewIndexWriter(0)
+	w.Write(ct[:256])
+	if enc.NewIndexWriter(100) != nil {
+		t.Fatal("writer off a chunk boundary")
+	}
+	w2 := enc.NewIndexWriter(256)
+	w2.Write(ct[256:])
+	if !w.Merge(w2) {
+		t.Fatal("merge refused")
+	}
+	if got := w.Finish(enc.IndexID(), stored[1000:]); !bytes.Equal(got, whole) {
+		t.Fatal("merged index differs")
+	}
+	w = enc.NewIndexWriter(0)
+	w.Write(ct[:100])
+	w3 := enc.NewIndexWriter(128)
+	if w.Merge(w3) {
+		t.Fatal("merged after a partial chunk")
+	}
+}
+
+func TestIsIndexObject(t *testing.T) {
+	for meta, want := range map[string]bool{"s3c-index": true, "X-Amz-Meta-S3c-Index": true, "other": false} {
+		if got := IsIndexObject(map[string]string{meta: "1"}); got != want {
+			t.Errorf("%s: %v", meta, got)
+		}
+	}
+	if IsIndexObject(map[string]string{"s3c-index": ""}) {
+		t.Error("empty marker value taken for an index")
+	}
+}
+
+// The decoder never panics and accepts only what its key made.
+func FuzzDecodeIndex(f *testing.F) {
+	kr := newAESEncryption(&testing.T{})
+	pt := make([]byte, 200)
+	stored, idx := sealIndexed(&testing.T{}, kr, pt, 64, 64)
+	f.Add(idx, int64(len(stored)))
+	f.Add(idx[:20], int64(16))
+	f.Add([]byte("S3CIDX\x01\x1c"), int64(0))
+	d := &Decryption{env: kr.env, Content: kr.Content, indexKey: kr.indexKey}
+	f.Fuzz(func(t *testing.T, b []byte, n int64) {
+		x, err := d.DecodeIndex(b, n)
+		if err == nil && !(bytes.Equal(b, idx) && n == int64(len(stored))) {
+			t.Fatalf("accepted a forged index")
+		}
+		_ = x
+	})
+}
+
+// OpenIndexed, in memory: every range of a small object equals the
+// plaintext; a tampered chunk stops the stream after exactly the chunks
+// before it; Close in the middle stops it.
+func TestOpenIndexed(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 3*64+5)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	d := decryptionFor(t, enc)
+	x, err := d.DecodeIndex(idx, int64(len(stored)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true))
+	if err != nil || !bytes.Equal(got, pt) {
+		t.Fatalf("whole: %v", err)
+	}
+	for a := range len(pt) {
+		for b := a; b < len(pt); b++ {
+			cs, ce := a/64*64, min((b/64+1)*64, len(pt))
+			got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(stored[cs:ce])), x, int64(a), int64(b-a+1), false))
+			if err != nil || !bytes.Equal(got, pt[a:b+1]) {
+				t.Fatalf("%d-%d: %v", a, b, err)
+			}
+		}
+	}
+	for k := range 4 {
+		bad := bytes.Clone(stored)
+		bad[k*64] ^= 1
+		got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(bad)), x, 0, int64(len(pt)), true))
+		if !errors.Is(err, ErrAuthentication) || !bytes.Equal(got, pt[:k*64]) {
+			t.Fatalf("chunk %d flipped: %d bytes, %v", k, len(got), err)
+		}
+	}
+	r := d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true)
+	if _, err := r.Read(make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if _, err := io.ReadAll(r); err == nil {
+		t.Fatal("read after Close succeeded to the end")
+	}
+}
