@@ -3,6 +3,7 @@
 package pkcs11
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -21,16 +22,34 @@ func GenerateKey(keyURI string, kind string, optFns ...func(*Options)) error {
 	if kind != "aes" && kind != "rsa" {
 		return fmt.Errorf("PKCS#11 key type %q: want aes or rsa", kind)
 	}
+	var o Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
 	u, err := parseURI(keyURI)
 	if err != nil {
 		return err
 	}
 	ref := u.ref()
-	fail := func(err error) error { return &keyring.KeyError{KeyRef: ref, Err: err} }
 	pin, err := u.pin()
 	if err != nil {
-		return fail(err)
+		return &keyring.KeyError{KeyRef: ref, Err: err}
 	}
+	// Bounded as a keyring's calls are (Options.Timeout): a token that
+	// does not answer may or may not make the key after all.
+	_, err, gaveUp := bounded(context.Background(), callTimeout(o, u), "generating the key", func() {}, func() {},
+		func() (struct{}, error) { return struct{}{}, generateKey(u, kind, pin) }, func(struct{}, error) {})
+	if gaveUp {
+		err = fmt.Errorf("%w; whether the key was made, the token will show", err)
+	}
+	if err != nil {
+		return &keyring.KeyError{KeyRef: ref, Err: err}
+	}
+	return nil
+}
+
+func generateKey(u *uri, kind, pin string) error {
+	fail := func(err error) error { return err }
 	mod, err := loadModule(u.modulePath)
 	if err != nil {
 		return fail(err)
@@ -45,7 +64,7 @@ func GenerateKey(keyURI string, kind string, optFns ...func(*Options)) error {
 		return fail(tokenError("opening a session", err))
 	}
 	defer mod.ctx.CloseSession(sh)
-	if err := login(mod, sh, pin); err != nil {
+	if err := login(mod.ctx, sh, pin); err != nil {
 		return fail(err)
 	}
 	// Refuse a label or id already in use, whatever the object's class.

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	p11 "github.com/miekg/pkcs11"
 
@@ -30,13 +31,25 @@ type Keyring struct {
 	u    *uri // to log in again (the PIN is read from its source each time)
 	ref  string
 	desc map[string]string
-	mod  *module
-	slot uint
+	// alias is another s3c:key-id value naming the key: for an RSA key
+	// named by its fingerprint, its pkcs11: reference, which objects
+	// written before that naming record. Empty if none.
+	alias string
+	mod   *module
+	tok   cryptoki // mod.ctx; a stand-in in tests
+	slot  uint
 
 	aes  bool
 	key  atomic.Uint64  // handle of the AES key, or of the RSA private key
 	pub  *rsa.PublicKey // RSA only
 	pool chan p11.SessionHandle
+
+	timeout time.Duration // per token call; <= 0: none
+
+	mu       sync.Mutex
+	running  int  // goroutines in token calls, given up on or not
+	closed   bool // Close was called
+	released bool // the module was released
 
 	closeOnce sync.Once
 }
@@ -46,6 +59,9 @@ const defaultSessions = 8
 // Open loads the module named by uri's module-path, finds its token and
 // key, logs in and opens a pool of sessions. Its errors are one line each
 // and name the key reference, never the PIN.
+//
+// Loading the module, finding the token and logging in are bounded by
+// the keyring's timeout (see Options.Timeout), as every later call is.
 func Open(uri string, optFns ...func(*Options)) (*Keyring, error) {
 	var o Options
 	for _, fn := range optFns {
@@ -63,18 +79,57 @@ func Open(uri string, optFns ...func(*Options)) (*Keyring, error) {
 	if err != nil {
 		return nil, &keyring.KeyError{KeyRef: ref, Err: err}
 	}
-	mod, err := loadModule(u.modulePath)
+	timeout := callTimeout(o, u)
+	// The opening goroutine is not counted by a keyring: a module whose
+	// C_Initialize hangs holds modulesMu, and a keyring given up on is
+	// closed by it once it returns.
+	k, err, _ := bounded(context.Background(), timeout, "opening the token and logging in", func() {}, func() {},
+		func() (*Keyring, error) { return openKeyring(u, pin, o, timeout) },
+		func(k *Keyring, err error) {
+			if k != nil {
+				k.Close()
+			}
+		})
 	if err != nil {
 		return nil, &keyring.KeyError{KeyRef: ref, Err: err}
 	}
-	k := &Keyring{u: u, ref: ref, mod: mod, pool: make(chan p11.SessionHandle, o.Sessions)}
+	return k, nil
+}
+
+// callTimeout is Options.Timeout, else the URI's, else DefaultTimeout.
+func callTimeout(o Options, u *uri) time.Duration {
+	switch {
+	case o.Timeout != 0:
+		return o.Timeout
+	case u.timeout != 0:
+		return u.timeout
+	}
+	return DefaultTimeout
+}
+
+func openKeyring(u *uri, pin string, o Options, timeout time.Duration) (*Keyring, error) {
+	mod, err := loadModule(u.modulePath)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{u: u, ref: u.ref(), mod: mod, tok: mod.ctx, pool: make(chan p11.SessionHandle, o.Sessions), timeout: timeout}
 	if err := k.open(u, pin, o.Sessions); err != nil {
 		k.Close()
-		return nil, &keyring.KeyError{KeyRef: ref, Err: err}
+		return nil, err
 	}
 	k.desc = maps.Clone(o.Description)
 	if len(k.desc) == 0 {
-		k.desc = map[string]string{keyring.DescriptionKeyID: ref}
+		id := k.ref
+		if !k.aes {
+			// Named by its public key, whichever keyring writes with it;
+			// see the package documentation.
+			if id, err = keyring.RSAKeyID(k.pub); err != nil {
+				k.Close()
+				return nil, err
+			}
+			k.alias = k.ref
+		}
+		k.desc = map[string]string{keyring.DescriptionKeyID: id}
 	}
 	return k, nil
 }
@@ -86,13 +141,13 @@ func (k *Keyring) open(u *uri, pin string, n int) error {
 	}
 	k.slot = slot
 	for i := 0; i < n; i++ {
-		sh, err := k.mod.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION)
+		sh, err := k.tok.OpenSession(slot, p11.CKF_SERIAL_SESSION)
 		if err != nil {
 			return tokenError("opening a session", err)
 		}
 		if i == 0 {
-			if err := login(k.mod, sh, pin); err != nil {
-				k.mod.ctx.CloseSession(sh)
+			if err := login(k.tok, sh, pin); err != nil {
+				k.tok.CloseSession(sh)
 				return err
 			}
 		}
@@ -105,8 +160,8 @@ func (k *Keyring) open(u *uri, pin string, n int) error {
 
 // login logs the user in; a token shares the login among all the
 // application's sessions, so one already logged in is fine.
-func login(mod *module, sh p11.SessionHandle, pin string) error {
-	err := mod.ctx.Login(sh, p11.CKU_USER, pin)
+func login(tok cryptoki, sh p11.SessionHandle, pin string) error {
+	err := tok.Login(sh, p11.CKU_USER, pin)
 	switch code(err) {
 	case p11.CKR_OK, p11.CKR_USER_ALREADY_LOGGED_IN:
 		return nil
@@ -123,11 +178,11 @@ func login(mod *module, sh p11.SessionHandle, pin string) error {
 // findKey finds the AES secret key, or the RSA private key and its public
 // half, that u names.
 func (k *Keyring) findKey(sh p11.SessionHandle, u *uri) error {
-	secret, err := findObjects(k.mod.ctx, sh, u, p11.CKO_SECRET_KEY)
+	secret, err := findObjects(k.tok, sh, u, p11.CKO_SECRET_KEY)
 	if err != nil {
 		return err
 	}
-	priv, err := findObjects(k.mod.ctx, sh, u, p11.CKO_PRIVATE_KEY)
+	priv, err := findObjects(k.tok, sh, u, p11.CKO_PRIVATE_KEY)
 	if err != nil {
 		return err
 	}
@@ -137,7 +192,7 @@ func (k *Keyring) findKey(sh p11.SessionHandle, u *uri) error {
 	case len(secret)+len(priv) > 1:
 		return errors.New("the label/id names several keys in the token; give an id= that names one")
 	case len(secret) == 1:
-		attrs, err := k.mod.ctx.GetAttributeValue(sh, secret[0], []*p11.Attribute{p11.NewAttribute(p11.CKA_KEY_TYPE, nil)})
+		attrs, err := k.tok.GetAttributeValue(sh, secret[0], []*p11.Attribute{p11.NewAttribute(p11.CKA_KEY_TYPE, nil)})
 		if err != nil {
 			return tokenError("reading the key's type", err)
 		}
@@ -152,10 +207,10 @@ func (k *Keyring) findKey(sh p11.SessionHandle, u *uri) error {
 	// The modulus and exponent are public: read them from the public key
 	// object, or from the private key object, which carries them too.
 	src := priv[0]
-	if pubs, err := findObjects(k.mod.ctx, sh, u, p11.CKO_PUBLIC_KEY); err == nil && len(pubs) == 1 {
+	if pubs, err := findObjects(k.tok, sh, u, p11.CKO_PUBLIC_KEY); err == nil && len(pubs) == 1 {
 		src = pubs[0]
 	}
-	attrs, err := k.mod.ctx.GetAttributeValue(sh, src, []*p11.Attribute{
+	attrs, err := k.tok.GetAttributeValue(sh, src, []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_KEY_TYPE, nil), p11.NewAttribute(p11.CKA_MODULUS, nil), p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, nil)})
 	if err != nil {
 		return tokenError("reading the RSA public key", err)
@@ -180,7 +235,7 @@ func isType(v []byte, t uint) bool {
 	return subtle.ConstantTimeCompare(v, want) == 1
 }
 
-func findObjects(ctx *p11.Ctx, sh p11.SessionHandle, u *uri, class uint) ([]p11.ObjectHandle, error) {
+func findObjects(ctx cryptoki, sh p11.SessionHandle, u *uri, class uint) ([]p11.ObjectHandle, error) {
 	tmpl := []*p11.Attribute{p11.NewAttribute(p11.CKA_CLASS, class)}
 	if u.object != "" {
 		tmpl = append(tmpl, p11.NewAttribute(p11.CKA_LABEL, u.object))
@@ -308,23 +363,67 @@ func (m *module) release() {
 }
 
 // Close closes the keyring's sessions and, with the last keyring using
-// it, unloads the module. The keyring must not be in use.
+// it, unloads the module. The keyring must not be in use. Closing the
+// sessions is bounded by the keyring's timeout; the module is unloaded
+// only once no call into it, even one given up on, is running.
 func (k *Keyring) Close() error {
+	var err error
 	k.closeOnce.Do(func() {
-		for {
-			select {
-			case sh := <-k.pool:
-				if sh != 0 {
-					k.mod.ctx.CloseSession(sh)
+		_, err, _ = bounded(context.Background(), k.timeout, "closing the sessions", k.enter, k.leave,
+			func() (struct{}, error) {
+				for {
+					select {
+					case sh := <-k.pool:
+						if sh != 0 {
+							k.tok.CloseSession(sh)
+						}
+						continue
+					default:
+					}
+					return struct{}{}, nil
 				}
-				continue
-			default:
-			}
-			break
+			}, func(struct{}, error) {})
+		k.mu.Lock()
+		k.closed = true
+		release := k.running == 0 && !k.released
+		k.released = k.released || release
+		k.mu.Unlock()
+		if release {
+			k.mod.release()
 		}
-		k.mod.release()
+		if err != nil {
+			err = &keyring.KeyError{KeyRef: k.ref, Err: err}
+		}
 	})
-	return nil
+	return err
+}
+
+// enter and leave count the goroutines running token calls; the last to
+// leave a closed keyring releases the module.
+func (k *Keyring) enter() {
+	k.mu.Lock()
+	k.running++
+	k.mu.Unlock()
+}
+
+func (k *Keyring) leave() {
+	k.mu.Lock()
+	k.running--
+	release := k.running == 0 && k.closed && !k.released
+	k.released = k.released || release
+	k.mu.Unlock()
+	if release {
+		k.mod.release()
+	}
+}
+
+// bounded runs fn in the token under the keyring's timeout and ctx; see
+// the function bounded.
+func (k *Keyring) bounded(ctx context.Context, doing string, fn func() error, late func(error)) (err error, gaveUp bool) {
+	_, err, gaveUp = bounded(ctx, k.timeout, doing, k.enter, k.leave,
+		func() (struct{}, error) { return struct{}{}, fn() },
+		func(_ struct{}, err error) { late(err) })
+	return err, gaveUp
 }
 
 // KeyRef returns the key's reference: "pkcs11:token=…;object=…".
@@ -340,34 +439,66 @@ func (k *Keyring) wrapAlg() string {
 	return metadata.WrapRSAOAEP
 }
 
-// session takes a session from the pool, waiting for one if all are busy.
-// A slot of the pool that holds 0 (CK_INVALID_HANDLE) has lost its
-// session: the next taker opens and logs in a new one.
+// session takes a session from the pool, waiting for one if all are busy
+// (at most the keyring's timeout: sessions stuck in calls the token does
+// not return from hold their slots until it does). A slot of the pool
+// that holds 0 (CK_INVALID_HANDLE) has lost its session: the next taker
+// opens and logs in a new one.
 func (k *Keyring) session(ctx context.Context) (p11.SessionHandle, error) {
-	var sh p11.SessionHandle
+	var (
+		sh      p11.SessionHandle
+		expired <-chan time.Time
+	)
+	if k.timeout > 0 {
+		t := time.NewTimer(k.timeout)
+		defer t.Stop()
+		expired = t.C
+	}
 	select {
 	case sh = <-k.pool:
 	case <-ctx.Done():
 		return 0, context.Cause(ctx)
+	case <-expired:
+		return 0, &timeoutError{doing: fmt.Sprintf("waiting for a free session: all %d are in use", cap(k.pool)), after: k.timeout}
 	}
 	if sh != 0 {
 		return sh, nil
 	}
-	sh, err := k.mod.ctx.OpenSession(k.slot, p11.CKF_SERIAL_SESSION)
+	err, gaveUp := k.bounded(ctx, "opening a session and logging in", func() error {
+		var err error
+		sh, err = k.newSession()
+		return err
+	}, func(err error) {
+		if err == nil {
+			k.tok.CloseSession(sh)
+		}
+		k.pool <- 0
+	})
+	if gaveUp {
+		return 0, err
+	}
 	if err != nil {
 		k.pool <- 0
+		return 0, err
+	}
+	return sh, nil
+}
+
+// newSession opens a session, logs in and finds the key again.
+func (k *Keyring) newSession() (p11.SessionHandle, error) {
+	sh, err := k.tok.OpenSession(k.slot, p11.CKF_SERIAL_SESSION)
+	if err != nil {
 		return 0, tokenError("opening a session", err)
 	}
 	pin, err := k.u.pin()
 	if err == nil {
-		err = login(k.mod, sh, pin)
+		err = login(k.tok, sh, pin)
 	}
 	if err == nil {
 		err = k.refind(sh)
 	}
 	if err != nil {
-		k.mod.ctx.CloseSession(sh)
-		k.pool <- 0
+		k.tok.CloseSession(sh)
 		return 0, err
 	}
 	return sh, nil
@@ -383,7 +514,7 @@ func (k *Keyring) refind(sh p11.SessionHandle) error {
 	if k.aes {
 		class = p11.CKO_SECRET_KEY
 	}
-	objs, err := findObjects(k.mod.ctx, sh, k.u, class)
+	objs, err := findObjects(k.tok, sh, k.u, class)
 	if err != nil {
 		return err
 	}
@@ -409,18 +540,28 @@ func sessionLost(err error) bool {
 // op (a wrap or unwrap, which may be repeated) tried again: when a token
 // reset lost them all, every pooled session fails once before a new one
 // is opened, so the retries are bounded by the pool's size.
-func (k *Keyring) do(ctx context.Context, op func(p11.SessionHandle) error) error {
+//
+// op runs under the keyring's timeout and ctx (see bounded): if it does
+// not return in time, do fails and the session is not returned to the
+// pool; it is closed, and its slot freed, when the token returns.
+func (k *Keyring) do(ctx context.Context, doing string, op func(p11.SessionHandle) error) error {
 	for attempt := 0; ; attempt++ {
 		sh, err := k.session(ctx)
 		if err != nil {
 			return err
 		}
-		err = op(sh)
+		err, gaveUp := k.bounded(ctx, doing, func() error { return op(sh) }, func(error) {
+			k.tok.CloseSession(sh)
+			k.pool <- 0
+		})
+		if gaveUp {
+			return err
+		}
 		if !sessionLost(err) {
 			k.pool <- sh
 			return err
 		}
-		k.mod.ctx.CloseSession(sh)
+		k.tok.CloseSession(sh)
 		k.pool <- 0
 		if attempt >= cap(k.pool) {
 			return err
@@ -477,7 +618,7 @@ const gcmWrappedSize = 12 + keyring.DataKeySize + 16
 // sealGCM wraps pdk in the token: IV ‖ AES-GCM(pdk, AAD=contentAlg) ‖ tag.
 func (k *Keyring) sealGCM(ctx context.Context, pdk []byte, contentAlg string) ([]byte, error) {
 	var edk []byte
-	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+	err := k.do(ctx, "AES-GCM encrypt", func(sh p11.SessionHandle) (err error) {
 		edk, err = k.sealGCMOn(sh, pdk, contentAlg)
 		return err
 	})
@@ -489,10 +630,10 @@ func (k *Keyring) sealGCMOn(sh p11.SessionHandle, pdk []byte, contentAlg string)
 	rand.Read(iv)
 	params := p11.NewGCMParams(iv, []byte(contentAlg), 128)
 	defer params.Free()
-	if err := k.mod.ctx.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
+	if err := k.tok.EncryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting AES-GCM", err)
 	}
-	ct, err := k.mod.ctx.Encrypt(sh, pdk)
+	ct, err := k.tok.Encrypt(sh, pdk)
 	if err != nil {
 		return nil, tokenError("AES-GCM encrypt", err)
 	}
@@ -528,7 +669,7 @@ func (k *Keyring) DecryptDataKey(ctx context.Context, req *keyring.DecryptionReq
 		return nil, fmt.Errorf("%w: %s", keyring.ErrUnsupportedWrap, req.WrapAlg)
 	}
 	for key, v := range k.desc {
-		if got, ok := req.Description[key]; ok && got != v {
+		if got, ok := req.Description[key]; ok && !k.names(key, got, v) {
 			return nil, &keyring.KeyError{KeyRef: k.ref, Err: fmt.Errorf("%w: its material description names another key (%s)", keyring.ErrOtherKey, key)}
 		}
 	}
@@ -603,7 +744,7 @@ func (k *Keyring) openGCM(ctx context.Context, req *keyring.DecryptionRequest) (
 		return nil, fmt.Errorf("%w: AES/GCM wrapped key is %d bytes, want %d", keyring.ErrIncorrectKey, len(edk), gcmWrappedSize)
 	}
 	var pdk []byte
-	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+	err := k.do(ctx, "AES-GCM decrypt", func(sh p11.SessionHandle) (err error) {
 		pdk, err = k.openGCMOn(sh, req, true)
 		return err
 	})
@@ -616,10 +757,10 @@ func (k *Keyring) openGCMOn(sh p11.SessionHandle, req *keyring.DecryptionRequest
 	edk := req.EncryptedKey
 	params := p11.NewGCMParams(append([]byte(nil), edk[:12]...), []byte(req.ContentAlg), 128)
 	defer params.Free()
-	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
+	if err := k.tok.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_AES_GCM, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting AES-GCM", err)
 	}
-	pdk, err := k.mod.ctx.Decrypt(sh, edk[12:])
+	pdk, err := k.tok.Decrypt(sh, edk[12:])
 	if err != nil {
 		if classify && k.unwrapFailed(sh, err) {
 			return nil, keyring.ErrIncorrectKey
@@ -638,7 +779,7 @@ func (k *Keyring) decryptRSA(ctx context.Context, req *keyring.DecryptionRequest
 		return nil, fmt.Errorf("%w: RSA wrapped key is %d bytes, the key's modulus %d", keyring.ErrIncorrectKey, len(req.EncryptedKey), k.pub.Size())
 	}
 	var pdk []byte
-	err := k.do(ctx, func(sh p11.SessionHandle) (err error) {
+	err := k.do(ctx, "RSA-OAEP decrypt", func(sh p11.SessionHandle) (err error) {
 		pdk, err = k.decryptRSAOn(sh, req, true)
 		return err
 	})
@@ -647,10 +788,10 @@ func (k *Keyring) decryptRSA(ctx context.Context, req *keyring.DecryptionRequest
 
 func (k *Keyring) decryptRSAOn(sh p11.SessionHandle, req *keyring.DecryptionRequest, classify bool) ([]byte, error) {
 	params := p11.NewOAEPParams(p11.CKM_SHA_1, p11.CKG_MGF1_SHA1, p11.CKZ_DATA_SPECIFIED, nil)
-	if err := k.mod.ctx.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, params)}, k.handle()); err != nil {
+	if err := k.tok.DecryptInit(sh, []*p11.Mechanism{p11.NewMechanism(p11.CKM_RSA_PKCS_OAEP, params)}, k.handle()); err != nil {
 		return nil, tokenError("starting RSA-OAEP", err)
 	}
-	pseudo, err := k.mod.ctx.Decrypt(sh, req.EncryptedKey)
+	pseudo, err := k.tok.Decrypt(sh, req.EncryptedKey)
 	if err != nil {
 		if classify && k.unwrapFailed(sh, err) {
 			return nil, fmt.Errorf("%w: %s", keyring.ErrIncorrectKey, req.WrapAlg)
@@ -703,11 +844,28 @@ func (k *Keyring) Claims(req *keyring.DecryptionRequest) bool {
 		return false
 	}
 	for key, v := range k.desc {
-		if req.Description[key] != v {
+		if got, ok := req.Description[key]; !ok || !k.names(key, got, v) {
 			return false
 		}
 	}
 	return true
+}
+
+// names reports whether a stored description value got, under key, is
+// the keyring's own value want, or the key's alias under s3c:key-id.
+func (k *Keyring) names(key, got, want string) bool {
+	return got == want || key == keyring.DescriptionKeyID && k.alias != "" && got == k.alias
+}
+
+// PublicKey returns the public half of an RSA key pair (nil for an AES
+// key). Encrypting needs nothing more: keyring.NewRSAPublic with it, on
+// a host with no access to the token, writes objects that this keyring
+// reads, naming the key as it does (keyring.RSAKeyID).
+func (k *Keyring) PublicKey() *rsa.PublicKey {
+	if k.pub == nil {
+		return nil
+	}
+	return &rsa.PublicKey{N: new(big.Int).Set(k.pub.N), E: k.pub.E}
 }
 
 var (

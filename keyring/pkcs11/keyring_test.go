@@ -45,8 +45,14 @@ func TestRoundTrip(t *testing.T) {
 				info, _ := s3crypto.GetObjectInfo(h.ResultMetadata)
 				e := info.Envelope
 				wantWrap := map[string]string{"aes-1": metadata.WrapAESGCM, "rsa-1": metadata.WrapRSAOAEP}[label]
+				// An AES key is named by its reference, an RSA key by
+				// its public key's fingerprint, as keyring.NewRSA names it.
+				wantID := "pkcs11:token=s3c-test;object=" + label
+				if kr.PublicKey() != nil {
+					wantID, _ = keyring.RSAKeyID(kr.PublicKey())
+				}
 				if e.Format != format || e.WrapAlg != wantWrap || (e.Storage == metadata.InstructionFile) != instr ||
-					e.Description[keyring.DescriptionKeyID] != "pkcs11:token=s3c-test;object="+label {
+					e.Description[keyring.DescriptionKeyID] != wantID || !strings.HasPrefix(wantID, map[string]string{"aes-1": "pkcs11:", "rsa-1": "rsa:"}[label]) {
 					t.Fatalf("%s: envelope %+v", name, e)
 				}
 			}
@@ -72,7 +78,7 @@ func importAES(t *testing.T, label string, key []byte) {
 		t.Fatal(err)
 	}
 	defer mod.ctx.CloseSession(sh)
-	if err := login(mod, sh, token.PIN); err != nil {
+	if err := login(mod.ctx, sh, token.PIN); err != nil {
 		t.Fatal(err)
 	}
 	_, err = mod.ctx.CreateObject(sh, []*p11.Attribute{

@@ -4,6 +4,7 @@ package pkcs11
 
 import (
 	"context"
+	"crypto/rsa"
 
 	"github.com/s3c/s3c/keyring"
 )
@@ -32,3 +33,9 @@ func (k *Keyring) GenerateDataKey(context.Context, *keyring.EncryptionRequest) (
 func (k *Keyring) DecryptDataKey(context.Context, *keyring.DecryptionRequest) (*keyring.DataKey, error) {
 	return nil, ErrNoCgo
 }
+
+// Description returns nil.
+func (k *Keyring) Description() map[string]string { return nil }
+
+// PublicKey returns nil.
+func (k *Keyring) PublicKey() *rsa.PublicKey { return nil }

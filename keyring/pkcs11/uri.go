@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // uri is a parsed RFC 7512 PKCS#11 URI naming one key: the token that
@@ -20,6 +21,7 @@ type uri struct {
 	pinSource  string // a file path (from pin-source=file:… or a path)
 	pinValue   string // pin-value: secret, never printed
 	hasPIN     bool
+	timeout    time.Duration // x-s3c-timeout; 0 if not given
 }
 
 // errURI is the error for a malformed URI. It names the attribute, never
@@ -34,7 +36,9 @@ func errURI(format string, args ...any) error {
 // keyring finds the key objects itself), manufacturer, model,
 // library-manufacturer, library-description, library-version, slot-*
 // (accepted and ignored). Query attributes: module-path, pin-source,
-// pin-value. Unknown attributes are refused, except vendor ones (x-…).
+// pin-value, and x-s3c-timeout (s3c's own: the bound on each token call,
+// see Options.Timeout). Unknown attributes are refused, except other
+// vendor ones (x-…), which are ignored.
 func parseURI(s string) (*uri, error) {
 	rest, ok := strings.CutPrefix(s, "pkcs11:")
 	if !ok {
@@ -107,6 +111,12 @@ func parseURI(s string) (*uri, error) {
 			case "pin-value":
 				u.pinValue = string(v)
 				u.hasPIN = true
+			case "x-s3c-timeout":
+				d, err := time.ParseDuration(string(v))
+				if err != nil || d <= 0 {
+					return nil, errURI("x-s3c-timeout: want a positive Go duration such as 10s or 1m")
+				}
+				u.timeout = d
 			case "module-name":
 				return nil, errURI("module-name is not supported: give module-path")
 			default:
