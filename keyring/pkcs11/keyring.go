@@ -47,9 +47,10 @@ type Keyring struct {
 	timeout time.Duration // per token call; <= 0: none
 
 	mu       sync.Mutex
-	running  int  // goroutines in token calls, given up on or not
-	closed   bool // Close was called
-	released bool // the module was released
+	running  int           // goroutines in token calls, given up on or not
+	closed   bool          // Close was called
+	released bool          // the module was released
+	done     chan struct{} // closed once the module is released
 
 	closeOnce sync.Once
 }
@@ -112,7 +113,7 @@ func openKeyring(u *uri, pin string, o Options, timeout time.Duration) (*Keyring
 	if err != nil {
 		return nil, err
 	}
-	k := &Keyring{u: u, ref: u.ref(), mod: mod, tok: mod.ctx, pool: make(chan p11.SessionHandle, o.Sessions), timeout: timeout}
+	k := &Keyring{u: u, ref: u.ref(), mod: mod, tok: mod.ctx, pool: make(chan p11.SessionHandle, o.Sessions), timeout: timeout, done: make(chan struct{})}
 	if err := k.open(u, pin, o.Sessions); err != nil {
 		k.Close()
 		return nil, err
@@ -390,6 +391,7 @@ func (k *Keyring) Close() error {
 		k.mu.Unlock()
 		if release {
 			k.mod.release()
+			close(k.done)
 		}
 		if err != nil {
 			err = &keyring.KeyError{KeyRef: k.ref, Err: err}
@@ -414,6 +416,7 @@ func (k *Keyring) leave() {
 	k.mu.Unlock()
 	if release {
 		k.mod.release()
+		close(k.done)
 	}
 }
 
