@@ -3,6 +3,8 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 
@@ -25,10 +27,18 @@ func TestPKCS11Keys(t *testing.T) {
 	if r := c.ok("keygen", "pkcs11", aesURI); r.stdout != "pkcs11:token=s3c-test;object=cli-aes\n" {
 		t.Fatalf("keygen pkcs11 printed %q", r.stdout)
 	}
-	if r := c.ok("keygen", "pkcs11", rsaURI, "--type", "rsa", "--json"); !strings.Contains(r.stdout, `"key_ref":"pkcs11:token=s3c-test;object=cli-rsa"`) &&
-		!strings.Contains(r.stdout, `"key_ref": "pkcs11:token=s3c-test;object=cli-rsa"`) {
+	// An RSA key is named by its public key's fingerprint, as a local one.
+	var gen struct {
+		KeyRef    string `json:"key_ref"`
+		PKCS11Ref string `json:"pkcs11_ref"`
+		PublicKey string `json:"public_key"`
+	}
+	r := c.ok("keygen", "pkcs11", rsaURI, "--type", "rsa", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &gen); err != nil || !strings.HasPrefix(gen.KeyRef, "rsa:") ||
+		gen.PKCS11Ref != "pkcs11:token=s3c-test;object=cli-rsa" || gen.PublicKey != "" {
 		t.Fatalf("keygen pkcs11 --json printed %q", r.stdout)
 	}
+	rsaID := gen.KeyRef
 	c.fails(1, "pkcs11:token=s3c-test;object=cli-aes: the token already holds a key with this label or id; not creating another", "keygen", "pkcs11", aesURI)
 	c.fails(2, "--type applies to pkcs11 keys", "keygen", "aes", "x.key", "--type", "rsa")
 
@@ -50,7 +60,7 @@ func TestPKCS11Keys(t *testing.T) {
 	// S3C_PKCS11_KEY when no key flag is given: several URIs, comma-separated.
 	c.setenv("S3C_PKCS11_KEY=" + rsaURI + "," + aesURI)
 	c.ok("put", "f", c.url("env"))
-	if r := c.ok("head", "--json", c.url("env")); !strings.Contains(r.stdout, "pkcs11:token=s3c-test;object=cli-rsa") {
+	if r := c.ok("head", "--json", c.url("env")); !strings.Contains(r.stdout, rsaID) {
 		t.Fatalf("S3C_PKCS11_KEY: the first URI did not wrap: %s", r.stdout)
 	}
 	if r := c.ok("get", c.url("a"), "-"); r.stdout != "secret in an HSM" {
@@ -71,6 +81,49 @@ func TestPKCS11Keys(t *testing.T) {
 		r := c.fails(1, "--pkcs11-key: pkcs11:token=s3c-test;object=cli-aes: the token refused the PIN (CKR_PIN_INCORRECT)", args...)
 		if strings.Contains(r.stderr+r.stdout, pin) {
 			t.Fatalf("the PIN is printed: %s", r.stderr)
+		}
+	}
+}
+
+// An RSA key in an HSM encrypts with its public key alone: keygen pkcs11
+// --public-key writes it, put --rsa-key uses it with no token (SoftHSM's
+// configuration gone, so loading the module would fail), get reads with
+// the token's key, and the objects name the key as the token's put does.
+func TestPKCS11PublicKeyOnlyPut(t *testing.T) {
+	t.Parallel()
+	tok, err := softhsmtest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tok.Close)
+	c := newCLI(t)
+	c.setenv(tok.Env())
+	uri := tok.URI("pub-rsa")
+
+	c.fails(2, "--public-key applies to pkcs11 keys of --type rsa (a local RSA key's public key goes to FILE.pub)", "keygen", "pkcs11", tok.URI("x"), "--public-key", "x.pub")
+	c.write("taken.pub", []byte("x"))
+	c.fails(1, "taken.pub already exists; not overwriting", "keygen", "pkcs11", uri, "--type", "rsa", "--public-key", "taken.pub")
+	r := c.ok("keygen", "pkcs11", uri, "--type", "rsa", "--public-key", "hsm.pub")
+	id := strings.TrimSpace(r.stdout)
+	if !strings.HasPrefix(id, "rsa:") || r.stdout != id+"\n" {
+		t.Fatalf("keygen pkcs11 --type rsa printed %q", r.stdout)
+	}
+	if fi, err := os.Stat(c.dir + "/hsm.pub"); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("public key file: %v %v", fi, err)
+	}
+
+	c.write("f", []byte("for the HSM's eyes"))
+	c.setenv("SOFTHSM2_CONF=/nonexistent/softhsm2.conf")
+	c.ok("put", "--rsa-key", "hsm.pub", "f", c.url("by-pub"))
+	c.fails(1, "--pkcs11-key: pkcs11:token=s3c-test;object=pub-rsa: ", "get", "--pkcs11-key", uri, c.url("by-pub"), "-")
+	c.setenv(tok.Env())
+	c.ok("put", "--pkcs11-key", uri, "f", c.url("by-hsm"))
+	for _, key := range []string{"by-pub", "by-hsm"} {
+		if r := c.ok("get", "--pkcs11-key", uri, c.url(key), "-"); r.stdout != "for the HSM's eyes" {
+			t.Fatalf("get %s: %q", key, r.stdout)
+		}
+		if r := c.ok("head", "--json", c.url(key)); !strings.Contains(r.stdout, `"`+id+`"`) {
+			t.Fatalf("head %s: %s", key, r.stdout)
 		}
 	}
 }
