@@ -548,6 +548,10 @@ func sessionLost(err error) bool {
 // not return in time, do fails and the session is not returned to the
 // pool; it is closed, and its slot freed, when the token returns.
 func (k *Keyring) do(ctx context.Context, doing string, op func(p11.SessionHandle) error) error {
+	if ctx.Err() != nil {
+		// Before taking a session that a give-up would then throw away.
+		return context.Cause(ctx)
+	}
 	for attempt := 0; ; attempt++ {
 		sh, err := k.session(ctx)
 		if err != nil {

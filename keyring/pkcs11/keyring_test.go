@@ -198,11 +198,16 @@ func TestWrongKey(t *testing.T) {
 	}
 }
 
-// 32 workers share one keyring (8 sessions) for puts and gets.
+// 32 workers share one keyring (8 sessions) for puts and gets; and for
+// gets of what the RSA key's public half alone puts.
 func TestConcurrentWorkers(t *testing.T) {
 	bucket := minio.NewBucket(t)
-	for _, label := range []string{"aes-1", "rsa-1"} {
-		c := client(t, openKey(t, label))
+	for _, label := range []string{"aes-1", "rsa-1", "rsa-1-pub"} {
+		kr := openKey(t, strings.TrimSuffix(label, "-pub"))
+		c, wc := client(t, kr), client(t, kr)
+		if strings.HasSuffix(label, "-pub") {
+			wc = client(t, publicOnly(t, kr))
+		}
 		var wg sync.WaitGroup
 		errs := make(chan error, 32)
 		for w := range 32 {
@@ -210,7 +215,7 @@ func TestConcurrentWorkers(t *testing.T) {
 				for i := range 4 {
 					key := fmt.Sprintf("%s/%d/%d", label, w, i)
 					data := randomBytes(4096)
-					if _, err := c.PutObject(bg, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(string(data))}); err != nil {
+					if _, err := wc.PutObject(bg, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: strings.NewReader(string(data))}); err != nil {
 						errs <- err
 						return
 					}
