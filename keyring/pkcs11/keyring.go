@@ -45,6 +45,7 @@ type Keyring struct {
 	pool chan p11.SessionHandle
 
 	timeout time.Duration // per token call; <= 0: none
+	hung    atomic.Int32  // sessions held by calls given up on
 
 	mu       sync.Mutex
 	running  int           // goroutines in token calls, given up on or not
@@ -452,6 +453,10 @@ func (k *Keyring) session(ctx context.Context) (p11.SessionHandle, error) {
 		sh      p11.SessionHandle
 		expired <-chan time.Time
 	)
+	if n := cap(k.pool); int(k.hung.Load()) >= n {
+		// No point waiting: the token has not returned any of them.
+		return 0, &timeoutError{doing: fmt.Sprintf("all %d sessions are held by calls it has not returned from", n), after: k.timeout}
+	}
 	if k.timeout > 0 {
 		t := time.NewTimer(k.timeout)
 		defer t.Stop()
@@ -472,12 +477,14 @@ func (k *Keyring) session(ctx context.Context) (p11.SessionHandle, error) {
 		sh, err = k.newSession()
 		return err
 	}, func(err error) {
+		k.hung.Add(-1) // first: a caller may now wait for the slot
 		if err == nil {
 			k.tok.CloseSession(sh)
 		}
 		k.pool <- 0
 	})
 	if gaveUp {
+		k.hung.Add(1)
 		return 0, err
 	}
 	if err != nil {
@@ -558,10 +565,12 @@ func (k *Keyring) do(ctx context.Context, doing string, op func(p11.SessionHandl
 			return err
 		}
 		err, gaveUp := k.bounded(ctx, doing, func() error { return op(sh) }, func(error) {
+			k.hung.Add(-1) // first: a caller may now wait for the slot
 			k.tok.CloseSession(sh)
 			k.pool <- 0
 		})
 		if gaveUp {
+			k.hung.Add(1)
 			return err
 		}
 		if !sessionLost(err) {

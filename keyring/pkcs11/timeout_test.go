@@ -117,10 +117,11 @@ func TestHungTokenCall(t *testing.T) {
 		if p := pooled(k); len(p) != 0 {
 			t.Fatalf("%s: pool holds %v with both sessions hung", label, p)
 		}
-		// Both sessions hung: waiting for one is bounded.
+		// Both sessions hung: the next call fails at once.
+		start = time.Now()
 		_, err = k.DecryptDataKey(bg, req)
-		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "(waiting for a free session: all 2 are in use)") {
-			t.Fatalf("%s: call with every session hung: %v", label, err)
+		if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "(all 2 sessions are held by calls it has not returned from)") || time.Since(start) >= timeout {
+			t.Fatalf("%s: call with every session hung: %v after %v", label, err, time.Since(start))
 		}
 
 		// The token answers at last: the hung sessions are closed, their
@@ -191,5 +192,41 @@ func TestTimeoutSetting(t *testing.T) {
 		if err == nil || err.Error() != "PKCS#11 URI: x-s3c-timeout: want a positive Go duration such as 10s or 1m" {
 			t.Fatalf("x-s3c-timeout=%s: %v", v, err)
 		}
+	}
+}
+
+// Waiting for a free session is bounded by the timeout too; a call that
+// is slow but returns in time hands its session on.
+func TestWaitForSession(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	k := openKey(t, "aes-1", func(o *Options) { o.Sessions = 1; o.Timeout = timeout })
+	h := newHangingToken(k)
+	req := &keyring.EncryptionRequest{ContentAlg: metadata.ContentCommittingGCM}
+
+	first := make(chan error, 1)
+	go func() { _, err := k.GenerateDataKey(bg, req); first <- err }()
+	<-h.entered
+	_, err := k.GenerateDataKey(bg, req)
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "(waiting for a free session: all 1 are in use)") {
+		t.Fatalf("waiting behind a hung call: %v", err)
+	}
+	if err := <-first; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("the hung call: %v", err)
+	}
+	h.hang.Store(false)
+	close(h.release)
+	<-h.closed
+
+	// Slow, not hung: the waiter gets the session when it comes back.
+	h = newHangingToken(k)
+	go func() { _, err := k.GenerateDataKey(bg, req); first <- err }()
+	<-h.entered
+	go func() { close(h.release) }()
+	h.hang.Store(false)
+	if _, err := k.GenerateDataKey(bg, req); err != nil {
+		t.Fatalf("waiting behind a slow call: %v", err)
+	}
+	if err := <-first; err != nil {
+		t.Fatalf("the slow call: %v", err)
 	}
 }
