@@ -564,9 +564,17 @@ func (k *Keyring) do(ctx context.Context, doing string, op func(p11.SessionHandl
 		if err != nil {
 			return err
 		}
-		err, gaveUp := k.bounded(ctx, doing, func() error { return op(sh) }, func(error) {
+		err, gaveUp := k.bounded(ctx, doing, func() error {
+			err := op(sh)
+			if sessionLost(err) {
+				k.tok.CloseSession(sh) // a call into the token too
+			}
+			return err
+		}, func(err error) {
 			k.hung.Add(-1) // first: a caller may now wait for the slot
-			k.tok.CloseSession(sh)
+			if !sessionLost(err) {
+				k.tok.CloseSession(sh)
+			}
 			k.pool <- 0
 		})
 		if gaveUp {
@@ -577,7 +585,6 @@ func (k *Keyring) do(ctx context.Context, doing string, op func(p11.SessionHandl
 			k.pool <- sh
 			return err
 		}
-		k.tok.CloseSession(sh)
 		k.pool <- 0
 		if attempt >= cap(k.pool) {
 			return err
