@@ -211,6 +211,9 @@ func (a *app) rootCommand() *cobra.Command {
 			if err := a.checkFlags(); err != nil {
 				return err
 			}
+			if err := checkCounts(cmd); err != nil {
+				return err
+			}
 			return a.keysFromEnv(cmd)
 		},
 	}
@@ -303,6 +306,23 @@ func (a *app) checkFlags() error {
 	return nil
 }
 
+// countFlags are the flags that count something (objects at once): 1
+// or more.
+var countFlags = []string{"jobs"}
+
+// checkCounts refuses a count flag below 1: a usage error naming it.
+func checkCounts(cmd *cobra.Command) error {
+	for _, name := range countFlags {
+		if cmd.Flags().Lookup(name) == nil {
+			continue
+		}
+		if n, err := cmd.Flags().GetInt(name); err == nil && n < 1 {
+			return usagef("--%s %d: want 1 or more", name, n)
+		}
+	}
+	return nil
+}
+
 // keysFromEnv takes the keys of S3C_PKCS11_KEY for a command that takes
 // key flags when none is given: one PKCS#11 URI, or several separated by
 // commas (a comma followed by "pkcs11:" starts the next: a comma inside a
@@ -323,18 +343,49 @@ func (a *app) keysFromEnv(cmd *cobra.Command) error {
 	return nil
 }
 
-// keyFlags adds the key flags (put, get, cp).
-func (a *app) keyFlags(fs *pflag.FlagSet) {
-	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
-	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
-	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
-	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source (repeatable; env S3C_PKCS11_KEY, comma-separated, when no key flag is given)")
-	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, trust KMS-wrapped objects under this key ARN (discovery; repeatable)")
-	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
-	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
-	fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
-	fs.BoolVar(&a.legacy, "legacy", false, "also read legacy objects (AES-CBC, old key wraps): no integrity protection")
-	a.branchFlags(fs)
+// The key flags come in two sets: a command that writes objects (put)
+// takes the writing set, one that reads them (get) the reading set, and
+// one that does both (cp) both. A flag a command does not take is
+// cobra's "unknown flag" usage error, never silently accepted.
+const (
+	readKeys  = 1 << iota // the command decrypts objects
+	writeKeys             // the command encrypts objects
+)
+
+// keyFlags adds the key flags of the sets in which (readKeys,
+// writeKeys or both).
+func (a *app) keyFlags(fs *pflag.FlagSet, which int) {
+	read, write := which&readKeys != 0, which&writeKeys != 0
+	rep := "repeatable"
+	switch {
+	case read && write:
+		rep = "repeatable; the first wraps new data keys, any unwraps"
+	case write:
+		rep = "repeatable; the first wraps new data keys"
+	}
+	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME ("+rep+"; env S3C_KMS_KEY_ID)")
+	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file ("+rep+"; env S3C_AES_KEY_FILE)")
+	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM ("+rep+"; env S3C_RSA_KEY_FILE)")
+	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source ("+rep+"; env S3C_PKCS11_KEY)")
+	if read {
+		fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "trust KMS-wrapped objects under this key: ARN, ID or alias (discovery; repeatable)")
+	}
+	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable; env S3C_CONTEXT)")
+	switch {
+	case read && write:
+		fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
+	case write:
+		fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers)")
+	default:
+		fs.StringVar(&a.format, "format", "v3", "v3 reads only key-committing objects; v2 also reads V2 objects (AES-GCM)")
+	}
+	if write {
+		fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
+	}
+	if read {
+		fs.BoolVar(&a.legacy, "legacy", false, "also read legacy objects (AES-CBC, old key wraps): no integrity protection")
+	}
+	a.branchFlags(fs, write)
 }
 
 func (a *app) jsonFlag(fs *pflag.FlagSet) {

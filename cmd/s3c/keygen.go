@@ -42,7 +42,7 @@ never leaves the token. A label or id already in use is refused.`,
 				return usagef("--type applies to pkcs11 keys")
 			}
 			if file == "-" && kind != "pkcs11" {
-				return usagef("keygen writes the key to a file (mode 0600), not to stdout: give a file name")
+				return usagef("keygen writes a key file; give a path, not -")
 			}
 			var ref string
 			switch kind {
