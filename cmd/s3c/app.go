@@ -61,6 +61,7 @@ type app struct {
 
 	cfg      *aws.Config
 	s3client *s3.Client
+	kmsRefs  kmsRefs // the key ARNs of the KMS keys named (kmsref.go)
 }
 
 type keySpec struct {
@@ -164,6 +165,8 @@ Keys:
   object is decrypted with whichever KMS key it names that your credentials may use
   (discovery: whoever can write to the bucket can plant objects under a key of their
   own). --allow-kms-key ARN limits discovery to these keys, beside any other key flags.
+  A KMS key may be named by key ID, key ARN, alias name or alias ARN; s3c resolves
+  it (KMS DescribeKey) and writes, prints and compares the key ARN.
 
 AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 --profile, --region, --endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and
@@ -470,7 +473,17 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 			if err != nil {
 				return nil, err
 			}
-			krs = append(krs, materials.NewKMS(c, k.value))
+			// Objects name the key ARN; those written earlier under
+			// the name given are still claimed.
+			arn, err := a.kmsKeyARN(ctx, c, flag, k.value)
+			if err != nil {
+				return nil, err
+			}
+			krs = append(krs, materials.NewKMS(c, arn, func(o *materials.KMSOptions) {
+				if arn != k.value {
+					o.OtherNames = []string{k.value}
+				}
+			}))
 		case "aes":
 			data, err := readKeyFile(flag, k.value)
 			if err != nil {
@@ -524,7 +537,15 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 		if err != nil {
 			return nil, err
 		}
-		krs = append(krs, materials.NewKMSDiscovery(c, func(o *materials.KMSOptions) { o.AllowedKeys = a.allowKMS }))
+		var allowed []string
+		for _, ref := range a.allowKMS {
+			arn, err := a.kmsKeyARN(ctx, c, "--allow-kms-key", ref)
+			if err != nil {
+				return nil, err
+			}
+			allowed = append(allowed, arn)
+		}
+		krs = append(krs, materials.NewKMSDiscovery(c, func(o *materials.KMSOptions) { o.AllowedKeys = allowed }))
 	}
 	if len(krs) == 0 {
 		return nil, usagef("a master key is needed: --kms-key-id, --aes-key, --rsa-key or --pkcs11-key")
