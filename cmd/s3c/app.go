@@ -36,6 +36,7 @@ type app struct {
 
 	// AWS configuration
 	profile, region, endpoint string
+	configFile, configProfile string // --config, --config-profile (config.go)
 	pathStyle, virtualHosted  bool
 	timeouts                  timeoutFlags
 
@@ -67,6 +68,7 @@ type app struct {
 type keySpec struct {
 	kind  string // "kms", "aes", "rsa", "pkcs11"
 	value string
+	from  string // the variable or setting it came from; "" for a flag
 }
 
 // keyFlag appends to app.keys, so the order of different key flags is kept.
@@ -93,7 +95,7 @@ func (f keyFlag) Set(v string) error {
 		// pflag would quote the value in its message: see flagError.
 		return fmt.Errorf("--%s takes the path of a key file, not the key itself", f.name())
 	}
-	f.a.keys = append(f.a.keys, keySpec{f.kind, v})
+	f.a.keys = append(f.a.keys, keySpec{kind: f.kind, value: v})
 	return nil
 }
 
@@ -211,13 +213,13 @@ func (a *app) rootCommand() *cobra.Command {
 		// Every flag is checked before any key file is read, any source
 		// opened or any request made.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := a.applyDefaults(cmd); err != nil {
+				return err
+			}
 			if err := a.checkFlags(); err != nil {
 				return err
 			}
-			if err := checkCounts(cmd); err != nil {
-				return err
-			}
-			return a.keysFromEnv(cmd)
+			return checkCounts(cmd)
 		},
 	}
 	root.SetVersionTemplate("s3c {{.Version}}\n")
@@ -226,6 +228,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile")
 	pf.StringVar(&a.region, "region", "", "AWS region")
 	pf.StringVar(&a.endpoint, "endpoint-url", "", "S3 endpoint URL (for example a MinIO)")
+	pf.StringVar(&a.configFile, "config", "", "config file of defaults (env S3C_CONFIG; default s3c/config.toml in the user's config directory)")
+	pf.StringVar(&a.configProfile, "config-profile", "", "the config file's [profiles.NAME] to use over [default] (env S3C_PROFILE)")
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
@@ -321,26 +325,6 @@ func checkCounts(cmd *cobra.Command) error {
 		}
 		if n, err := cmd.Flags().GetInt(name); err == nil && n < 1 {
 			return usagef("--%s %d: want 1 or more", name, n)
-		}
-	}
-	return nil
-}
-
-// keysFromEnv takes the keys of S3C_PKCS11_KEY for a command that takes
-// key flags when none is given: one PKCS#11 URI, or several separated by
-// commas (a comma followed by "pkcs11:" starts the next: a comma inside a
-// URI's label stays). Flags override the environment.
-func (a *app) keysFromEnv(cmd *cobra.Command) error {
-	v := os.Getenv("S3C_PKCS11_KEY")
-	if v == "" || len(a.keys) > 0 || cmd.Flags().Lookup("pkcs11-key") == nil {
-		return nil
-	}
-	for i, uri := range strings.Split(v, ",pkcs11:") {
-		if i > 0 {
-			uri = "pkcs11:" + uri
-		}
-		if err := (keyFlag{a, "pkcs11"}).Set(strings.TrimSpace(uri)); err != nil {
-			return usagef("S3C_PKCS11_KEY: %v", err)
 		}
 	}
 	return nil
@@ -559,10 +543,13 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 // keyFlagName names the i-th key flag without its value, which may be
 // secret: "--aes-key", or "--aes-key #2" when there are several.
 func (a *app) keyFlagName(i int) string {
-	flag := keyFlag{kind: a.keys[i].kind}.name()
+	flag := "--" + keyFlag{kind: a.keys[i].kind}.name()
+	if a.keys[i].from != "" {
+		flag = a.keys[i].from
+	}
 	n, nth := 0, 0
 	for j, k := range a.keys {
-		if k.kind == a.keys[i].kind {
+		if k.kind == a.keys[i].kind && k.from == a.keys[i].from {
 			n++
 			if j <= i {
 				nth++
@@ -570,9 +557,9 @@ func (a *app) keyFlagName(i int) string {
 		}
 	}
 	if n > 1 {
-		return fmt.Sprintf("--%s #%d", flag, nth)
+		return fmt.Sprintf("%s #%d", flag, nth)
 	}
-	return "--" + flag
+	return flag
 }
 
 // readKeyFile reads a key file. Its errors name the flag, not the path
