@@ -174,6 +174,17 @@ AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 --profile, --region, --endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and
 AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
 
+Defaults: keys, --context, --format and the AWS settings may also come from the
+environment or a config file. S3C_KMS_KEY_ID, S3C_AES_KEY_FILE, S3C_RSA_KEY_FILE
+and S3C_PKCS11_KEY each list keys, comma-separated (KMS keys first, then AES, RSA,
+PKCS#11: the first wraps, any unwraps); S3C_CONTEXT=k=v,k=v. The config file is
+--config FILE, else $S3C_CONFIG, else s3c/config.toml in the user's config
+directory (~/.config on Linux): TOML, a [default] table and [profiles.NAME] tables
+(--config-profile NAME or S3C_PROFILE) of kms_key_id, aes_key_file, rsa_key_file,
+pkcs11_key, allow_kms_key, context, format, region, endpoint_url, aws_profile.
+Flags override the environment, the environment the file; keys come from one
+place only (any key flag means no key from the environment or the file).
+
 SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
 uploads are aborted, temporary files are removed and the exit code is 128 plus
 the signal's number (130, 143, 129), as the shell reports it. A second signal

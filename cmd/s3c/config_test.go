@@ -190,3 +190,23 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The AWS settings of the config file come after the flags and the
+// SDK's own variables.
+func TestConfigAWSSettings(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.keygen("a.key")
+	c.write("f", []byte("x"))
+	c.setenv("AWS_ENDPOINT_URL_S3")
+	c.write("ep.toml", []byte("[default]\naes_key_file = \"a.key\"\nendpoint_url = \""+minio.Endpoint+"\"\n"))
+	c.ok("put", "--config", "ep.toml", "f", c.url("ep"))
+	c.fails(1, "", "put", "--config", "ep.toml", "--endpoint-url", "http://127.0.0.1:1", "--connect-timeout", "1s", "f", c.url("ep"))
+
+	c.write("prof.toml", []byte("[default]\naws_profile = \"nosuch\"\n"))
+	c.fails(1, "nosuch", "head", "--config", "prof.toml", "--endpoint-url", minio.Endpoint, c.url("ep"))
+	c.setenv("AWS_CONFIG_FILE=" + c.write("aws-config", []byte("[profile good]\naws_access_key_id = "+minio.AccessKey+"\naws_secret_access_key = "+minio.SecretKey+"\n")))
+	c.ok("head", "--config", "prof.toml", "--profile", "good", "--endpoint-url", minio.Endpoint, c.url("ep"))
+	c.setenv("AWS_PROFILE=good")
+	c.ok("head", "--config", "prof.toml", "--endpoint-url", minio.Endpoint, c.url("ep"))
+}
