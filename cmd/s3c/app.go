@@ -224,6 +224,17 @@ func (a *app) rootCommand() *cobra.Command {
 		// Every flag is checked before any key file is read, any source
 		// opened or any request made.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations[localOnlyKey] != "" {
+				var global string
+				cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+					if f.Changed && global == "" {
+						global = f.Name
+					}
+				})
+				if global != "" {
+					return usagef("unknown flag: --%s", global)
+				}
+			}
 			if err := a.applyDefaults(cmd); err != nil {
 				return err
 			}
@@ -254,6 +265,9 @@ func (a *app) rootCommand() *cobra.Command {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
+		if c.Name() == "keygen" {
+			localOnly(c)
+		}
 		if c.Name() == "help" {
 			a.checkHelpTopic(c)
 		}
@@ -269,6 +283,25 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 	}
 	return root
+}
+
+// localOnlyKey marks a command that talks to neither S3 nor KMS.
+const localOnlyKey = "s3c-local-only"
+
+// localOnly makes a command that talks to neither S3 nor KMS (keygen)
+// list and take its own flags only: the global ones (AWS settings,
+// timeouts, the config file, --quiet, --debug) mean nothing to it.
+func localOnly(c *cobra.Command) {
+	const global = "{{if .HasAvailableInheritedFlags}}\n\nGlobal Flags:\n{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}"
+	t := c.UsageTemplate()
+	if !strings.Contains(t, global) {
+		panic("s3c: cobra's usage template changed: " + c.Name() + " would list the global flags")
+	}
+	c.SetUsageTemplate(strings.Replace(t, global, "", 1))
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[localOnlyKey] = "true"
 }
 
 // checkHelpTopic makes "s3c help nosuch" a usage error (cobra prints a

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -74,6 +75,10 @@ func TestFlagsPerCommand(t *testing.T) {
 			t.Errorf("s3c %s --help lists %v\nwant %v", tc.cmd, got, want)
 		}
 	}
+	// keygen talks to neither S3 nor KMS: no global flags either.
+	if help := c.ok("keygen", "--help").stdout; strings.Contains(help, "Global Flags:") || strings.Contains(help, "--region") {
+		t.Errorf("s3c keygen --help lists global flags:\n%s", help)
+	}
 }
 
 // A flag of another command is cobra's "unknown flag", a usage error,
@@ -92,10 +97,15 @@ func TestFlagOfAnotherCommand(t *testing.T) {
 		{"--instruction-file", []string{"get", "--aes-key", "a.key", "--instruction-file", c.url("x"), "out"}},
 		{"--branch-key", []string{"get", "--aes-key", "a.key", "--branch-key", "b", c.url("x"), "out"}},
 		{"--aes-key", []string{"head", "--aes-key", "a.key", c.url("x")}},
+		{"--region", []string{"keygen", "--region", "eu-west-1", "aes", "k.key"}},
+		{"--quiet", []string{"keygen", "-q", "aes", "k.key"}},
 	} {
 		r := c.run(tc.args...)
 		if want := "s3c: unknown flag: " + tc.flag + "\nRun 's3c " + tc.args[0] + " --help' for usage.\n"; r.code != 2 || r.stderr != want {
 			t.Errorf("s3c %s: exit %d, stderr %q; want 2, %q", strings.Join(tc.args, " "), r.code, r.stderr, want)
 		}
+	}
+	if _, err := os.Stat(c.path("k.key")); err == nil {
+		t.Error("keygen with a global flag made the key")
 	}
 }
