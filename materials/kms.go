@@ -41,6 +41,12 @@ type KMSOptions struct {
 	// AllowedKeys limits a discovery keyring to these key ARNs. Empty
 	// means any key the caller's credentials may use.
 	AllowedKeys []string
+	// OtherNames are further identifiers of the keyring's key (an alias
+	// name such as "alias/app", an alias ARN, the bare key ID) that
+	// objects written earlier may name as kms_cmk_id: Claims treats an
+	// object naming one of them as naming the key. Nothing else uses
+	// them; KMS calls use the key identifier given to NewKMS.
+	OtherNames []string
 }
 
 // KMSKeyring wraps data keys with AWS KMS ("kms+context").
@@ -331,7 +337,8 @@ func (k *KMSKeyring) RewrapDataKey(ctx context.Context, req *DecryptionRequest) 
 // written with the key's ARN is claimed by a keyring configured with an
 // alias once KMS has answered one call). It compares strings only: an
 // object that names the key under another alias is not claimed. A
-// discovery keyring claims nothing. See keyring.Claimer.
+// discovery keyring claims nothing. KMSOptions.OtherNames adds names an
+// object may use. See keyring.Claimer.
 func (k *KMSKeyring) Claims(req *DecryptionRequest) bool {
 	if k.discovery || req.WrapAlg != metadata.WrapKMSContext {
 		return false
@@ -340,7 +347,7 @@ func (k *KMSKeyring) Claims(req *DecryptionRequest) bool {
 	if named == "" {
 		return false
 	}
-	if named == k.keyID {
+	if named == k.keyID || slices.Contains(k.opts.OtherNames, named) {
 		return true
 	}
 	arn := k.arn.Load()

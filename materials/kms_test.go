@@ -183,3 +183,26 @@ func TestKMSVectors(t *testing.T) {
 		}
 	}
 }
+
+// KMSOptions.OtherNames: a keyring configured with the key ARN claims an
+// object that names the key by one of its other names, and no other.
+func TestKMSClaimsOtherNames(t *testing.T) {
+	arn := "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+	req := func(named string) *DecryptionRequest {
+		return &DecryptionRequest{WrapAlg: metadata.WrapKMSContext, Description: map[string]string{metadata.ContextKMSKeyID: named}}
+	}
+	plain := NewKMS(nil, arn)
+	named := NewKMS(nil, arn, func(o *KMSOptions) { o.OtherNames = []string{"alias/app"} })
+	if !plain.Claims(req(arn)) || !named.Claims(req(arn)) {
+		t.Fatal("an object naming the key ARN is not claimed")
+	}
+	if plain.Claims(req("alias/app")) {
+		t.Fatal("without OtherNames an alias is claimed")
+	}
+	if !named.Claims(req("alias/app")) {
+		t.Fatal("an object naming one of OtherNames is not claimed")
+	}
+	if named.Claims(req("alias/other")) {
+		t.Fatal("an object naming another alias is claimed")
+	}
+}

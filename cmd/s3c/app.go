@@ -36,6 +36,7 @@ type app struct {
 
 	// AWS configuration
 	profile, region, endpoint string
+	configFile, configProfile string // --config, --config-profile (config.go)
 	pathStyle, virtualHosted  bool
 	timeouts                  timeoutFlags
 
@@ -61,11 +62,13 @@ type app struct {
 
 	cfg      *aws.Config
 	s3client *s3.Client
+	kmsRefs  kmsRefs // the key ARNs of the KMS keys named (kmsref.go)
 }
 
 type keySpec struct {
 	kind  string // "kms", "aes", "rsa", "pkcs11"
 	value string
+	from  string // the variable or setting it came from; "" for a flag
 }
 
 // keyFlag appends to app.keys, so the order of different key flags is kept.
@@ -92,7 +95,7 @@ func (f keyFlag) Set(v string) error {
 		// pflag would quote the value in its message: see flagError.
 		return fmt.Errorf("--%s takes the path of a key file, not the key itself", f.name())
 	}
-	f.a.keys = append(f.a.keys, keySpec{f.kind, v})
+	f.a.keys = append(f.a.keys, keySpec{kind: f.kind, value: v})
 	return nil
 }
 
@@ -164,10 +167,23 @@ Keys:
   object is decrypted with whichever KMS key it names that your credentials may use
   (discovery: whoever can write to the bucket can plant objects under a key of their
   own). --allow-kms-key ARN limits discovery to these keys, beside any other key flags.
+  A KMS key may be named by key ID, key ARN, alias name or alias ARN; s3c resolves
+  it (KMS DescribeKey) and writes, prints and compares the key ARN.
 
 AWS configuration: the usual chain (environment, ~/.aws/config and credentials),
 --profile, --region, --endpoint-url, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 and
 AWS_ENDPOINT_URL_KMS. A custom S3 endpoint implies path-style addressing.
+
+Defaults: keys, --context, --format and the AWS settings may also come from the
+environment or a config file. S3C_KMS_KEY_ID, S3C_AES_KEY_FILE, S3C_RSA_KEY_FILE
+and S3C_PKCS11_KEY each list keys, comma-separated (KMS keys first, then AES, RSA,
+PKCS#11: the first wraps, any unwraps); S3C_CONTEXT=k=v,k=v. The config file is
+--config FILE, else $S3C_CONFIG, else s3c/config.toml in the user's config
+directory (~/.config on Linux): TOML, a [default] table and [profiles.NAME] tables
+(--config-profile NAME or S3C_PROFILE) of kms_key_id, aes_key_file, rsa_key_file,
+pkcs11_key, allow_kms_key, context, format, region, endpoint_url, aws_profile.
+Flags override the environment, the environment the file; keys come from one
+place only (any key flag means no key from the environment or the file).
 
 SIGINT, SIGTERM and SIGHUP stop a command cleanly: transfers stop, multipart
 uploads are aborted, temporary files are removed and the exit code is 128 plus
@@ -208,10 +224,24 @@ func (a *app) rootCommand() *cobra.Command {
 		// Every flag is checked before any key file is read, any source
 		// opened or any request made.
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Annotations[localOnlyKey] != "" {
+				var global string
+				cmd.InheritedFlags().VisitAll(func(f *pflag.Flag) {
+					if f.Changed && global == "" {
+						global = f.Name
+					}
+				})
+				if global != "" {
+					return usagef("unknown flag: --%s", global)
+				}
+			}
+			if err := a.applyDefaults(cmd); err != nil {
+				return err
+			}
 			if err := a.checkFlags(); err != nil {
 				return err
 			}
-			return a.keysFromEnv(cmd)
+			return checkCounts(cmd)
 		},
 	}
 	root.SetVersionTemplate("s3c {{.Version}}\n")
@@ -220,6 +250,8 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.profile, "profile", "", "AWS shared config profile")
 	pf.StringVar(&a.region, "region", "", "AWS region")
 	pf.StringVar(&a.endpoint, "endpoint-url", "", "S3 endpoint URL (for example a MinIO)")
+	pf.StringVar(&a.configFile, "config", "", "config file of defaults (env S3C_CONFIG; default s3c/config.toml in the user's config directory)")
+	pf.StringVar(&a.configProfile, "config-profile", "", "the config file's [profiles.NAME] to use over [default] (env S3C_PROFILE)")
 	pf.BoolVar(&a.pathStyle, "path-style", false, "force path-style bucket addressing")
 	pf.BoolVar(&a.virtualHosted, "virtual-hosted-style", false, "force virtual-hosted-style bucket addressing")
 	pf.BoolVarP(&a.quiet, "quiet", "q", false, "print nothing but errors; no progress bar")
@@ -233,6 +265,9 @@ func (a *app) rootCommand() *cobra.Command {
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
+		if c.Name() == "keygen" {
+			localOnly(c)
+		}
 		if c.Name() == "help" {
 			a.checkHelpTopic(c)
 		}
@@ -248,6 +283,25 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 	}
 	return root
+}
+
+// localOnlyKey marks a command that talks to neither S3 nor KMS.
+const localOnlyKey = "s3c-local-only"
+
+// localOnly makes a command that talks to neither S3 nor KMS (keygen)
+// list and take its own flags only: the global ones (AWS settings,
+// timeouts, the config file, --quiet, --debug) mean nothing to it.
+func localOnly(c *cobra.Command) {
+	const global = "{{if .HasAvailableInheritedFlags}}\n\nGlobal Flags:\n{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}"
+	t := c.UsageTemplate()
+	if !strings.Contains(t, global) {
+		panic("s3c: cobra's usage template changed: " + c.Name() + " would list the global flags")
+	}
+	c.SetUsageTemplate(strings.Replace(t, global, "", 1))
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations[localOnlyKey] = "true"
 }
 
 // checkHelpTopic makes "s3c help nosuch" a usage error (cobra prints a
@@ -303,38 +357,66 @@ func (a *app) checkFlags() error {
 	return nil
 }
 
-// keysFromEnv takes the keys of S3C_PKCS11_KEY for a command that takes
-// key flags when none is given: one PKCS#11 URI, or several separated by
-// commas (a comma followed by "pkcs11:" starts the next: a comma inside a
-// URI's label stays). Flags override the environment.
-func (a *app) keysFromEnv(cmd *cobra.Command) error {
-	v := os.Getenv("S3C_PKCS11_KEY")
-	if v == "" || len(a.keys) > 0 || cmd.Flags().Lookup("pkcs11-key") == nil {
-		return nil
-	}
-	for i, uri := range strings.Split(v, ",pkcs11:") {
-		if i > 0 {
-			uri = "pkcs11:" + uri
+// countFlags are the flags that count something (objects at once): 1
+// or more.
+var countFlags = []string{"jobs"}
+
+// checkCounts refuses a count flag below 1: a usage error naming it.
+func checkCounts(cmd *cobra.Command) error {
+	for _, name := range countFlags {
+		if cmd.Flags().Lookup(name) == nil {
+			continue
 		}
-		if err := (keyFlag{a, "pkcs11"}).Set(strings.TrimSpace(uri)); err != nil {
-			return usagef("S3C_PKCS11_KEY: %v", err)
+		if n, err := cmd.Flags().GetInt(name); err == nil && n < 1 {
+			return usagef("--%s %d: want 1 or more", name, n)
 		}
 	}
 	return nil
 }
 
-// keyFlags adds the key flags (put, get, cp).
-func (a *app) keyFlags(fs *pflag.FlagSet) {
-	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
-	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
-	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
-	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source (repeatable; env S3C_PKCS11_KEY, comma-separated, when no key flag is given)")
-	fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "on get, trust KMS-wrapped objects under this key ARN (discovery; repeatable)")
-	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
-	fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
-	fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
-	fs.BoolVar(&a.legacy, "legacy", false, "also read legacy objects (AES-CBC, old key wraps): no integrity protection")
-	a.branchFlags(fs)
+// The key flags come in two sets: a command that writes objects (put)
+// takes the writing set, one that reads them (get) the reading set, and
+// one that does both (cp) both. A flag a command does not take is
+// cobra's "unknown flag" usage error, never silently accepted.
+const (
+	readKeys  = 1 << iota // the command decrypts objects
+	writeKeys             // the command encrypts objects
+)
+
+// keyFlags adds the key flags of the sets in which (readKeys,
+// writeKeys or both).
+func (a *app) keyFlags(fs *pflag.FlagSet, which int) {
+	read, write := which&readKeys != 0, which&writeKeys != 0
+	rep := "repeatable"
+	switch {
+	case read && write:
+		rep = "repeatable; the first wraps new data keys, any unwraps"
+	case write:
+		rep = "repeatable; the first wraps new data keys"
+	}
+	fs.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME ("+rep+"; env S3C_KMS_KEY_ID)")
+	fs.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file ("+rep+"; env S3C_AES_KEY_FILE)")
+	fs.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM ("+rep+"; env S3C_RSA_KEY_FILE)")
+	fs.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI with module-path and pin-source ("+rep+"; env S3C_PKCS11_KEY)")
+	if read {
+		fs.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "trust KMS-wrapped objects under this key: ARN, ID or alias (discovery; repeatable)")
+	}
+	fs.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable; env S3C_CONTEXT)")
+	switch {
+	case read && write:
+		fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers); v2 also reads V2 objects")
+	case write:
+		fs.StringVar(&a.format, "format", "v3", "format of new objects: v3 (key-committing) or v2 (AES-GCM, for older readers)")
+	default:
+		fs.StringVar(&a.format, "format", "v3", "v3 reads only key-committing objects; v2 also reads V2 objects (AES-GCM)")
+	}
+	if write {
+		fs.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")
+	}
+	if read {
+		fs.BoolVar(&a.legacy, "legacy", false, "also read legacy objects (AES-CBC, old key wraps): no integrity protection")
+	}
+	a.branchFlags(fs, write)
 }
 
 func (a *app) jsonFlag(fs *pflag.FlagSet) {
@@ -419,7 +501,17 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 			if err != nil {
 				return nil, err
 			}
-			krs = append(krs, materials.NewKMS(c, k.value))
+			// Objects name the key ARN; those written earlier under
+			// the name given are still claimed.
+			arn, err := a.kmsKeyARN(ctx, c, flag, k.value)
+			if err != nil {
+				return nil, err
+			}
+			krs = append(krs, materials.NewKMS(c, arn, func(o *materials.KMSOptions) {
+				if arn != k.value {
+					o.OtherNames = []string{k.value}
+				}
+			}))
 		case "aes":
 			data, err := readKeyFile(flag, k.value)
 			if err != nil {
@@ -473,7 +565,15 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 		if err != nil {
 			return nil, err
 		}
-		krs = append(krs, materials.NewKMSDiscovery(c, func(o *materials.KMSOptions) { o.AllowedKeys = a.allowKMS }))
+		var allowed []string
+		for _, ref := range a.allowKMS {
+			arn, err := a.kmsKeyARN(ctx, c, "--allow-kms-key", ref)
+			if err != nil {
+				return nil, err
+			}
+			allowed = append(allowed, arn)
+		}
+		krs = append(krs, materials.NewKMSDiscovery(c, func(o *materials.KMSOptions) { o.AllowedKeys = allowed }))
 	}
 	if len(krs) == 0 {
 		return nil, usagef("a master key is needed: --kms-key-id, --aes-key, --rsa-key or --pkcs11-key")
@@ -487,10 +587,13 @@ func (a *app) keyring(ctx context.Context, write bool) (materials.Keyring, error
 // keyFlagName names the i-th key flag without its value, which may be
 // secret: "--aes-key", or "--aes-key #2" when there are several.
 func (a *app) keyFlagName(i int) string {
-	flag := keyFlag{kind: a.keys[i].kind}.name()
+	flag := "--" + keyFlag{kind: a.keys[i].kind}.name()
+	if a.keys[i].from != "" {
+		flag = a.keys[i].from
+	}
 	n, nth := 0, 0
 	for j, k := range a.keys {
-		if k.kind == a.keys[i].kind {
+		if k.kind == a.keys[i].kind && k.from == a.keys[i].from {
 			n++
 			if j <= i {
 				nth++
@@ -498,9 +601,9 @@ func (a *app) keyFlagName(i int) string {
 		}
 	}
 	if n > 1 {
-		return fmt.Sprintf("--%s #%d", flag, nth)
+		return fmt.Sprintf("%s #%d", flag, nth)
 	}
-	return "--" + flag
+	return flag
 }
 
 // readKeyFile reads a key file. Its errors name the flag, not the path

@@ -103,7 +103,7 @@ func TestPutGetHead(t *testing.T) {
 		}
 	}
 	text := c.ok("head", c.url("kms/v3/meta")).stdout
-	for _, want := range []string{"format:", "V3", "key commitment", "kms+context", "alias/cli", "aws:x-amz-cek-alg", "plaintext size:", "3145735", "stored size:", "3145751", "envelope:", "object metadata"} {
+	for _, want := range []string{"format:", "V3", "key commitment", "kms+context", "master key:          " + kmsARN, "aws:x-amz-cek-alg", "plaintext size:", "3145735", "stored size:", "3145751", "envelope:", "object metadata"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("head output lacks %q:\n%s", want, text)
 		}
@@ -241,7 +241,7 @@ func TestLs(t *testing.T) {
 				t.Fatalf("line %q", l)
 			}
 		case "docs/kms":
-			if f[2] != "1000" || f[4] != "alias/cli" {
+			if f[2] != "1000" || f[4] != kmsARN {
 				t.Fatalf("line %q", l)
 			}
 		case "docs/plain":
@@ -358,7 +358,7 @@ func TestKMSDiscovery(t *testing.T) {
 	// it, with several s3c refuses before asking KMS.
 	_, other := kmsSrv.CreateKey("")
 	_, another := kmsSrv.CreateKey("")
-	c.fails(1, "is wrapped by KMS key alias/cli, which is not in --allow-kms-key", "get", "--allow-kms-key", other, c.url("k"), "-")
+	c.fails(1, "is wrapped by KMS key "+kmsARN+", which is not in --allow-kms-key", "get", "--allow-kms-key", other, c.url("k"), "-")
 	c.fails(1, "is wrapped by KMS key "+kmsARN+", which is not in --allow-kms-key", "get", "--allow-kms-key", other, "--allow-kms-key", another, c.url("k"), "-")
 }
 

@@ -67,7 +67,7 @@ memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 			return nil
 		},
 	}
-	a.keyFlags(c.Flags())
+	a.keyFlags(c.Flags(), writeKeys)
 	a.jsonFlag(c.Flags())
 	return c
 }
@@ -139,7 +139,7 @@ discovery to these keys, and adds it beside other key flags.`,
 			return nil
 		},
 	}
-	a.keyFlags(c.Flags())
+	a.keyFlags(c.Flags(), readKeys)
 	a.jsonFlag(c.Flags())
 	c.Flags().BoolVar(&stream, "stream", false, "write plaintext to stdout before the object is authenticated")
 	c.Flags().StringVar(&rng, "range", "", "only bytes a-b of the plaintext (unauthenticated)")

@@ -102,7 +102,7 @@ ending in "/" takes the source's name.
 	}
 	c.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy a directory tree or a prefix")
 	c.Flags().IntVar(&jobs, "jobs", 4, "objects copied at once")
-	a.keyFlags(c.Flags())
+	a.keyFlags(c.Flags(), readKeys|writeKeys)
 	a.jsonFlag(c.Flags())
 	a.tempDirFlag(c.Flags())
 	return c

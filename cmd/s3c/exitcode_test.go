@@ -108,7 +108,7 @@ func TestExitCodePerCause(t *testing.T) {
 		{"truncated body", "short", aes, 3, "authentication"},
 		{"no content-length", "nolen", aes, 1, "S3 did not report the object's size (no Content-Length)"},
 		{"another key", "other", aes, 1, c.url("other/obj") + " is wrapped by local AES key " + aesRef + ", which is not among the keys given"},
-		{"no key of the kind", "kms", aes, 1, c.url("kms/obj") + " is wrapped by KMS key alias/cli, which is not among the keys given: only they are trusted; give its --kms-key-id"},
+		{"no key of the kind", "kms", aes, 1, c.url("kms/obj") + " is wrapped by KMS key " + kmsARN + ", which is not among the keys given: only they are trusted; give --kms-key-id " + kmsARN + " or --allow-kms-key " + kmsARN + " to trust it"},
 		{"no AES key", "ok", []string{"--rsa-key", "r.pem"}, 1, c.url("ok/obj") + " is wrapped by local AES key " + aRef + "; give --aes-key"},
 		{"context missing", "context", aes, 1, c.url("context/obj") + " has encryption context keys [team], but the request gave none"},
 		{"KMS malformed key", "kmsbad", nil, 1, c.url("kmsbad/obj") + ": KMS key " + kmsARN + " answered with a malformed data key"},

@@ -53,7 +53,7 @@ alone, with no HSM, module or PIN, for the token's key to decrypt.`,
 				return usagef("--public-key applies to pkcs11 keys of --type rsa (a local RSA key's public key goes to FILE.pub)")
 			}
 			if file == "-" && kind != "pkcs11" {
-				return usagef("keygen writes the key to a file (mode 0600), not to stdout: give a file name")
+				return usagef("keygen writes a key file; give a path, not -")
 			}
 			var ref string
 			switch kind {

@@ -21,10 +21,13 @@ import (
 // invocation, in practice.
 const branchCacheTTL = 15 * time.Minute
 
-// branchFlags adds --keystore and --branch-key (put, get, cp).
-func (a *app) branchFlags(fs *pflag.FlagSet) {
+// branchFlags adds --keystore, and for a command that writes objects
+// --branch-key (reading takes the branch key each object names).
+func (a *app) branchFlags(fs *pflag.FlagSet, write bool) {
 	fs.StringVar(&a.keystore, "keystore", "", "branch key store, s3://bucket/prefix (env S3C_KEYSTORE): the key flags are its root key")
-	fs.StringVar(&a.branchKey, "branch-key", "", "on put, the branch key to wrap data keys under (env S3C_BRANCH_KEY)")
+	if write {
+		fs.StringVar(&a.branchKey, "branch-key", "", "the branch key to wrap new data keys under (env S3C_BRANCH_KEY)")
+	}
 }
 
 // keystoreURL returns --keystore or S3C_KEYSTORE, unless the command

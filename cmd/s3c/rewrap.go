@@ -155,7 +155,7 @@ func (a *app) rewrapCommand() *cobra.Command {
 	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable; the first wraps)")
 	f.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI (repeatable; the first wraps)")
-	a.branchFlags(f)
+	a.branchFlags(f, true)
 	f.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "also unwrap KMS-wrapped objects under this key ARN (discovery; repeatable)")
 	f.BoolVar(&a.instruction, "instruction-file", false, "move envelopes kept in object metadata into <key>.instruction")
 	a.jsonFlag(f)

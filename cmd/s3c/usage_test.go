@@ -154,15 +154,31 @@ func TestUsageMistakes(t *testing.T) {
 	c.fails(2, `--range "10-5": want a-b (a ≤ b), a- or -n`, "get", "--aes-key", "a.key", "--range", "10-5", c.url("obj"), "-")
 	c.ok("get", "-q", "--aes-key", "a.key", "--range", "1-1", c.url("obj"), "-")
 	for _, n := range []string{"0", "-1"} {
-		c.fails(2, "--jobs "+n+": want 1 or more", "cp", "-r", "--jobs", n, "--aes-key", "a.key", c.url(""), "out")
+		for _, args := range [][]string{
+			{"cp", "-r", "--jobs", n, "--aes-key", "a.key", c.url(""), "out"},
+			{"ls", "--jobs", n, c.url("")},
+			{"verify", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
+			{"rewrap", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
+			{"encrypt", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
+		} {
+			r := c.run(args...)
+			if want := "s3c: --jobs " + n + ": want 1 or more\nRun 's3c " + args[0] + " --help' for usage.\n"; r.code != 2 || r.stderr != want {
+				t.Fatalf("s3c %s: exit %d, stderr %q; want 2, %q", strings.Join(args, " "), r.code, r.stderr, want)
+			}
+		}
 	}
 	c.fails(2, "--stream applies to stdout (-) only", "get", "--aes-key", "a.key", "--stream", c.url("obj"), "out")
 	if _, err := os.Stat(filepath.Join(c.dir, "out")); err == nil {
 		t.Fatal("get --stream to a file wrote it")
 	}
 	c.ok("get", "--aes-key", "a.key", "--stream", c.url("obj"), "/dev/stdout")
-	c.fails(2, "keygen writes the key to a file (mode 0600), not to stdout", "keygen", "aes", "-")
-	if _, err := os.Stat(filepath.Join(c.dir, "-")); err == nil {
-		t.Fatal("keygen aes - made a file named -")
+	for _, kind := range []string{"aes", "rsa"} {
+		r := c.run("keygen", kind, "-")
+		if want := "s3c: keygen writes a key file; give a path, not -\nRun 's3c keygen --help' for usage.\n"; r.code != 2 || r.stderr != want {
+			t.Fatalf("keygen %s -: exit %d, stderr %q; want 2, %q", kind, r.code, r.stderr, want)
+		}
+		if _, err := os.Stat(filepath.Join(c.dir, "-")); err == nil {
+			t.Fatalf("keygen %s - made a file named -", kind)
+		}
 	}
 }

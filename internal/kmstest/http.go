@@ -43,7 +43,8 @@ func errInvalidAliasName(msg string) *apiError { return newErr(400, "InvalidAlia
 func errDryRun() *apiError {
 	return newErr(412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set.")
 }
-func errInternal(msg string) *apiError { return newErr(500, "KMSInternalException", msg) }
+func errAccessDenied(msg string) *apiError { return newErr(400, "AccessDeniedException", msg) }
+func errInternal(msg string) *apiError     { return newErr(500, "KMSInternalException", msg) }
 
 // Common AWS errors not in the KMS model (SDK: *smithy.GenericAPIError).
 func errValidation(msg string) *apiError    { return newErr(400, "ValidationException", msg) }
@@ -111,6 +112,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	if len(gt.GrantTokens) > 10 {
 		writeError(w, errValidation("GrantTokens must have at most 10 members"))
+		return
+	}
+
+	s.mu.Lock()
+	denied := s.denied[op]
+	s.mu.Unlock()
+	if denied {
+		writeError(w, errAccessDenied("User: arn:aws:iam::"+s.account+":user/kmstest is not authorized to perform: kms:"+op+" because no identity-based policy allows the kms:"+op+" action"))
 		return
 	}
 

@@ -95,6 +95,7 @@ type Server struct {
 	registered map[string]*foreignCT // by string(blob)
 	calls      map[string]int        // by X-Amz-Target value
 	grants     map[string][]string   // by operation name
+	denied     map[string]bool       // by operation name: see Deny
 }
 
 // key is a symmetric KMS key. material is immutable after creation and may be
@@ -295,6 +296,18 @@ func (s *Server) SetKeyEnabled(keyID string, enabled bool) {
 		panic("kmstest: SetKeyEnabled: " + aerr.Message)
 	}
 	k.enabled = enabled
+}
+
+// Deny makes every later call of op (an operation name such as
+// "DescribeKey") fail as KMS answers a caller whose key policy or IAM
+// policy lacks the permission: HTTP 400, AccessDeniedException.
+func (s *Server) Deny(op string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.denied == nil {
+		s.denied = map[string]bool{}
+	}
+	s.denied[op] = true
 }
 
 // Calls reports how many requests with X-Amz-Target TrentService.<op> the

@@ -880,3 +880,26 @@ func TestPanicsOnMisuse(t *testing.T) {
 	id, _ := s.CreateKey("")
 	mustPanic("duplicate key", func() { s.ImportKey(id, make([]byte, 32), "") })
 }
+
+// Deny makes an operation fail as KMS refuses a caller without the
+// permission (AccessDeniedException); other operations are unaffected.
+// DescribeKey resolves aliases to the key ARN.
+func TestDenyAndDescribeAlias(t *testing.T) {
+	t.Parallel()
+	s := start(t, Options{})
+	ctx := context.Background()
+	c := s.Client(ctx)
+	keyID, arn := s.CreateKey("alias/described")
+	for _, id := range []string{keyID, arn, "alias/described", "arn:aws:kms:us-east-1:111122223333:alias/described"} {
+		out, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(id)})
+		if err != nil || aws.ToString(out.KeyMetadata.Arn) != arn {
+			t.Fatalf("DescribeKey %s: %v, %+v", id, err, out)
+		}
+	}
+	s.Deny("DescribeKey")
+	_, err := c.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String("alias/described")})
+	wantCode(t, err, "AccessDeniedException")
+	if _, err := c.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String("alias/described"), KeySpec: types.DataKeySpecAes256}); err != nil {
+		t.Fatalf("GenerateDataKey after Deny(DescribeKey): %v", err)
+	}
+}
