@@ -57,6 +57,8 @@ type app struct {
 	tempDir     string // --temp-dir: where large objects read whole are spooled
 
 	quiet, json bool
+	dryRun      bool // --dry-run: say what would be done, do nothing (sync.go)
+	noClobber   bool // --no-clobber: keep destinations that exist (sync.go)
 	debug       bool // print the SDK's error chain and request log
 
 	cfg      *aws.Config
@@ -229,7 +231,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
 		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
-	root.AddCommand(a.mbCommand(), a.rbCommand())
+	root.AddCommand(a.mbCommand(), a.rbCommand(), a.syncCommand())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
