@@ -13,6 +13,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/s3c/s3c/internal/faultproxy"
 )
 
 // keys lists the bucket's keys under prefix, sorted, straight from S3
@@ -566,5 +568,39 @@ func TestParseMtime(t *testing.T) {
 	}
 	if s := formatMtime(time.Unix(1733150000, 123)); s != "1733150000.000000123" {
 		t.Errorf("formatMtime: %q", s)
+	}
+}
+
+// rm -r and sync --delete: an object that cannot be deleted is reported on
+// its own line, the others are deleted, and the exit code is 1.
+func TestRmRecursiveFailure(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("f", []byte("x"))
+	for _, k := range []string{"p/a", "p/bad", "p/c", "q/bad"} {
+		c.ok("put", "--aes-key", "a.key", "f", c.url(k))
+	}
+	proxy := c.faultProxy()
+	proxy.Add(&faultproxy.Rule{Method: "DELETE", Kind: faultproxy.ResetRequest, Path: "/bad"})
+	r := c.run("rm", "-r", c.url("p"))
+	if r.code != exitError {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "s3c: "+c.url("p/bad")+": ") || lines[1] != "removed 2 objects, 1 failed" || lines[2] != "s3c: 1 of 3 objects failed" {
+		t.Fatalf("stderr:\n%s", r.stderr)
+	}
+	wantLines(t, "rm -r", r.stdout, "delete: "+c.url("p/a"), "delete: "+c.url("p/c"))
+	if got := c.keys("p/"); !slices.Equal(got, []string{"p/bad"}) {
+		t.Fatalf("left: %v", got)
+	}
+	if err := os.Mkdir(c.path("empty"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r = c.run("sync", "--delete", "--aes-key", "a.key", "empty", c.url("q"))
+	if r.code != exitError || !strings.HasPrefix(r.stderr, "s3c: "+c.url("q/bad")+": ") ||
+		!strings.HasSuffix(r.stderr, "sync: 0 copied (0 bytes), 0 deleted, 0 up to date, 1 failed\ns3c: 1 of 1 objects failed\n") {
+		t.Fatalf("sync --delete: exit %d\n%s", r.code, r.stderr)
 	}
 }
