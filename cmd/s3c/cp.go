@@ -185,7 +185,8 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 	var jobs []copyJob
 	if !src.s3 {
 		root := src.path
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		walkRoot := walkRootOf(root)
+		err := filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -193,14 +194,14 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 			if err != nil || !st.Mode().IsRegular() {
 				return err
 			}
-			rel, err := filepath.Rel(root, p)
+			rel, err := filepath.Rel(walkRoot, p)
 			if err != nil {
 				return err
 			}
 			if !filter.match(filepath.ToSlash(rel)) {
 				return nil
 			}
-			jobs = append(jobs, copyJob{location{path: p}, location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, filepath.ToSlash(rel))}, st.Size()})
+			jobs = append(jobs, copyJob{location{path: filepath.Join(root, rel)}, location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, filepath.ToSlash(rel))}, st.Size()})
 			return nil
 		})
 		return jobs, err

@@ -114,11 +114,6 @@ an excluded path is neither copied nor deleted.
 					return usagef("%s is not a directory: sync copies trees (use cp for a file)", src.path)
 				}
 			}
-			if dst.s3 && a.dryRun {
-				if err := a.needWriteKey(); err != nil {
-					return err
-				}
-			}
 			return a.sync(cmd.Context(), src, dst, &syncOptions{jobs: jobs, delete: del, exact: exact, filter: &filter})
 		},
 	}
@@ -161,6 +156,11 @@ func (a *app) sync(ctx context.Context, src, dst location, o *syncOptions) error
 		return err
 	}
 	if a.dryRun {
+		if dst.s3 && len(plan.copies) > 0 {
+			if err := a.needWriteKey(); err != nil {
+				return err
+			}
+		}
 		for _, j := range plan.copies {
 			fmt.Fprintf(a.stdout, "(dry run) %s: %s to %s\n", opName(j), j.src, j.dst)
 		}
@@ -284,10 +284,17 @@ func (a *app) syncList(ctx context.Context, l location, filter *keyFilter, sourc
 	entries := map[string]*syncEntry{}
 	if !l.s3 {
 		root := l.path
-		if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) && !source {
+		st, err := os.Stat(root)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && !source:
 			return entries, nil
+		case err != nil:
+			return nil, err
+		case !st.IsDir():
+			return nil, usagef("%s is not a directory: sync copies trees (use cp for a file)", root)
 		}
-		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		walkRoot := walkRootOf(root)
+		err = filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
@@ -304,15 +311,14 @@ func (a *app) syncList(ctx context.Context, l location, filter *keyFilter, sourc
 				}
 				return err
 			}
-			rel, err := filepath.Rel(root, p)
+			rel, err := filepath.Rel(walkRoot, p)
 			if err != nil {
 				return err
 			}
-			rel = filepath.ToSlash(rel)
-			if !filter.match(rel) {
+			if !filter.match(filepath.ToSlash(rel)) {
 				return nil
 			}
-			entries[rel] = &syncEntry{rel: rel, loc: location{path: p}, size: st.Size(), mod: st.ModTime()}
+			entries[filepath.ToSlash(rel)] = &syncEntry{rel: filepath.ToSlash(rel), loc: location{path: filepath.Join(root, rel)}, size: st.Size(), mod: st.ModTime()}
 			return nil
 		})
 		return entries, err
@@ -332,6 +338,19 @@ func (a *app) syncList(ctx context.Context, l location, filter *keyFilter, sourc
 		return true
 	})
 	return entries, err
+}
+
+// walkRootOf is where a walk of the directory root starts: root, or the
+// directory it links to (filepath.WalkDir does not follow a link, not
+// even the root: the tree would seem empty, and sync --delete would
+// empty the other side).
+func walkRootOf(root string) string {
+	if fi, err := os.Lstat(root); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if resolved, err := filepath.EvalSymlinks(root); err == nil {
+			return resolved
+		}
+	}
+	return root
 }
 
 // isDownloadTemp tells a download's temporary file, ".NAME.s3c-*.tmp".

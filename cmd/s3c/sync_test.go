@@ -604,3 +604,30 @@ func TestRmRecursiveFailure(t *testing.T) {
 		t.Fatalf("sync --delete: exit %d\n%s", r.code, r.stderr)
 	}
 }
+
+// A source directory given as a symbolic link is walked (WalkDir would
+// not follow it: the tree would seem empty and --delete empty the
+// destination); a destination that is a file is refused.
+func TestSyncLinkedDirectory(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("src/a.txt", []byte("alpha"))
+	c.write("src/sub/b.txt", []byte("beta"))
+	if err := os.Symlink("src", c.path("link")); err != nil {
+		t.Fatal(err)
+	}
+	r := c.ok("sync", "--aes-key", "a.key", "link", c.url("p"))
+	wantLines(t, "sync from a link", r.stdout, "upload: link/a.txt to "+c.url("p/a.txt"), "upload: link/sub/b.txt to "+c.url("p/sub/b.txt"))
+	if r = c.ok("sync", "--delete", "--aes-key", "a.key", "link", c.url("p")); r.stdout != "" {
+		t.Fatalf("second sync --delete from a link:\n%s", r.stdout)
+	}
+	if got := c.keys("p/"); !slices.Equal(got, []string{"p/a.txt", "p/sub/b.txt"}) {
+		t.Fatalf("keys %v", got)
+	}
+	c.ok("cp", "-r", "--aes-key", "a.key", "link", c.url("cp"))
+	if got := c.keys("cp/"); !slices.Equal(got, []string{"cp/a.txt", "cp/sub/b.txt"}) {
+		t.Fatalf("cp -r from a link: %v", got)
+	}
+	c.fails(2, "not a directory", "sync", "--aes-key", "a.key", c.url("p"), "src/a.txt")
+}
