@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -630,4 +631,31 @@ func TestSyncLinkedDirectory(t *testing.T) {
 		t.Fatalf("cp -r from a link: %v", got)
 	}
 	c.fails(2, "not a directory", "sync", "--aes-key", "a.key", c.url("p"), "src/a.txt")
+}
+
+// SIGINT during a sync stops it: exit 130, nothing half-written, nothing
+// deleted after the signal.
+func TestSyncSignal(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "a.key")
+	c.write("src/a.txt", []byte("alpha"))
+	c.ok("put", "--aes-key", "a.key", "src/a.txt", c.url("p/extra"))
+	proxy := c.faultProxy()
+	stall := proxy.Add(&faultproxy.Rule{Method: "PUT", Kind: faultproxy.StallRequest, Path: "/p/a.txt"})
+	p := c.start(nil, "sync", "--delete", "--aes-key", "a.key", "src", c.url("p"))
+	select {
+	case <-stall.Hit():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload never came")
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	r := p.wait(10 * time.Second)
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if r.code != 130 || !strings.Contains(lines[len(lines)-1], "interrupted by SIGINT") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if got := c.keys("p/"); !slices.Equal(got, []string{"p/extra"}) {
+		t.Fatalf("keys after SIGINT: %v", got)
+	}
 }
