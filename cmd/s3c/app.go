@@ -192,7 +192,8 @@ Exit codes:
      unwrap its data key
   130, 143, 129  interrupted by SIGINT, SIGTERM, SIGHUP (128 + the signal's number)
   The cause alone decides: a get to a file, a get to stdout and a cp exit alike.
-  A cp -r with failures exits 3 if any object failed its integrity check, else 1.`
+  A cp -r, sync or rm -r with failures exits 3 if any object failed its integrity
+  check, else 1; --no-clobber skipping a destination that exists is no failure (0).`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
