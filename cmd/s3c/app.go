@@ -58,6 +58,8 @@ type app struct {
 	tempDir     string // --temp-dir: where large objects read whole are spooled
 
 	quiet, json bool
+	dryRun      bool // --dry-run: say what would be done, do nothing (sync.go)
+	noClobber   bool // --no-clobber: keep destinations that exist (sync.go)
 	debug       bool // print the SDK's error chain and request log
 
 	cfg      *aws.Config
@@ -206,7 +208,8 @@ Exit codes:
      unwrap its data key
   130, 143, 129  interrupted by SIGINT, SIGTERM, SIGHUP (128 + the signal's number)
   The cause alone decides: a get to a file, a get to stdout and a cp exit alike.
-  A cp -r with failures exits 3 if any object failed its integrity check, else 1.`
+  A cp -r, sync or rm -r with failures exits 3 if any object failed its integrity
+  check, else 1; --no-clobber skipping a destination that exists is no failure (0).`
 
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
@@ -261,7 +264,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
 		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
-	root.AddCommand(a.mbCommand(), a.rbCommand())
+	root.AddCommand(a.mbCommand(), a.rbCommand(), a.syncCommand())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {

@@ -30,9 +30,11 @@ func (a *app) mbCommand() *cobra.Command {
 		Use:   "mb [flags] s3://bucket",
 		Short: "Make a bucket",
 		Long: `Make a bucket, in the region of --region (or AWS_REGION, or the profile's).
-Nothing in it is encrypted yet: put and cp encrypt each object.`,
+Nothing in it is encrypted yet: put and cp encrypt each object. --dry-run
+prints what would be made and sends nothing.`,
 		Example: `  s3c mb s3://my-backups
-  s3c --region eu-west-3 mb s3://my-backups-paris`,
+  s3c --region eu-west-3 mb s3://my-backups-paris
+  s3c mb --dry-run s3://my-backups`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, err := parseBucket(args[0])
@@ -40,6 +42,10 @@ Nothing in it is encrypted yet: put and cp encrypt each object.`,
 				return err
 			}
 			ctx := cmd.Context()
+			if a.dryRun {
+				fmt.Fprintf(a.stdout, "(dry run) make bucket: s3://%s\n", bucket)
+				return nil
+			}
 			sc, err := a.s3Client(ctx)
 			if err != nil {
 				return err
@@ -59,6 +65,7 @@ Nothing in it is encrypted yet: put and cp encrypt each object.`,
 		},
 	}
 	a.jsonFlag(c.Flags())
+	a.dryRunFlag(c.Flags())
 	return c
 }
 
@@ -70,9 +77,12 @@ func (a *app) rbCommand() *cobra.Command {
 		Long: `Remove a bucket. A bucket that holds objects is refused, unless --force,
 which first deletes every object in it (with their instruction files, as rm
 does) and aborts its incomplete multipart uploads. A versioned bucket keeps
-its older versions: --force refuses it; delete them with another tool.`,
+its older versions: --force refuses it; delete them with another tool.
+--dry-run checks what rb would check, prints what would be deleted and
+removed, one line each, and changes nothing.`,
 		Example: `  s3c rb s3://my-scratch
-  s3c rb --force s3://my-scratch`,
+  s3c rb --force s3://my-scratch
+  s3c rb --force --dry-run s3://my-scratch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bucket, err := parseBucket(args[0])
@@ -85,7 +95,11 @@ its older versions: --force refuses it; delete them with another tool.`,
 				return err
 			}
 			deleted := 0
-			if force {
+			if force && a.dryRun {
+				if err = a.planEmptyBucket(ctx, c, bucket); err != nil {
+					return err
+				}
+			} else if force {
 				if deleted, err = a.emptyBucket(ctx, c, bucket); err != nil {
 					return err
 				}
@@ -97,6 +111,10 @@ its older versions: --force refuses it; delete them with another tool.`,
 				if len(out.Contents) > 0 {
 					return fmt.Errorf("rb s3://%s: the bucket is not empty (it holds %s, …): rb --force deletes its objects first", bucket, aws.ToString(out.Contents[0].Key))
 				}
+			}
+			if a.dryRun {
+				fmt.Fprintf(a.stdout, "(dry run) remove bucket: s3://%s\n", bucket)
+				return nil
 			}
 			if _, err := c.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: &bucket}); err != nil {
 				return fmt.Errorf("rb s3://%s: %w", bucket, err)
@@ -114,7 +132,27 @@ its older versions: --force refuses it; delete them with another tool.`,
 	}
 	c.Flags().BoolVar(&force, "force", false, "delete the bucket's objects and abort its multipart uploads first")
 	a.jsonFlag(c.Flags())
+	a.dryRunFlag(c.Flags())
 	return c
+}
+
+// planEmptyBucket is emptyBucket under --dry-run: the same refusal of a
+// versioned bucket, then a line for each object that would be deleted
+// (its instruction file and index go with it, and are not listed).
+func (a *app) planEmptyBucket(ctx context.Context, c *s3crypto.Client, bucket string) error {
+	v, err := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: &bucket})
+	if err != nil {
+		return fmt.Errorf("rb --force s3://%s: %w", bucket, err)
+	}
+	if v.Status != "" {
+		return fmt.Errorf("rb --force s3://%s: the bucket is versioned (%s): deleting its objects would keep their older versions, and S3 would not remove it; delete the versions with another tool", bucket, v.Status)
+	}
+	return a.listStream(ctx, bucket, "", "", func(page []listed) bool {
+		for _, o := range page {
+			fmt.Fprintf(a.stdout, "(dry run) delete: s3://%s/%s\n", bucket, o.key)
+		}
+		return ctx.Err() == nil
+	})
 }
 
 // emptyBucket deletes every object in bucket with the encryption client's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -20,10 +21,14 @@ func (a *app) putCommand() *cobra.Command {
 		Short: "Encrypt a file (or stdin) and upload it",
 		Long: `Encrypt a file, or stdin for "-", under a fresh data key and upload it.
 Large and unknown-length input is sent as a multipart upload in constant
-memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
+memory; a failed upload is aborted. A key ending in "/" takes the file's name.
+A file's modification time is recorded in the object's metadata ("mtime", as
+rclone does): get gives it back, sync compares it. --dry-run prints what would
+be uploaded and sends nothing.`,
 		Example: `  s3c put --kms-key-id alias/app report.pdf s3://bucket/reports/
   s3c put --aes-key master.key --context team=blue data.csv s3://bucket/data.csv
-  tar c dir | s3c put --rsa-key backup.pem.pub - s3://bucket/backup.tar`,
+  tar c dir | s3c put --rsa-key backup.pem.pub - s3://bucket/backup.tar
+  s3c put --dry-run --aes-key master.key data.csv s3://bucket/data.csv`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dst, err := parseLocation(args[1])
@@ -48,6 +53,13 @@ memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 					return usagef("%s is a directory; use cp -r", args[0])
 				}
 			}
+			if a.dryRun {
+				if err := a.needWriteKey(); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "(dry run) upload: %s to %s\n", args[0], dst)
+				return nil
+			}
 			c, err := a.client(cmd.Context(), true)
 			if err != nil {
 				return err
@@ -69,6 +81,7 @@ memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 	}
 	a.keyFlags(c.Flags(), writeKeys)
 	a.jsonFlag(c.Flags())
+	a.dryRunFlag(c.Flags())
 	return c
 }
 
@@ -86,7 +99,12 @@ object is authenticated: on failure the destination is left untouched, and on
 Linux a crash leaves nothing behind. A symbolic link is written through (its
 target gets the plaintext); a destination that exists and is not a regular file
 (a device, a pipe) is refused. A new file gets mode 0666 less the umask, as cp
-makes it; an existing file keeps its mode.
+makes it; an existing file keeps its mode. The file gets the modification time
+recorded when the object was uploaded from a file, else the object's
+LastModified. --no-clobber keeps a destination that exists, even one created
+during the download (the file is linked in place only where none is), and says
+it skipped it. --dry-run looks the object up, prints what would be downloaded
+and writes nothing.
 To stdout, only authenticated bytes are written, unless --stream asks for
 plaintext as it is decrypted (the exit code still reports a failed check).
 --range a-b fetches bytes a to b of the plaintext, which cannot be authenticated.
@@ -99,7 +117,9 @@ discovery to these keys, and adds it beside other key flags.`,
   s3c get --aes-key master.key --stream s3://bucket/big.log - | grep ERROR
   s3c get --aes-key master.key --temp-dir /var/tmp s3://bucket/big.tar - | tar x
   s3c get --aes-key master.key --range 0-1023 s3://bucket/big.bin head.bin
-  s3c get --rsa-key backup.pem s3://bucket/backup.tar - | tar x`,
+  s3c get --rsa-key backup.pem s3://bucket/backup.tar - | tar x
+  s3c get --no-clobber --aes-key master.key s3://bucket/data.csv data.csv
+  s3c get --dry-run s3://bucket/data.csv data.csv`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, err := parseObject(args[0])
@@ -118,6 +138,17 @@ discovery to these keys, and adds it beside other key flags.`,
 			if stream && dst != "-" && dst != "/dev/stdout" && !a.isStdout(dst) {
 				return usagef("--stream applies to stdout (-) only: a file is put in place once authenticated")
 			}
+			toStdout := dst == "-" || dst == "/dev/stdout" || a.isStdout(dst)
+			if a.noClobber && toStdout {
+				return usagef("--no-clobber keeps files; stdout is none")
+			}
+			if a.dryRun {
+				job := copyJob{src: src, dst: location{path: dst}}
+				if toStdout {
+					job.dst.path = "-"
+				}
+				return a.planCopies(cmd.Context(), []copyJob{job})
+			}
 			c, err := a.client(cmd.Context(), false)
 			if err != nil {
 				return err
@@ -127,6 +158,10 @@ discovery to these keys, and adds it beside other key flags.`,
 			res, err := a.download(cmd.Context(), c, src, dst, stream, rng, b)
 			b.done()
 			pr.wait()
+			if errors.Is(err, errExists) {
+				a.say("skipped %s: exists", dst)
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -144,6 +179,8 @@ discovery to these keys, and adds it beside other key flags.`,
 	c.Flags().BoolVar(&stream, "stream", false, "write plaintext to stdout before the object is authenticated")
 	c.Flags().StringVar(&rng, "range", "", "only bytes a-b of the plaintext (unauthenticated)")
 	a.tempDirFlag(c.Flags())
+	a.dryRunFlag(c.Flags())
+	a.noClobberFlag(c.Flags())
 	return c
 }
 

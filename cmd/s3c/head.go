@@ -183,27 +183,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-func (a *app) rmCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm s3://bucket/key",
-		Short:   "Delete an object and its instruction file",
-		Example: `  s3c rm s3://bucket/report.pdf`,
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			obj, err := parseObject(args[0])
-			if err != nil {
-				return err
-			}
-			c, err := a.metaClient(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}); err != nil {
-				return err
-			}
-			a.say("deleted %s", obj)
-			return nil
-		},
-	}
-}

@@ -21,7 +21,16 @@ type outFile struct {
 	dst  string
 	temp string // the temporary name; "" while the file has none
 	link func(temp string) error
+
+	// mtime, if not zero, is the modification time commit gives the file.
+	mtime time.Time
+	// noClobber makes commit link the file in place only where no file
+	// is (errExists otherwise), rather than replace what is there.
+	noClobber bool
 }
+
+// errExists is a destination that --no-clobber keeps: it exists.
+var errExists = errors.New("exists")
 
 // Write and WriteAt write to the file; their errors name dst.
 func (o *outFile) Write(p []byte) (int, error) {
@@ -75,8 +84,11 @@ func removeStale(dst string) {
 	}
 }
 
-// commit gives the file its mode, flushes it to disk and puts it in
-// place at dst, replacing what is there.
+// commit gives the file its mode (and mtime, if set), flushes it to disk
+// and puts it in place at dst, replacing what is there; with noClobber,
+// only if nothing is there (else errExists, dst untouched): the link that
+// puts it in place fails if dst exists, so a file created meanwhile is
+// kept whatever the timing.
 func (o *outFile) commit(mode os.FileMode) error {
 	if err := o.f.Chmod(mode); err != nil {
 		return o.err(err)
@@ -105,7 +117,21 @@ func (o *outFile) commit(mode os.FileMode) error {
 	if err := o.f.Close(); err != nil {
 		return o.err(err)
 	}
-	if err := os.Rename(o.temp, o.dst); err != nil {
+	if !o.mtime.IsZero() {
+		if err := os.Chtimes(o.temp, time.Time{}, o.mtime); err != nil {
+			return o.err(err)
+		}
+	}
+	if o.noClobber {
+		if err := os.Link(o.temp, o.dst); err != nil {
+			o.f = nil // closed: discard removes the temporary name
+			if errors.Is(err, fs.ErrExist) {
+				return errExists
+			}
+			return o.err(err)
+		}
+		os.Remove(o.temp)
+	} else if err := os.Rename(o.temp, o.dst); err != nil {
 		return o.err(err)
 	}
 	tempFiles.Delete(o.temp)

@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -28,6 +30,7 @@ import (
 // upload encrypts a local file (or stdin, for "-") to bucket/key.
 func (a *app) upload(ctx context.Context, c *s3crypto.Client, src string, dst location, b *bar) (*s3crypto.UploadOutput, error) {
 	var body io.Reader
+	var mtime time.Time
 	size := int64(-1)
 	if src == "-" {
 		r, stop := contextReader(ctx, a.stdin)
@@ -47,15 +50,78 @@ func (a *app) upload(ctx context.Context, c *s3crypto.Client, src string, dst lo
 		if !st.Mode().IsRegular() {
 			return nil, fmt.Errorf("%s is not a regular file", src)
 		}
-		body, size = f, st.Size()
+		body, size, mtime = f, st.Size(), st.ModTime()
 	}
 	b.setTotal(size)
 	in := &s3.PutObjectInput{Bucket: &dst.bucket, Key: &dst.key, Body: b.reader(body)}
 	if size >= 0 && src != "-" {
 		in.ContentLength = aws.Int64(size)
+		recordMtime(in, mtime)
+	}
+	if a.noClobber {
+		in.IfNoneMatch = aws.String("*")
 	}
 	opts := a.callOptions()
-	return s3crypto.NewUploader(c, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, in)
+	out, err := s3crypto.NewUploader(c, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, in)
+	return out, clobbered(err)
+}
+
+// mtimeKey is the user metadata entry that records the modification time
+// of the file an object was uploaded from, as rclone records it: Unix
+// seconds with a nanosecond fraction ("1733150000.123456789"). A download
+// gives the file that time back, so that sync compares a file with the
+// object it was uploaded from (or downloaded to) exactly.
+const mtimeKey = "mtime"
+
+// recordMtime adds the file's modification time to the upload's metadata.
+func recordMtime(in *s3.PutObjectInput, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if in.Metadata == nil {
+		in.Metadata = map[string]string{}
+	}
+	in.Metadata[mtimeKey] = formatMtime(t)
+}
+
+func formatMtime(t time.Time) string {
+	return fmt.Sprintf("%d.%09d", t.Unix(), t.Nanosecond())
+}
+
+// parseMtime reads a recorded modification time ("secs[.fraction]"); ok
+// is false if there is none or it is malformed.
+func parseMtime(s string) (time.Time, bool) {
+	secs, frac, _ := strings.Cut(strings.TrimSpace(s), ".")
+	sec, err := strconv.ParseInt(secs, 10, 64)
+	if err != nil || secs == "" || len(frac) > 9 {
+		return time.Time{}, false
+	}
+	var nsec int64
+	if frac != "" {
+		if nsec, err = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64); err != nil || nsec < 0 {
+			return time.Time{}, false
+		}
+	}
+	return time.Unix(sec, nsec), true
+}
+
+// objectMtime is the modification time a file downloaded from an object
+// gets: the one recorded at upload, else the object's LastModified.
+func objectMtime(meta map[string]string, lastModified *time.Time) time.Time {
+	if t, ok := parseMtime(meta[mtimeKey]); ok {
+		return t
+	}
+	return aws.ToTime(lastModified)
+}
+
+// clobbered turns the refusal of a conditional write (If-None-Match: *,
+// for --no-clobber) into errExists: an object was created meanwhile.
+func clobbered(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict") {
+		return errExists
+	}
+	return err
 }
 
 // regularRemaining is what is left to read of r if it is a regular file
@@ -108,7 +174,8 @@ func contextReader(ctx context.Context, r io.Reader) (_ io.Reader, stop func()) 
 type downloadResult struct {
 	size   int64
 	info   *s3crypto.ObjectInfo
-	stdout bool // written to stdout
+	stdout bool      // written to stdout
+	mtime  time.Time // the modification time the file gets (see objectMtime)
 }
 
 // download decrypts bucket/key into a local file, or to stdout for "-"
@@ -157,6 +224,9 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 		switch {
 		case err == nil:
 			res = &downloadResult{size: dl.Size, info: dl.Info}
+			if dl.Object != nil {
+				res.mtime = objectMtime(dl.Object.Metadata, dl.Object.LastModified)
+			}
 		case errors.As(err, &ae) && ae.ErrorCode() == "InvalidRange":
 			// An empty object: the Downloader's first ranged GET cannot
 			// be satisfied. GetObject, as to stdout, says what it is
@@ -173,6 +243,10 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 	if st, err := os.Stat(target); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", dst)
 	}
+	if rng == "" {
+		out.mtime = res.mtime // a part of the object is not the object
+	}
+	out.noClobber = a.noClobber
 	if err := out.commit(filemode.For(target)); err != nil {
 		return nil, err
 	}
@@ -193,6 +267,9 @@ func (a *app) resolveDest(dst string) (target string, toStdout bool, err error) 
 	}
 	if err != nil {
 		return "", false, destError(dst, err)
+	}
+	if a.noClobber {
+		return "", false, errExists // whatever it is: a link too
 	}
 	target = dst
 	if fi.Mode()&fs.ModeSymlink != 0 {
@@ -261,7 +338,7 @@ func (a *app) getInto(ctx context.Context, c *s3crypto.Client, in *s3.GetObjectI
 		return nil, err
 	}
 	info, _ := s3crypto.GetObjectInfo(out.ResultMetadata)
-	return &downloadResult{size: n, info: info}, nil
+	return &downloadResult{size: n, info: info, mtime: objectMtime(out.Metadata, out.LastModified)}, nil
 }
 
 // downloadStream writes the plaintext to stdout: by default only once the
@@ -333,9 +410,12 @@ func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst 
 		}
 		put.Tagging = aws.String(encodeTags(tags.TagSet))
 	}
+	if a.noClobber {
+		put.IfNoneMatch = aws.String("*")
+	}
 	up, err := s3crypto.NewUploader(wc, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, put)
 	if err != nil {
-		return 0, err
+		return 0, clobbered(err)
 	}
 	return up.Size, nil
 }
