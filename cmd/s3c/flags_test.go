@@ -49,13 +49,14 @@ func TestFlagsPerCommand(t *testing.T) {
 		cmd  string
 		want []string
 	}{
-		{"put", append(slices.Clone(write), "json")},
-		{"get", append(slices.Clone(read), "json", "stream", "range", "temp-dir")},
-		{"cp", append(append(slices.Clone(write), read...), "recursive", "jobs", "json", "temp-dir")},
+		{"put", append(slices.Clone(write), "json", "dry-run")},
+		{"get", append(slices.Clone(read), "json", "stream", "range", "temp-dir", "dry-run", "no-clobber")},
+		{"cp", append(append(slices.Clone(write), read...), "recursive", "jobs", "json", "temp-dir", "dry-run", "no-clobber", "exclude", "include")},
+		{"sync", append(append(slices.Clone(write), read...), "jobs", "json", "temp-dir", "dry-run", "delete", "exact-timestamps", "exclude", "include")},
 		{"ls", []string{"recursive", "jobs", "json"}},
 		{"head", []string{"json"}},
-		{"rm", nil},
-		{"keygen", []string{"bits", "type", "json"}},
+		{"rm", []string{"recursive", "jobs", "dry-run", "exclude", "include"}},
+		{"keygen", []string{"bits", "type", "json", "public-key"}},
 		{"uploads", []string{"abort", "older-than", "json"}},
 		{"rewrap", append(append(slices.Clone(keys), bulk...), "keystore", "branch-key", "allow-kms-key", "instruction-file")},
 		{"verify", append(slices.Clone(bulk), "kms-key-id", "aes-key", "rsa-key", "allow-kms-key")},
@@ -64,8 +65,8 @@ func TestFlagsPerCommand(t *testing.T) {
 		{"keystore rotate", append(slices.Clone(root), "branch-key")},
 		{"keystore rewrap", root},
 		{"keystore ls", []string{"json"}},
-		{"mb", []string{"json"}},
-		{"rb", []string{"force", "json"}},
+		{"mb", []string{"json", "dry-run"}},
+		{"rb", []string{"force", "json", "dry-run"}},
 	} {
 		want := append(slices.Clone(tc.want), "help")
 		slices.Sort(want)

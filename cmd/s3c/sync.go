@@ -123,7 +123,7 @@ an excluded path is neither copied nor deleted.
 	f.IntVar(&jobs, "jobs", 4, "objects copied at once")
 	filter.register(f)
 	a.dryRunFlag(f)
-	a.keyFlags(f)
+	a.keyFlags(f, readKeys|writeKeys)
 	a.jsonFlag(f)
 	a.tempDirFlag(f)
 	return c

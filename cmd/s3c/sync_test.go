@@ -53,7 +53,7 @@ func (c *cli) runWith(r *os.File, args ...string) result {
 	return result{stdout.String(), stderr.String(), code}
 }
 
-func (c *cli) head(key string) *s3.HeadObjectOutput {
+func (c *cli) headRaw(key string) *s3.HeadObjectOutput {
 	c.t.Helper()
 	h, err := minio.Client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &c.bucket, Key: &key})
 	if err != nil {
@@ -144,7 +144,7 @@ func TestSyncBothWays(t *testing.T) {
 		"upload: src/sub/b.bin to "+c.url("p/sub/b.bin"),
 		"upload: src/tiny to "+c.url("p/tiny"))
 	wantStderr(t, "sync up", r, "sync: 4 copied (68.4 KiB), 0 deleted, 0 up to date, 0 failed\n")
-	if got, want := c.head("p/a.txt").Metadata["mtime"], formatMtime(c.mtime("src/a.txt")); got != want || !strings.HasSuffix(got, ".123456789") {
+	if got, want := c.headRaw("p/a.txt").Metadata["mtime"], formatMtime(c.mtime("src/a.txt")); got != want || !strings.HasSuffix(got, ".123456789") {
 		t.Fatalf("recorded mtime %q, want %q", got, want)
 	}
 	r = up()
@@ -212,7 +212,7 @@ func TestSyncBothWays(t *testing.T) {
 	if r = down(); r.stdout != "download: "+c.url("p/stdin.txt")+" to dst/stdin.txt\n" {
 		t.Fatalf("object without mtime:\n%s", r.stdout)
 	}
-	if got, want := c.mtime("dst/stdin.txt"), aws.ToTime(c.head("p/stdin.txt").LastModified); !got.Equal(want) {
+	if got, want := c.mtime("dst/stdin.txt"), aws.ToTime(c.headRaw("p/stdin.txt").LastModified); !got.Equal(want) {
 		t.Fatalf("mtime %v, want LastModified %v", got, want)
 	}
 	if r = down(); r.stdout != "" {
@@ -406,7 +406,7 @@ func TestNoClobber(t *testing.T) {
 	c.write("f", []byte("new"))
 	c.write("old", []byte("old"))
 	c.ok("put", "--aes-key", "a.key", "old", c.url("k"))
-	etag := aws.ToString(c.head("k").ETag)
+	etag := aws.ToString(c.headRaw("k").ETag)
 
 	r := c.ok("get", "--no-clobber", "--aes-key", "a.key", c.url("k"), "f")
 	wantStderr(t, "get --no-clobber", r, "skipped f: exists\n")
@@ -417,7 +417,7 @@ func TestNoClobber(t *testing.T) {
 	wantStderr(t, "cp --no-clobber down", r, "skipped f: exists\n")
 	r = c.ok("cp", "--no-clobber", "--aes-key", "a.key", "f", c.url("k"))
 	wantStderr(t, "cp --no-clobber up", r, "skipped "+c.url("k")+": exists\n")
-	if aws.ToString(c.head("k").ETag) != etag {
+	if aws.ToString(c.headRaw("k").ETag) != etag {
 		t.Fatal("cp --no-clobber replaced the object")
 	}
 	// A link at the destination is a destination that exists.
@@ -444,7 +444,7 @@ func TestNoClobber(t *testing.T) {
 		t.Fatalf("cp --no-clobber --dry-run: %q %q", r.stdout, r.stderr)
 	}
 	c.fails(2, "stdout", "get", "--no-clobber", "--aes-key", "a.key", c.url("k"), "-")
-	if c.noTempFiles(); aws.ToString(c.head("k").ETag) != etag {
+	if c.noTempFiles(); aws.ToString(c.headRaw("k").ETag) != etag {
 		t.Fatal("the object changed")
 	}
 }
