@@ -475,10 +475,11 @@ The size is derived from the listing without reading any object: the
 stored size less 16 bytes (the AES-GCM tag), which assumes the object is
 encrypted, as everything s3c and AWS's V2 and V3 encryption clients write
 is. An object that is not encrypted shows 16 bytes less than it holds (an
-object under 16 bytes shows its own size). -l (--long) sends one HEAD
-request per object (--jobs at a time) and shows the exact plaintext size,
-the format (V1, V2, V3, or - for objects that are not encrypted) and the
-master key the object names.
+object under 16 bytes shows its own size), a legacy AES-CBC object up to
+15 bytes less than its plaintext. -l (--long) sends one HEAD request per
+object (--jobs at a time) and shows the exact plaintext size, the format
+(V1, V2, V3, or - for objects that are not encrypted) and the master key
+the object names.
 
 Instruction files (X.instruction) and chunk indexes (X.s3c-index) of
 listed objects are not listed; one whose object X does not exist is, so
@@ -498,7 +499,7 @@ part way, the array is left unclosed.`,
   s3c ls s3://bucket/reports/
   s3c ls -r --exclude '*.tmp' s3://bucket/reports/
   s3c ls -rl s3://bucket/reports/
-  s3c ls -rl --json s3://bucket | jq '.[] | select(.key and (.encrypted | not)) | .key'`,
+  s3c ls -rl --json s3://bucket | jq -r '.[] | select(.encrypted == false) | .key'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.jobs < 1 {
