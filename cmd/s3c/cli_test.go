@@ -228,10 +228,10 @@ func TestLs(t *testing.T) {
 	if !strings.Contains(out, "PRE") || !strings.Contains(out, "docs/") || !strings.Contains(out, "top") || strings.Contains(out, "docs/enc") {
 		t.Fatalf("ls (one level):\n%s", out)
 	}
-	out = c.ok("ls", "-r", c.url("docs/")).stdout
+	out = c.ok("ls", "-rl", c.url("docs/")).stdout
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 3 {
-		t.Fatalf("ls -r docs/:\n%s", out)
+		t.Fatalf("ls -rl docs/:\n%s", out)
 	}
 	for _, l := range lines {
 		f := strings.Fields(l)

@@ -69,7 +69,10 @@ func (a *app) plainError(err error) (msg string, ok bool) {
 			if bucket == "" {
 				return prefix("no such bucket"), true
 			}
-			msg := "no such bucket s3://" + bucket + " (for " + what + ")"
+			msg := "no such bucket s3://" + bucket
+			if oe.Key != "" { // else the bucket itself was named (ls s3://bucket)
+				msg += " (for " + what + ")"
+			}
 			if strings.HasPrefix(oe.Op, "Put") || oe.Op == "Upload" || oe.Op == "CreateMultipartUpload" {
 				msg += ": s3c mb s3://" + bucket + " makes it"
 			}
