@@ -53,7 +53,7 @@ func TestFlagsPerCommand(t *testing.T) {
 		{"get", append(slices.Clone(read), "json", "stream", "range", "temp-dir", "dry-run", "no-clobber")},
 		{"cp", append(append(slices.Clone(write), read...), "recursive", "jobs", "json", "temp-dir", "dry-run", "no-clobber", "exclude", "include")},
 		{"sync", append(append(slices.Clone(write), read...), "jobs", "json", "temp-dir", "dry-run", "delete", "exact-timestamps", "exclude", "include")},
-		{"ls", []string{"recursive", "jobs", "json"}},
+		{"ls", []string{"recursive", "long", "jobs", "json", "exclude", "include"}},
 		{"head", []string{"json"}},
 		{"rm", []string{"recursive", "jobs", "dry-run", "exclude", "include"}},
 		{"keygen", []string{"bits", "type", "json", "public-key"}},

@@ -503,7 +503,7 @@ part way, the array is left unclosed.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.jobs < 1 {
-				return usagef("--jobs must be at least 1, not %d", o.jobs)
+				return usagef("--jobs %d: want 1 or more", o.jobs)
 			}
 			ctx := cmd.Context()
 			if len(args) == 0 {

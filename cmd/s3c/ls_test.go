@@ -209,13 +209,13 @@ func TestLsLong(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.ok("ls", "-rl", "--json", c.url("l/")).stdout), &reports); err != nil || len(reports) != 3 {
 		t.Fatalf("ls -rl --json: %v, %v", err, reports)
 	}
-	if r := reports[2]; r["key"] != "l/sub/kms" || r["plaintext_size"] != float64(1000) || r["encrypted"] != true || r["key_ref"] != "alias/cli" || r["format"] != "V3" {
+	if r := reports[2]; r["key"] != "l/sub/kms" || r["plaintext_size"] != float64(1000) || r["encrypted"] != true || r["key_ref"] != kmsARN || r["format"] != "V3" {
 		t.Fatalf("ls -rl --json: %v", r)
 	}
 	if r := reports[1]; r["key"] != "l/plain" || r["plaintext_size"] != float64(21) || r["encrypted"] != false {
 		t.Fatalf("ls -rl --json: %v", r)
 	}
-	c.fails(2, "--jobs must be at least 1", "ls", "-l", "--jobs", "0", c.url("l/"))
+	c.fails(2, "--jobs 0: want 1 or more", "ls", "-l", "--jobs", "0", c.url("l/"))
 }
 
 // Objects and sub-prefixes come out merged in key order, the keys in one

@@ -157,6 +157,9 @@ func TestUsageMistakes(t *testing.T) {
 		for _, args := range [][]string{
 			{"cp", "-r", "--jobs", n, "--aes-key", "a.key", c.url(""), "out"},
 			{"ls", "--jobs", n, c.url("")},
+			{"ls", "-l", "--jobs", n, c.url("")},
+			{"rm", "-r", "--jobs", n, c.url("")},
+			{"sync", "--jobs", n, "--aes-key", "a.key", c.dir, c.url("")},
 			{"verify", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
 			{"rewrap", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
 			{"encrypt", "-r", "--jobs", n, "--aes-key", "a.key", c.url("")},
