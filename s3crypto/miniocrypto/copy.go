@@ -32,8 +32,8 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 	}
 	if dst.ReplaceMetadata {
 		for k := range dst.UserMetadata {
-			if metadata.IsReservedKey(k) {
-				return fail(fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			if core.IsReservedMetadata(k) {
+				return fail(core.ReservedMetadataError(k))
 			}
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/s3c/s3c/metadata"
 )
 
 // PutObject encrypts reader (size bytes, or -1 if unknown) under a fresh
@@ -42,8 +40,8 @@ import (
 // an io.Seeker, so minio-go sends it once and does not retry.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Reader, size int64, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	for k := range opts.UserMetadata {
-		if metadata.IsReservedKey(k) {
-			return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+		if core.IsReservedMetadata(k) {
+			return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", core.ReservedMetadataError(k))
 		}
 	}
 	if opts.RDMABuffer != nil {
