@@ -56,6 +56,8 @@ type app struct {
 	legacy      bool
 	tempDir     string // --temp-dir: where large objects read whole are spooled
 
+	obj objectOpts // stored objects' settings and SSE-C keys (objectopts.go)
+
 	quiet, json bool
 	debug       bool // print the SDK's error chain and request log
 
@@ -140,7 +142,8 @@ func looksLikeKey(v string) bool {
 func flagError(_ *cobra.Command, err error) error {
 	var ive *pflag.InvalidValueError
 	if errors.As(err, &ive) {
-		if _, ok := ive.GetFlag().Value.(keyFlag); ok {
+		switch ive.GetFlag().Value.(type) {
+		case keyFlag, sseCKeyFlag:
 			return usageError{ive.Unwrap()}
 		}
 	}
@@ -300,7 +303,7 @@ func (a *app) checkFlags() error {
 		return err
 	}
 	a.ec = ec
-	return nil
+	return a.checkObjectFlags()
 }
 
 // keysFromEnv takes the keys of S3C_PKCS11_KEY for a command that takes

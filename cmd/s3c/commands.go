@@ -68,6 +68,7 @@ memory; a failed upload is aborted. A key ending in "/" takes the file's name.`,
 		},
 	}
 	a.keyFlags(c.Flags())
+	a.objectFlags(c.Flags())
 	a.jsonFlag(c.Flags())
 	return c
 }
@@ -144,6 +145,7 @@ discovery to these keys, and adds it beside other key flags.`,
 	c.Flags().BoolVar(&stream, "stream", false, "write plaintext to stdout before the object is authenticated")
 	c.Flags().StringVar(&rng, "range", "", "only bytes a-b of the plaintext (unauthenticated)")
 	a.tempDirFlag(c.Flags())
+	a.sseReadFlags(c.Flags())
 	return c
 }
 

@@ -67,6 +67,9 @@ ending in "/" takes the source's name.
 			if jobs < 1 {
 				return usagef("--jobs %d: want 1 or more", jobs)
 			}
+			if err := a.checkCopyObjectFlags(cmd, src, dst); err != nil {
+				return err
+			}
 			if recursive && (src.stream() || dst.stream()) {
 				return usagef("-r copies trees, not stdin or stdout")
 			}
@@ -103,6 +106,8 @@ ending in "/" takes the source's name.
 	c.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy a directory tree or a prefix")
 	c.Flags().IntVar(&jobs, "jobs", 4, "objects copied at once")
 	a.keyFlags(c.Flags())
+	a.objectFlags(c.Flags())
+	a.sseCopySourceFlag(c.Flags())
 	a.jsonFlag(c.Flags())
 	a.tempDirFlag(c.Flags())
 	return c
