@@ -233,6 +233,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
 		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
 	root.AddCommand(a.mbCommand(), a.rbCommand())
+	root.AddCommand(a.genDocsCommand())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
