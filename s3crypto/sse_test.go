@@ -264,6 +264,46 @@ func TestSSEOnEveryRequest(t *testing.T) {
 						}
 					}
 				}
+
+				// Deletes take the companions along; for SSE-C, only with the
+				// key (WithSSECustomerKey): S3 does not describe them without.
+				var delOpts []func(*s3.Options)
+				if ssec {
+					delOpts = append(delOpts, WithSSECustomerKey(*alg, *key64, *md564))
+					lone := prefix + "lone"
+					in := &s3.PutObjectInput{Bucket: &bucket, Key: &lone, Body: bytes.NewReader(randomBytes(9 << 20))}
+					setPut(in)
+					if _, err := c.PutObject(bg, in); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := c.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &bucket, Key: &lone}); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := raw.HeadObject(bg, &s3.HeadObjectInput{Bucket: &bucket, Key: aws.String(lone + IndexSuffix),
+						SSECustomerAlgorithm: alg, SSECustomerKey: key64, SSECustomerKeyMD5: md564}); err != nil {
+						t.Errorf("without the key, the SSE-C index was deleted: %v", err)
+					}
+					raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(lone + IndexSuffix)})
+					raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(lone + ".instruction")})
+				}
+				var batch []types.ObjectIdentifier
+				for k := range objects {
+					if _, err := c.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k)}, delOpts...); err != nil {
+						t.Errorf("%s: delete: %v", k, err)
+					}
+					batch = append(batch, types.ObjectIdentifier{Key: aws.String(k + "-copy")})
+				}
+				if out, err := c.DeleteObjects(bg, &s3.DeleteObjectsInput{Bucket: &bucket, Delete: &types.Delete{Objects: batch}}, delOpts...); err != nil || len(out.Errors) > 0 {
+					t.Errorf("delete copies: %v %v", err, out)
+				}
+				list, err := raw.ListObjectsV2(bg, &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(prefix)})
+				if err != nil || len(list.Contents) > 0 {
+					var left []string
+					for _, o := range list.Contents {
+						left = append(left, aws.ToString(o.Key))
+					}
+					t.Errorf("left after the deletes: %v %v", left, err)
+				}
 			})
 		}
 	}

@@ -218,11 +218,16 @@ func orDash(s string) string {
 }
 
 func (a *app) rmCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:     "rm s3://bucket/key",
-		Short:   "Delete an object and its instruction file",
-		Example: `  s3c rm s3://bucket/report.pdf`,
-		Args:    cobra.ExactArgs(1),
+	rm := &cobra.Command{
+		Use:   "rm s3://bucket/key",
+		Short: "Delete an object and its instruction file",
+		Long: `Delete an object, then its instruction file and chunk index (<key>.instruction,
+<key>.s3c-index, only if they carry s3c's marker). For an object stored with
+SSE-C, give its customer key with --sse-c-key: S3 does not describe the
+companions without it, and they would be left behind.`,
+		Example: `  s3c rm s3://bucket/report.pdf
+  s3c rm --sse-c-key sse-c.key s3://bucket/private.pdf`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			obj, err := parseObject(args[0])
 			if err != nil {
@@ -232,11 +237,13 @@ func (a *app) rmCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}); err != nil {
+			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}, a.deleteOptions()...); err != nil {
 				return err
 			}
 			a.say("deleted %s", obj)
 			return nil
 		},
 	}
+	a.sseReadFlags(rm.Flags())
+	return rm
 }

@@ -253,6 +253,16 @@ func (a *app) setSSECRead(in *s3.GetObjectInput, copySource bool) {
 	in.SSECustomerAlgorithm, in.SSECustomerKey, in.SSECustomerKeyMD5 = k.fields()
 }
 
+// deleteOptions give a delete the SSE-C key of --sse-c-key, so that the
+// companions (instruction file, chunk index) of an object stored with
+// SSE-C are deleted with it.
+func (a *app) deleteOptions() []func(*s3.Options) {
+	if a.obj.ssec == nil {
+		return nil
+	}
+	return []func(*s3.Options){s3crypto.WithSSECustomerKey("AES256", a.obj.ssec.key, a.obj.ssec.keyMD5)}
+}
+
 // headInput is the HEAD of the object a GET reads, with its SSE-C key.
 func headInput(in *s3.GetObjectInput) *s3.HeadObjectInput {
 	return &s3.HeadObjectInput{Bucket: in.Bucket, Key: in.Key, VersionId: in.VersionId,

@@ -251,6 +251,13 @@ func TestSSECThroughCLI(t *testing.T) {
 			}
 		}
 	}
+	// rm takes the companions along only with the key.
+	c.ok("rm", "--sse-c-key", "sse.key", c.url("c/big.bin--instruction-file"))
+	for _, s := range []string{"", ".instruction", ".s3c-index"} {
+		if _, err := rawHead(t, srv, c.bucket, "c/big.bin--instruction-file"+s, ssecRaw); err == nil {
+			t.Errorf("rm --sse-c-key left %s", "c/big.bin--instruction-file"+s)
+		}
+	}
 	if b, _ := os.ReadFile(filepath.Join(c.dir, "sse.key")); !bytes.Equal(b, ssecRaw) {
 		t.Fatal("key file changed")
 	}
