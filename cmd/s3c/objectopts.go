@@ -36,6 +36,7 @@ type objectOpts struct {
 	// by checkObjectFlags into ssec and ssecSource.
 	sseCKeyFile, sseCSourceKeyFile string
 	ssec, ssecSource               *ssecKey
+	s3ToS3                         bool // a cp from S3 to S3: the source's key is --sse-c-copy-source-key
 }
 
 // ssecKey is an SSE-C key as S3's headers carry it.
@@ -280,7 +281,8 @@ func (a *app) checkCopyObjectFlags(cmd *cobra.Command, src, dst location) error 
 			}
 		}
 	}
-	if a.obj.sseCSourceKeyFile != "" && !(src.s3 && dst.s3) {
+	a.obj.s3ToS3 = src.s3 && dst.s3
+	if a.obj.sseCSourceKeyFile != "" && !a.obj.s3ToS3 {
 		return usagef("--sse-c-copy-source-key is for an S3 to S3 copy; for a download, give the source's key with --sse-c-key")
 	}
 	return nil
@@ -294,7 +296,11 @@ func (a *app) sseError(ae smithy.APIError, err error) (msg string, ok bool) {
 	hasObject := errors.As(err, &oe)
 	head := hasObject && oe.Op == "HeadObject"
 	reading := hasObject && (head || oe.Op == "GetObject" || oe.Op == "Download")
-	givenKey := a.obj.ssec != nil || a.obj.ssecSource != nil
+	// The key of the object read: the source's for an S3 to S3 cp.
+	givenKey, flag := a.obj.ssec != nil, "--sse-c-key"
+	if a.obj.s3ToS3 {
+		givenKey, flag = a.obj.ssecSource != nil, "--sse-c-copy-source-key (the source's)"
+	}
 	switch {
 	case code == "InvalidRequest" && strings.Contains(text, "secure connection"):
 		return "SSE-C (--sse-c-key) needs HTTPS: S3 refuses customer keys over plain http (check --endpoint-url)", true
@@ -302,10 +308,10 @@ func (a *app) sseError(ae smithy.APIError, err error) (msg string, ok bool) {
 		if givenKey {
 			return "the object's server-side encryption needs other parameters than the SSE-C key given", true
 		}
-		return "the object is stored with a customer key (SSE-C): give it with --sse-c-key", true
+		return "the object is stored with a customer key (SSE-C): give it with " + flag, true
 	case head && (code == "BadRequest" || code == "400") && !givenKey && bucketRegion(err) == "":
 		// S3 answers a HEAD of an SSE-C object without its key with a bare 400.
-		return "S3 refuses to describe the object (400): if it is stored with a customer key (SSE-C), give it with --sse-c-key", true
+		return "S3 refuses to describe the object (400): if it is stored with a customer key (SSE-C), give it with " + flag, true
 	case (code == "AccessDenied" || code == "Forbidden" || code == "403") && reading && givenKey:
 		return "access denied: the SSE-C key given may not be the object's, or check the credentials in " + a.credentialsName() + " and what their policy allows", true
 	case code == "KMS.NotFoundException" || code == "kms:KeyNotFound":

@@ -241,6 +241,7 @@ func TestSSECThroughCLI(t *testing.T) {
 				t.Errorf("%s: head does not say SSE-C", key)
 			}
 			// S3 to S3, under another customer key; then a download.
+			c.fails(1, "give it with --sse-c-copy-source-key (the source's)", "cp", "--aes-key", "a.key", "--sse-c-key", "sse.key", c.url(key), c.url(key+".copy"))
 			c.ok("cp", "--aes-key", "a.key", "--sse-c-copy-source-key", "sse.key", "--sse-c-key", "sse2.key", c.url(key), c.url(key+".copy"))
 			if _, err := rawHead(t, srv, c.bucket, key+".copy", ssec2Raw); err != nil {
 				t.Errorf("%s.copy: not under the second key: %v", key, err)
