@@ -30,7 +30,7 @@ import (
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
 	sse := deleteSSE(c, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if in.VersionId == nil {
-		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sse, optFns); err != nil {
+		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns); err != nil {
 			return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
 		}
 	}
@@ -114,7 +114,7 @@ const deleteCheckConcurrency = 16
 // in Errors with the code InstructionFileInUse.
 func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
 	sse := deleteSSE(c, in.ExpectedBucketOwner, in.RequestPayer, optFns)
-	in, refused := c.withoutInstructionFilesInUse(ctx, in, sse, optFns)
+	in, refused := c.withoutInstructionFilesInUse(ctx, in, optFns)
 	if len(refused) > 0 && len(in.Delete.Objects) == 0 {
 		return &s3.DeleteObjectsOutput{Errors: refused}, nil
 	}
@@ -188,7 +188,7 @@ func isNotFound(err error) bool {
 // withoutInstructionFilesInUse returns in without the instruction files
 // (keys ending in the suffix, without a VersionId) that an existing object
 // not deleted in the same request needs, and an error entry for each.
-func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.DeleteObjectsInput, sse sseFields, optFns []func(*s3.Options)) (*s3.DeleteObjectsInput, []types.Error) {
+func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.DeleteObjectsInput, optFns []func(*s3.Options)) (*s3.DeleteObjectsInput, []types.Error) {
 	if in.Delete == nil {
 		return in, nil
 	}
@@ -211,7 +211,7 @@ func (c *Client) withoutInstructionFilesInUse(ctx context.Context, in *s3.Delete
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			refuse[i] = c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(o.Key), sse, optFns)
+			refuse[i] = c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(o.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns)
 		}()
 	}
 	wg.Wait()

@@ -153,7 +153,8 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 // index <key>.s3c-index if marked (s3crypto.IsIndexObject). An object of that
 // name without the marker is the caller's own and is left alone, and so
 // is one stored with SSE-C, which the server does not describe without
-// the key (RemoveObjectOptions has none). Removing
+// the key (RemoveObjectOptions has none), unless CallOptions.SSECustomerKey
+// gives it. Removing
 // an instruction file that an existing object needs is refused
 // (s3crypto.ErrInstructionFileInUse).
 func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts minio.RemoveObjectOptions) error {
@@ -168,10 +169,11 @@ func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts mini
 	if opts.VersionID != "" {
 		return nil
 	}
-	if err := c.removeInstructionFile(ctx, bucket, key); err != nil {
+	ssec := c.callOptions(ctx).SSECustomerKey
+	if err := c.removeInstructionFile(ctx, bucket, key, ssec); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its instruction file: %w", err))
 	}
-	if err := c.removeIndex(ctx, bucket, key); err != nil {
+	if err := c.removeIndex(ctx, bucket, key, ssec); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its index: %w", err))
 	}
 	return nil
