@@ -211,26 +211,41 @@ func (k *ssecKey) fields() (alg, key, keyMD5 *string) {
 
 // setObjectSettings applies the object flags to an upload of src (a
 // file, or "-" for stdin): Content-Type (--content-type, else guessed
-// from the file's extension), user metadata, storage class and
-// server-side encryption.
+// from the file's extension), user metadata (added to what in has),
+// storage class and server-side encryption.
 func (a *app) setObjectSettings(in *s3.PutObjectInput, src string) {
 	if a.obj.contentType == "" && src != "-" {
 		if t := mime.TypeByExtension(filepath.Ext(src)); t != "" {
 			in.ContentType = aws.String(t)
 		}
 	}
-	a.setDestSettings(in)
+	if a.obj.meta != nil {
+		meta := maps.Clone(in.Metadata)
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		maps.Copy(meta, a.obj.meta)
+		in.Metadata = meta
+	}
+	a.setStoredSettings(in)
 }
 
-// setDestSettings applies what the flags give of a stored object's
-// settings, over what in has (a copy's: the source's).
-func (a *app) setDestSettings(in *s3.PutObjectInput) {
+// setCopySettings applies the object flags to an S3 to S3 copy, whose
+// in holds the source's settings: --content-type and --metadata replace
+// the source's Content-Type and user metadata; then as setStoredSettings.
+func (a *app) setCopySettings(in *s3.PutObjectInput) {
+	if a.obj.meta != nil {
+		in.Metadata = maps.Clone(a.obj.meta)
+	}
+	a.setStoredSettings(in)
+}
+
+// setStoredSettings applies --content-type, --storage-class and the
+// server-side encryption flags.
+func (a *app) setStoredSettings(in *s3.PutObjectInput) {
 	o := &a.obj
 	if o.contentType != "" {
 		in.ContentType = aws.String(o.contentType)
-	}
-	if o.meta != nil {
-		in.Metadata = maps.Clone(o.meta)
 	}
 	if o.storageClass != "" {
 		in.StorageClass = types.StorageClass(o.storageClass)

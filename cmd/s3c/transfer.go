@@ -340,7 +340,7 @@ func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst 
 		}
 		put.Tagging = aws.String(encodeTags(tags.TagSet))
 	}
-	a.setDestSettings(put)
+	a.setCopySettings(put)
 	up, err := s3crypto.NewUploader(wc, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, put)
 	if err != nil {
 		return 0, err
