@@ -300,10 +300,10 @@ func (a *app) downloadStream(ctx context.Context, c *s3crypto.Client, in *s3.Get
 // redirect and tags; --content-type, --metadata and --storage-class
 // replace the source's, and --sse or --sse-c-key set the copy's
 // server-side encryption (the source's is not carried over: the copy is
-// new ciphertext, stored as the flags or the bucket's default say). It is
-// encrypted under the source's own encryption
-// context (or material description), read from its envelope, unless
-// --context gives one, which then applies to both sides.
+// new ciphertext, stored as the flags or the bucket's default say). It
+// is encrypted under the source's own encryption context (or material
+// description), read from its envelope, unless --context gives one,
+// which then applies to both sides.
 func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst location, b *bar) (int64, error) {
 	opts := a.callOptions()
 	get := &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}
