@@ -7,20 +7,39 @@
 GO ?= go
 FUZZTIME ?= 30s
 
-.PHONY: all build install test check softhsm bench bench-rewrap fuzz demo dev dev-stop clean
+.PHONY: all build install man test check softhsm bench bench-rewrap fuzz demo dev dev-stop clean
 
 all: build
 
 build:
 	$(GO) build -o bin/s3c ./cmd/s3c
 
-# Puts s3c in $(go env GOBIN), else $(go env GOPATH)/bin. A release build
+# Puts s3c in $(go env GOBIN), else $(go env GOPATH)/bin, and its man
+# pages and bash, zsh and fish completion scripts under PREFIX (default
+# ~/.local), where man, bash-completion, zsh (with PREFIX/share/zsh/
+# site-functions in fpath) and fish look for a user's own. A release build
 # sets the version: make install LDFLAGS='-X main.version=v1.2.3'.
 LDFLAGS ?=
+PREFIX ?= $(HOME)/.local
+MANDIR ?= $(PREFIX)/share/man/man1
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 install:
 	$(GO) install -ldflags '$(LDFLAGS)' ./cmd/s3c
-	@echo "installed $$($(GO) env GOBIN || true)$$([ -n "$$($(GO) env GOBIN)" ] || echo "$$($(GO) env GOPATH)/bin")/s3c"
-	@echo "shell completion: s3c completion bash|zsh|fish|powershell --help"
+	@set -e; bin="$$($(GO) env GOBIN)"; [ -n "$$bin" ] || bin="$$($(GO) env GOPATH)/bin"; s3c="$$bin/s3c"; \
+	echo "installed $$s3c"; \
+	"$$s3c" gen-docs --quiet --man "$(MANDIR)"; \
+	echo "man pages: $(MANDIR)/s3c.1, s3c-put.1, ... (man s3c)"; \
+	mkdir -p "$(BASHCOMPDIR)" "$(ZSHCOMPDIR)" "$(FISHCOMPDIR)"; \
+	"$$s3c" completion bash > "$(BASHCOMPDIR)/s3c"; echo "bash completion: $(BASHCOMPDIR)/s3c"; \
+	"$$s3c" completion zsh > "$(ZSHCOMPDIR)/_s3c"; echo "zsh completion: $(ZSHCOMPDIR)/_s3c (put its directory in fpath)"; \
+	"$$s3c" completion fish > "$(FISHCOMPDIR)/s3c.fish"; echo "fish completion: $(FISHCOMPDIR)/s3c.fish"
+
+# The man pages, generated from the command definitions, into ./man.
+man: build
+	@mkdir -p man && rm -f man/s3c.1 man/s3c-*.1
+	bin/s3c gen-docs --man man
 
 # A local playground: MinIO and the KMS test server in the background, a
 # bucket s3c-dev, and the export lines to paste. State (pids, logs, MinIO's
@@ -82,4 +101,4 @@ demo: build
 	$(GO) run ./internal/cmd/demo -s3c bin/s3c
 
 clean:
-	rm -rf bin
+	rm -rf bin man

@@ -20,7 +20,11 @@ type callOptions struct {
 	instructionFile       bool
 	unauthenticatedStream bool
 	unauthenticatedRange  bool
+	ssec                  *ssecOption
 }
+
+// ssecOption is an SSE-C key as the request fields carry it.
+type ssecOption struct{ alg, key, keyMD5 string }
 
 const callOptionsID = "s3crypto.CallOptions"
 
@@ -81,6 +85,18 @@ func WithUnauthenticatedStream() func(*s3.Options) {
 // client does with its legacy flag.
 func WithUnauthenticatedRange() func(*s3.Options) {
 	return withCallOption(func(c *callOptions) { c.unauthenticatedRange = true })
+}
+
+// WithSSECustomerKey gives DeleteObject and DeleteObjects the SSE-C key
+// of the objects deleted (algorithm "AES256", the key and its MD5, both
+// base64, as the SSECustomer* fields of other requests take them), which
+// S3's delete requests have no field for: with it they can check, and
+// delete, the instruction files and chunk indexes of objects stored with
+// SSE-C, which S3 does not describe without the key. Other calls take the
+// key in their input's own fields.
+func WithSSECustomerKey(algorithm, key, keyMD5 string) func(*s3.Options) {
+	k := &ssecOption{algorithm, key, keyMD5}
+	return withCallOption(func(c *callOptions) { c.ssec = k })
 }
 
 // collectCallOptions finds the per-call options among optFns. base is the

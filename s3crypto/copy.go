@@ -46,7 +46,7 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 	}
 	for k := range in.Metadata {
 		if isReserved(k) {
-			return nil, fail(fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			return nil, fail(core.ReservedMetadataError(k))
 		}
 	}
 	src, err := parseCopySource(aws.ToString(in.CopySource))
@@ -95,6 +95,7 @@ func (c *Client) CopyObject(ctx context.Context, in *s3.CopyObjectInput, optFns 
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
 		ACL: in.ACL, StorageClass: in.StorageClass,
 		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, BucketKeyEnabled: in.BucketKeyEnabled,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 	}
 	if !sameObject {

@@ -22,10 +22,13 @@ import (
 // (IsIndexObject). An object of either name without the marker is the
 // caller's own and is left alone. With a VersionId only that version is
 // deleted: which version of the instruction file goes with it cannot be
-// told, so it is left alone. So is an instruction file stored with SSE-C,
-// which S3 does not describe without the key. Deleting an instruction file that an existing
-// object needs is refused (ErrInstructionFileInUse): delete the object.
+// told, so it is left alone. So are companions stored with SSE-C, which
+// S3 does not describe without the key (DeleteObjectInput has no field
+// for it), unless WithSSECustomerKey gives it. Deleting an instruction
+// file that an existing object needs is refused (ErrInstructionFileInUse):
+// delete the object.
 func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {
+	sse := deleteSSE(c, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	if in.VersionId == nil {
 		if err := c.checkInstructionFileInUse(ctx, in.Bucket, aws.ToString(in.Key), sseFields{owner: in.ExpectedBucketOwner, payer: in.RequestPayer}, optFns); err != nil {
 			return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), Err: err}
@@ -38,11 +41,11 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 	if in.VersionId != nil {
 		return out, nil
 	}
-	if err := c.deleteInstructionFile(ctx, in.Bucket, aws.ToString(in.Key), in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+	if err := c.deleteInstructionFile(ctx, in.Bucket, aws.ToString(in.Key), sse, optFns); err != nil {
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
 			Err: fmt.Errorf("object deleted, but not its instruction file: %w", err)}
 	}
-	if err := c.deleteIndex(ctx, in.Bucket, aws.ToString(in.Key), in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+	if err := c.deleteIndex(ctx, in.Bucket, aws.ToString(in.Key), sse, optFns); err != nil {
 		return nil, &ObjectError{Op: "DeleteObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key),
 			Err: fmt.Errorf("object deleted, but not its index %s: %w", core.IndexKey(aws.ToString(in.Key)), err)}
 	}
@@ -53,18 +56,35 @@ func (c *Client) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, opt
 // that is, if <key><suffix> exists and carries the marker. The delete is
 // conditional on the ETag seen, so that an object put there meanwhile is
 // not deleted.
-func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
-	return c.deleteMarked(ctx, bucket, core.InstructionFileKey(&c.opts, key), IsInstructionFile, owner, payer, optFns)
+func (c *Client) deleteInstructionFile(ctx context.Context, bucket *string, key string, sse sseFields, optFns []func(*s3.Options)) error {
+	return c.deleteMarked(ctx, bucket, core.InstructionFileKey(&c.opts, key), IsInstructionFile, sse, optFns)
+}
+
+// deleteSSE is what the HEADs of a delete's companion checks carry: the
+// owner and payer of the request, and the SSE-C key of WithSSECustomerKey.
+func deleteSSE(c *Client, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) sseFields {
+	sse := sseFields{owner: owner, payer: payer}
+	if k := collectCallOptions(c.Client.Options(), optFns).ssec; k != nil {
+		sse.alg, sse.key, sse.keyMD5 = &k.alg, &k.key, &k.keyMD5
+	}
+	return sse
 }
 
 // deleteMarked deletes the companion object instKey (an instruction file
 // or an index) if it exists and marked says its metadata marks it as one.
-func (c *Client) deleteMarked(ctx context.Context, bucket *string, instKey string, marked func(map[string]string) bool, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
-	h, err := c.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}, optFns...)
+func (c *Client) deleteMarked(ctx context.Context, bucket *string, instKey string, marked func(map[string]string) bool, sse sseFields, optFns []func(*s3.Options)) error {
+	owner, payer := sse.owner, sse.payer
+	head := &s3.HeadObjectInput{Bucket: bucket, Key: &instKey, ExpectedBucketOwner: owner, RequestPayer: payer}
+	h, err := c.Client.HeadObject(ctx, head, optFns...)
+	if isBadRequest(err) && sse.key != nil {
+		// Stored with SSE-C: S3 describes it with the key only.
+		head.SSECustomerAlgorithm, head.SSECustomerKey, head.SSECustomerKeyMD5 = sse.alg, sse.key, sse.keyMD5
+		h, err = c.Client.HeadObject(ctx, head, optFns...)
+	}
 	if isNotFound(err) || isBadRequest(err) {
 		// None; or stored with SSE-C, which S3 does not describe without
-		// the key (DeleteObject has no field for it): it cannot be told
-		// from a user's object, so it is left alone.
+		// the key (or with another key): it cannot be told from a user's
+		// object, so it is left alone.
 		return nil
 	}
 	if err != nil {
@@ -93,6 +113,7 @@ const deleteCheckConcurrency = 16
 // not deleted in the same call needs is not deleted either: it is reported
 // in Errors with the code InstructionFileInUse.
 func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, optFns ...func(*s3.Options)) (*s3.DeleteObjectsOutput, error) {
+	sse := deleteSSE(c, in.ExpectedBucketOwner, in.RequestPayer, optFns)
 	in, refused := c.withoutInstructionFilesInUse(ctx, in, optFns)
 	if len(refused) > 0 && len(in.Delete.Objects) == 0 {
 		return &s3.DeleteObjectsOutput{Errors: refused}, nil
@@ -126,13 +147,13 @@ func (c *Client) DeleteObjects(ctx context.Context, in *s3.DeleteObjectsInput, o
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := c.deleteInstructionFile(ctx, in.Bucket, k, in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+			if err := c.deleteInstructionFile(ctx, in.Bucket, k, sse, optFns); err != nil {
 				mu.Lock()
 				out.Errors = append(out.Errors, types.Error{Key: aws.String(core.InstructionFileKey(&c.opts, k)),
 					Code: aws.String("InstructionFileNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its instruction file: %v", k, err))})
 				mu.Unlock()
 			}
-			if err := c.deleteIndex(ctx, in.Bucket, k, in.ExpectedBucketOwner, in.RequestPayer, optFns); err != nil {
+			if err := c.deleteIndex(ctx, in.Bucket, k, sse, optFns); err != nil {
 				mu.Lock()
 				out.Errors = append(out.Errors, types.Error{Key: aws.String(core.IndexKey(k)),
 					Code: aws.String("IndexNotDeleted"), Message: aws.String(fmt.Sprintf("object %s deleted, but not its index: %v", k, err))})

@@ -20,7 +20,14 @@ import (
 // after the object by the single PUT and by a multipart upload's
 // completion (and by CopyObject).
 
-func isReserved(k string) bool { return metadata.IsReservedKey(k) }
+func isReserved(k string) bool { return core.IsReservedMetadata(k) }
+
+// IsReservedMetadata reports whether a user-metadata key (with or without
+// x-amz-meta-, in any case) is refused in the caller's metadata by
+// PutObject, Uploader, NewMultipartUpload and CopyObject: the envelope's
+// keys (V1/V2 x-amz-key, x-amz-key-v2, x-amz-iv, …; V3 x-amz-3, x-amz-c,
+// …), the instruction-file marker and the chunk index's marker.
+func IsReservedMetadata(k string) bool { return core.IsReservedMetadata(k) }
 
 // storeInstructionFile writes file as the instruction file of the object
 // obj describes (bucket, key, SSE and access settings), which a write of
@@ -49,10 +56,14 @@ func (c *Client) instructionFileInput(in *s3.PutObjectInput) *s3.PutObjectInput 
 		ACL:                  in.ACL,
 		ServerSideEncryption: in.ServerSideEncryption,
 		SSEKMSKeyId:          in.SSEKMSKeyId,
-		SSECustomerAlgorithm: in.SSECustomerAlgorithm,
-		SSECustomerKey:       in.SSECustomerKey,
-		SSECustomerKeyMD5:    in.SSECustomerKeyMD5,
-		StorageClass:         in.StorageClass,
+		// The same SSE-KMS context and bucket-key setting as the object,
+		// so that a policy on them admits the companions too.
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext,
+		BucketKeyEnabled:        in.BucketKeyEnabled,
+		SSECustomerAlgorithm:    in.SSECustomerAlgorithm,
+		SSECustomerKey:          in.SSECustomerKey,
+		SSECustomerKeyMD5:       in.SSECustomerKeyMD5,
+		StorageClass:            in.StorageClass,
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/internal/core"
@@ -99,8 +98,8 @@ func (c *Client) writeIndex(ctx context.Context, in *s3.PutObjectInput, body []b
 
 // deleteIndex deletes key's index if there is one: <key>.s3c-index with
 // the marker, conditional on the ETag seen.
-func (c *Client) deleteIndex(ctx context.Context, bucket *string, key string, owner *string, payer types.RequestPayer, optFns []func(*s3.Options)) error {
-	return c.deleteMarked(ctx, bucket, core.IndexKey(key), IsIndexObject, owner, payer, optFns)
+func (c *Client) deleteIndex(ctx context.Context, bucket *string, key string, sse sseFields, optFns []func(*s3.Options)) error {
+	return c.deleteMarked(ctx, bucket, core.IndexKey(key), IsIndexObject, sse, optFns)
 }
 
 // copyIndex copies the source's index, if it has one, beside the copy
@@ -121,6 +120,7 @@ func (c *Client) copyIndex(ctx context.Context, src copySource, srcSSE sseFields
 		ExpectedBucketOwner: in.ExpectedBucketOwner, RequestPayer: in.RequestPayer,
 		StorageClass:         in.StorageClass,
 		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
+		SSEKMSEncryptionContext: in.SSEKMSEncryptionContext, BucketKeyEnabled: in.BucketKeyEnabled,
 		SSECustomerAlgorithm: in.SSECustomerAlgorithm, SSECustomerKey: in.SSECustomerKey, SSECustomerKeyMD5: in.SSECustomerKeyMD5,
 	}, b, optFns)
 }

@@ -91,7 +91,7 @@ func (c *Client) newMultipartUpload(ctx context.Context, in *s3.CreateMultipartU
 	}
 	for k := range in.Metadata {
 		if isReserved(k) {
-			return nil, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			return nil, fail("", core.ReservedMetadataError(k))
 		}
 	}
 	call := collectCallOptions(c.Client.Options(), optFns)
@@ -506,8 +506,9 @@ func (m *MultipartUpload) finish(ctx context.Context, out *s3.CompleteMultipartU
 	}
 	put := &s3.PutObjectInput{Bucket: m.bucket, Key: m.key, ExpectedBucketOwner: m.create.ExpectedBucketOwner,
 		RequestPayer: m.create.RequestPayer, ACL: m.create.ACL, ServerSideEncryption: m.create.ServerSideEncryption,
-		SSEKMSKeyId: m.create.SSEKMSKeyId, SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
-		SSECustomerKey: m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
+		SSEKMSKeyId: m.create.SSEKMSKeyId, SSEKMSEncryptionContext: m.create.SSEKMSEncryptionContext, BucketKeyEnabled: m.create.BucketKeyEnabled,
+		SSECustomerAlgorithm: m.create.SSECustomerAlgorithm,
+		SSECustomerKey:       m.create.SSECustomerKey, SSECustomerKeyMD5: m.create.SSECustomerKeyMD5, StorageClass: m.create.StorageClass}
 	if m.inst != nil {
 		if err := m.c.storeInstructionFile(ctx, put, m.inst, out.ETag, out.VersionId, m.optFns); err != nil {
 			return nil, &ObjectError{Op: "CompleteMultipartUpload", Bucket: aws.ToString(m.bucket), Key: aws.ToString(m.key), KeyRef: m.enc.KeyRef(), Err: err}

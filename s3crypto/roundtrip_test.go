@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"maps"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/s3c/s3c/metadata"
 )
@@ -103,8 +105,27 @@ func TestUserMetadataKept(t *testing.T) {
 	if info, ok := GetObjectInfo(head.ResultMetadata); !ok || info.KeyRef == "" || info.Envelope.WrapAlg != metadata.WrapAESGCM {
 		t.Fatalf("head info %+v", info)
 	}
-	_, err = c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(nil), Metadata: map[string]string{"x-amz-iv": "x"}})
-	if err == nil {
-		t.Fatal("caller metadata with an envelope key accepted")
+	// The envelope's keys, the instruction-file marker and the chunk
+	// index's marker: one list (IsReservedMetadata), in every write path.
+	for _, k := range []string{"x-amz-iv", "X-Amz-Meta-X-Amz-Key-V2", "x-amz-3", "x-amz-crypto-instr-file", "s3c-index", "X-Amz-Meta-S3c-Index"} {
+		if !IsReservedMetadata(k) {
+			t.Errorf("%s not reserved", k)
+		}
+		meta := map[string]string{k: "x"}
+		_, err = c.PutObject(bg, &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: bytes.NewReader(nil), Metadata: meta})
+		if err == nil || !strings.Contains(err.Error(), "is reserved") {
+			t.Errorf("PutObject: caller metadata %s: %v", k, err)
+		}
+		if _, err = c.NewMultipartUpload(bg, &s3.CreateMultipartUploadInput{Bucket: &e.bucket, Key: &key, Metadata: meta}, 5<<20); err == nil || !strings.Contains(err.Error(), "is reserved") {
+			t.Errorf("NewMultipartUpload: caller metadata %s: %v", k, err)
+		}
+		_, err = c.CopyObject(bg, &s3.CopyObjectInput{Bucket: &e.bucket, Key: aws.String(key + "2"), CopySource: aws.String(e.bucket + "/" + key),
+			MetadataDirective: types.MetadataDirectiveReplace, Metadata: meta})
+		if err == nil || !strings.Contains(err.Error(), "is reserved") {
+			t.Errorf("CopyObject: caller metadata %s: %v", k, err)
+		}
+	}
+	if IsReservedMetadata("s3c-index-of") || IsReservedMetadata("owner") {
+		t.Error("a user's own metadata key is reserved")
 	}
 }

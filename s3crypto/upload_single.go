@@ -3,7 +3,6 @@ package s3crypto
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +22,7 @@ func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int6
 	}
 	for k := range in.Metadata {
 		if isReserved(k) {
-			return uploaded{}, fail("", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			return uploaded{}, fail("", core.ReservedMetadataError(k))
 		}
 	}
 	var ec map[string]string

@@ -57,6 +57,8 @@ type app struct {
 	legacy      bool
 	tempDir     string // --temp-dir: where large objects read whole are spooled
 
+	obj objectOpts // stored objects' settings and SSE-C keys (objectopts.go)
+
 	quiet, json bool
 	dryRun      bool // --dry-run: say what would be done, do nothing (sync.go)
 	noClobber   bool // --no-clobber: keep destinations that exist (sync.go)
@@ -145,7 +147,8 @@ func looksLikeKey(v string) bool {
 func flagError(_ *cobra.Command, err error) error {
 	var ive *pflag.InvalidValueError
 	if errors.As(err, &ive) {
-		if _, ok := ive.GetFlag().Value.(keyFlag); ok {
+		switch ive.GetFlag().Value.(type) {
+		case keyFlag, sseCKeyFlag:
 			return usageError{ive.Unwrap()}
 		}
 	}
@@ -265,6 +268,7 @@ func (a *app) rootCommand() *cobra.Command {
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
 		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
 	root.AddCommand(a.mbCommand(), a.rbCommand(), a.syncCommand())
+	root.AddCommand(a.genDocsCommand())
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
@@ -357,7 +361,7 @@ func (a *app) checkFlags() error {
 		return err
 	}
 	a.ec = ec
-	return nil
+	return a.checkObjectFlags()
 }
 
 // countFlags are the flags that count something (objects at once): 1

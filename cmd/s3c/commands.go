@@ -80,6 +80,7 @@ be uploaded and sends nothing.`,
 		},
 	}
 	a.keyFlags(c.Flags(), writeKeys)
+	a.objectFlags(c.Flags())
 	a.jsonFlag(c.Flags())
 	a.dryRunFlag(c.Flags())
 	return c
@@ -181,6 +182,7 @@ discovery to these keys, and adds it beside other key flags.`,
 	a.tempDirFlag(c.Flags())
 	a.dryRunFlag(c.Flags())
 	a.noClobberFlag(c.Flags())
+	a.sseReadFlags(c.Flags())
 	return c
 }
 

@@ -81,6 +81,9 @@ object's LastModified).
 			if jobs < 1 {
 				return usagef("--jobs %d: want 1 or more", jobs)
 			}
+			if err := a.checkCopyObjectFlags(cmd, src, dst); err != nil {
+				return err
+			}
 			if recursive && (src.stream() || dst.stream()) {
 				return usagef("-r copies trees, not stdin or stdout")
 			}
@@ -131,6 +134,8 @@ object's LastModified).
 	c.Flags().BoolVarP(&recursive, "recursive", "r", false, "copy a directory tree or a prefix")
 	c.Flags().IntVar(&jobs, "jobs", 4, "objects copied at once")
 	a.keyFlags(c.Flags(), readKeys|writeKeys)
+	a.objectFlags(c.Flags())
+	a.sseCopySourceFlag(c.Flags())
 	a.jsonFlag(c.Flags())
 	a.tempDirFlag(c.Flags())
 	filter.register(c.Flags())

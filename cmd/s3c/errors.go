@@ -54,6 +54,9 @@ func (a *app) plainError(err error) (msg string, ok bool) {
 
 	if errors.As(err, &ae) {
 		code := ae.ErrorCode()
+		if msg, ok := a.sseError(ae, err); ok {
+			return prefix(msg), true
+		}
 		switch code {
 		case "NoSuchKey":
 			if hasObject {

@@ -44,18 +44,19 @@ func TestFlagsPerCommand(t *testing.T) {
 	write := append(slices.Clone(keys), "context", "format", "instruction-file", "keystore", "branch-key")
 	read := append(slices.Clone(keys), "allow-kms-key", "context", "format", "legacy", "keystore")
 	bulk := []string{"recursive", "jobs", "shard", "shard-count", "manifest", "report", "checkpoint", "rate", "dry-run", "json"}
+	object := []string{"content-type", "metadata", "storage-class", "sse", "sse-kms-key-id", "sse-c-key"}
 	root := []string{"kms-key-id", "aes-key", "rsa-key", "json"}
 	for _, tc := range []struct {
 		cmd  string
 		want []string
 	}{
-		{"put", append(slices.Clone(write), "json", "dry-run")},
-		{"get", append(slices.Clone(read), "json", "stream", "range", "temp-dir", "dry-run", "no-clobber")},
-		{"cp", append(append(slices.Clone(write), read...), "recursive", "jobs", "json", "temp-dir", "dry-run", "no-clobber", "exclude", "include")},
-		{"sync", append(append(slices.Clone(write), read...), "jobs", "json", "temp-dir", "dry-run", "delete", "exact-timestamps", "exclude", "include")},
+		{"put", append(append(slices.Clone(write), object...), "json", "dry-run")},
+		{"get", append(slices.Clone(read), "json", "stream", "range", "temp-dir", "dry-run", "no-clobber", "sse-c-key")},
+		{"cp", append(append(append(slices.Clone(write), read...), object...), "recursive", "jobs", "json", "temp-dir", "dry-run", "no-clobber", "exclude", "include", "sse-c-copy-source-key")},
+		{"sync", append(append(append(slices.Clone(write), read...), object...), "jobs", "json", "temp-dir", "dry-run", "delete", "exact-timestamps", "exclude", "include")},
 		{"ls", []string{"recursive", "long", "jobs", "json", "exclude", "include"}},
-		{"head", []string{"json"}},
-		{"rm", []string{"recursive", "jobs", "dry-run", "exclude", "include"}},
+		{"head", []string{"json", "sse-c-key"}},
+		{"rm", []string{"recursive", "jobs", "dry-run", "exclude", "include", "sse-c-key"}},
 		{"keygen", []string{"bits", "type", "json", "public-key"}},
 		{"uploads", []string{"abort", "older-than", "json"}},
 		{"rewrap", append(append(slices.Clone(keys), bulk...), "keystore", "branch-key", "allow-kms-key", "instruction-file")},

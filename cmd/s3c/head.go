@@ -19,35 +19,49 @@ import (
 // objectReport is what head prints (and ls, per object). It never holds
 // key material: not even the encrypted data key is shown.
 type objectReport struct {
-	Bucket            string            `json:"bucket"`
-	Key               string            `json:"key"`
-	Encrypted         bool              `json:"encrypted"`
-	Format            string            `json:"format,omitempty"`
-	ContentAlgorithm  string            `json:"content_algorithm,omitempty"`
-	WrapAlgorithm     string            `json:"wrap_algorithm,omitempty"`
-	KeyRef            string            `json:"key_ref,omitempty"`
-	Context           map[string]string `json:"encryption_context,omitempty"`
-	Description       map[string]string `json:"material_description,omitempty"`
-	PlaintextSize     *int64            `json:"plaintext_size,omitempty"`
-	StoredSize        int64             `json:"stored_size"`
-	EnvelopeLocation  string            `json:"envelope_location,omitempty"`
-	ChunkIndex        *bool             `json:"chunk_index,omitempty"` // head only: a marked <key>.s3c-index exists
-	LastModified      *time.Time        `json:"last_modified,omitempty"`
-	ETag              string            `json:"etag,omitempty"`
-	ContentType       string            `json:"content_type,omitempty"`
-	UserMetadata      map[string]string `json:"user_metadata,omitempty"`
-	InstructionSuffix string            `json:"-"`
+	Bucket           string            `json:"bucket"`
+	Key              string            `json:"key"`
+	Encrypted        bool              `json:"encrypted"`
+	Format           string            `json:"format,omitempty"`
+	ContentAlgorithm string            `json:"content_algorithm,omitempty"`
+	WrapAlgorithm    string            `json:"wrap_algorithm,omitempty"`
+	KeyRef           string            `json:"key_ref,omitempty"`
+	Context          map[string]string `json:"encryption_context,omitempty"`
+	Description      map[string]string `json:"material_description,omitempty"`
+	PlaintextSize    *int64            `json:"plaintext_size,omitempty"`
+	StoredSize       int64             `json:"stored_size"`
+	EnvelopeLocation string            `json:"envelope_location,omitempty"`
+	ChunkIndex       *bool             `json:"chunk_index,omitempty"` // head only: a marked <key>.s3c-index exists
+	LastModified     *time.Time        `json:"last_modified,omitempty"`
+	ETag             string            `json:"etag,omitempty"`
+	ContentType      string            `json:"content_type,omitempty"`
+	StorageClass     string            `json:"storage_class,omitempty"`
+	// Server-side encryption, besides s3c's: AES256, aws:kms (with its
+	// key) or SSE-C (SSECustomer: the customer key's MD5, never the key).
+	ServerSideEncryption string            `json:"server_side_encryption,omitempty"`
+	SSEKMSKeyID          string            `json:"sse_kms_key_id,omitempty"`
+	SSECustomerKeyMD5    string            `json:"sse_c_key_md5,omitempty"`
+	UserMetadata         map[string]string `json:"user_metadata,omitempty"`
+	InstructionSuffix    string            `json:"-"`
 }
 
 // describe heads an object through the encryption client (no key is
 // unwrapped) and reports how it is stored.
 func describe(ctx context.Context, c *s3crypto.Client, bucket, key string) (*objectReport, error) {
-	out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	return describeObject(ctx, c, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+}
+
+// describeObject is describe for a HEAD request of the caller's (with an
+// SSE-C key).
+func describeObject(ctx context.Context, c *s3crypto.Client, in *s3.HeadObjectInput) (*objectReport, error) {
+	out, err := c.HeadObject(ctx, in)
 	if err != nil {
 		return nil, err
 	}
-	r := &objectReport{Bucket: bucket, Key: key, LastModified: out.LastModified, ETag: trimETag(out.ETag),
-		ContentType: aws.ToString(out.ContentType), UserMetadata: out.Metadata}
+	r := &objectReport{Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), LastModified: out.LastModified, ETag: trimETag(out.ETag),
+		ContentType: aws.ToString(out.ContentType), UserMetadata: out.Metadata, StorageClass: string(out.StorageClass),
+		ServerSideEncryption: string(out.ServerSideEncryption), SSEKMSKeyID: aws.ToString(out.SSEKMSKeyId),
+		SSECustomerKeyMD5: aws.ToString(out.SSECustomerKeyMD5)}
 	info, ok := s3crypto.GetObjectInfo(out.ResultMetadata)
 	if !ok {
 		r.StoredSize = aws.ToInt64(out.ContentLength)
@@ -120,13 +134,17 @@ no key material is shown.`,
 			if err != nil {
 				return err
 			}
-			r, err := describe(cmd.Context(), c, obj.bucket, obj.key)
+			get := &s3.GetObjectInput{Bucket: &obj.bucket, Key: &obj.key}
+			a.setSSECRead(get, false)
+			r, err := describeObject(cmd.Context(), c, headInput(get))
 			if err != nil {
 				return err
 			}
 			if r.Encrypted && r.ContentAlgorithm != metadata.ContentAESCBC {
 				ik := obj.key + s3crypto.IndexSuffix
-				h, err := c.Client.HeadObject(cmd.Context(), &s3.HeadObjectInput{Bucket: &obj.bucket, Key: &ik})
+				hi := headInput(get)
+				hi.Key = &ik
+				h, err := c.Client.HeadObject(cmd.Context(), hi)
 				r.ChunkIndex = aws.Bool(err == nil && s3crypto.IsIndexObject(h.Metadata))
 			}
 			if a.json {
@@ -165,6 +183,20 @@ no key material is shown.`,
 			if r.LastModified != nil {
 				fmt.Fprintf(w, "last modified:\t%s\n", r.LastModified.UTC().Format(time.RFC3339))
 			}
+			if r.ContentType != "" {
+				fmt.Fprintf(w, "content type:\t%s\n", r.ContentType)
+			}
+			if r.StorageClass != "" {
+				fmt.Fprintf(w, "storage class:\t%s\n", r.StorageClass)
+			}
+			switch {
+			case r.SSECustomerKeyMD5 != "":
+				fmt.Fprintf(w, "server-side encryption:\tSSE-C (customer key MD5 %s)\n", r.SSECustomerKeyMD5)
+			case r.SSEKMSKeyID != "":
+				fmt.Fprintf(w, "server-side encryption:\t%s, key %s\n", r.ServerSideEncryption, r.SSEKMSKeyID)
+			case r.ServerSideEncryption != "":
+				fmt.Fprintf(w, "server-side encryption:\t%s\n", r.ServerSideEncryption)
+			}
 			if len(r.UserMetadata) > 0 {
 				for _, k := range slices.Sorted(maps.Keys(r.UserMetadata)) {
 					fmt.Fprintf(w, "metadata %s:\t%s\n", k, r.UserMetadata[k])
@@ -174,6 +206,7 @@ no key material is shown.`,
 		},
 	}
 	a.jsonFlag(c.Flags())
+	a.sseReadFlags(c.Flags())
 	return c
 }
 

@@ -24,10 +24,13 @@ func (a *app) rmCommand() *cobra.Command {
 With -r, every object under the prefix, --jobs at a time, with a summary at
 the end; --exclude and --include choose among the keys relative to the prefix
 (the last pattern that matches decides). --dry-run prints what would be
-deleted, one line each, and deletes nothing.`,
+deleted, one line each, and deletes nothing. For objects stored with SSE-C,
+give their customer key with --sse-c-key: S3 does not describe the
+companions without it, and they would be left behind.`,
 		Example: `  s3c rm s3://bucket/report.pdf
   s3c rm -r --dry-run s3://bucket/old/
-  s3c rm -r --exclude '*' --include '*.log' s3://bucket/old/`,
+  s3c rm -r --exclude '*' --include '*.log' s3://bucket/old/
+  s3c rm --sse-c-key sse-c.key s3://bucket/private.pdf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if jobs < 1 {
@@ -64,7 +67,7 @@ deleted, one line each, and deletes nothing.`,
 			if err != nil {
 				return err
 			}
-			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}); err != nil {
+			if _, err := c.DeleteObject(cmd.Context(), &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}, a.deleteOptions()...); err != nil {
 				return err
 			}
 			a.say("deleted %s", obj)
@@ -75,6 +78,7 @@ deleted, one line each, and deletes nothing.`,
 	c.Flags().IntVar(&jobs, "jobs", 8, "objects deleted at once (-r)")
 	filter.register(c.Flags())
 	a.dryRunFlag(c.Flags())
+	a.sseReadFlags(c.Flags())
 	return c
 }
 
@@ -127,7 +131,7 @@ func (a *app) rmRecursive(ctx context.Context, loc location, filter *keyFilter, 
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				_, err := mc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key})
+				_, err := mc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}, a.deleteOptions()...)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

@@ -124,6 +124,7 @@ an excluded path is neither copied nor deleted.
 	filter.register(f)
 	a.dryRunFlag(f)
 	a.keyFlags(f, readKeys|writeKeys)
+	a.objectFlags(f)
 	a.jsonFlag(f)
 	a.tempDirFlag(f)
 	return c
@@ -271,7 +272,7 @@ func (a *app) deleteEntry(ctx context.Context, mc *s3crypto.Client, d location) 
 	if !d.s3 {
 		return os.Remove(d.path)
 	}
-	_, err := mc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.bucket, Key: &d.key})
+	_, err := mc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &d.bucket, Key: &d.key}, a.deleteOptions()...)
 	return err
 }
 

@@ -61,6 +61,7 @@ func (a *app) upload(ctx context.Context, c *s3crypto.Client, src string, dst lo
 	if a.noClobber {
 		in.IfNoneMatch = aws.String("*")
 	}
+	a.setObjectSettings(in, src)
 	opts := a.callOptions()
 	out, err := s3crypto.NewUploader(c, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, in)
 	return out, clobbered(err)
@@ -188,6 +189,7 @@ type downloadResult struct {
 func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, dst string, stream bool, rng string, b *bar) (*downloadResult, error) {
 	opts := append(a.callOptions(), requireContentLength)
 	in := &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}
+	a.setSSECRead(in, false)
 	if rng != "" {
 		in.Range = aws.String("bytes=" + rng)
 		opts = append(opts, s3crypto.WithUnauthenticatedRange())
@@ -215,7 +217,7 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 		if b.live() {
 			// The Downloader reports the size only at the end: ask for it
 			// beside, for the bar's total and ETA.
-			stop := sizeInto(ctx, c, src, b)
+			stop := sizeInto(ctx, c, headInput(in), b)
 			defer stop()
 		}
 		var dl *s3crypto.DownloadOutput
@@ -306,12 +308,12 @@ func (a *app) isStdout(path string) bool {
 // sizeInto heads the object (no key is unwrapped; ContentLength is the
 // plaintext size) and sets the bar's total, while the download goes on.
 // stop waits for it.
-func sizeInto(ctx context.Context, c *s3crypto.Client, src location, b *bar) (stop func()) {
+func sizeInto(ctx context.Context, c *s3crypto.Client, head *s3.HeadObjectInput, b *bar) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		out, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.bucket, Key: &src.key})
+		out, err := c.HeadObject(ctx, head)
 		if err == nil && out.ContentLength != nil {
 			b.setTotal(*out.ContentLength)
 		}
@@ -372,16 +374,21 @@ func (a *app) downloadStream(ctx context.Context, c *s3crypto.Client, in *s3.Get
 // The copy keeps what "aws s3 cp" keeps: the content headers
 // (Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
 // Content-Language, Expires), user metadata, storage class, website
-// redirect and tags. It is encrypted under the source's own encryption
-// context (or material description), read from its envelope, unless
-// --context gives one, which then applies to both sides.
+// redirect and tags; --content-type, --metadata and --storage-class
+// replace the source's, and --sse or --sse-c-key set the copy's
+// server-side encryption (the source's is not carried over: the copy is
+// new ciphertext, stored as the flags or the bucket's default say). It
+// is encrypted under the source's own encryption context (or material
+// description), read from its envelope, unless --context gives one,
+// which then applies to both sides.
 func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst location, b *bar) (int64, error) {
 	opts := a.callOptions()
 	get := &s3.GetObjectInput{Bucket: &src.bucket, Key: &src.key}
+	a.setSSECRead(get, true)
 	if a.ec == nil {
 		// HeadObject reads the envelope without unwrapping a key; the GET
 		// is then pinned to the version it described.
-		h, err := rc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &src.bucket, Key: &src.key})
+		h, err := rc.HeadObject(ctx, headInput(get))
 		if err != nil {
 			return 0, err
 		}
@@ -413,6 +420,7 @@ func (a *app) copyObject(ctx context.Context, rc, wc *s3crypto.Client, src, dst 
 	if a.noClobber {
 		put.IfNoneMatch = aws.String("*")
 	}
+	a.setCopySettings(put)
 	up, err := s3crypto.NewUploader(wc, func(u *s3crypto.Uploader) { u.ClientOptions = opts }).Upload(ctx, put)
 	if err != nil {
 		return 0, clobbered(err)

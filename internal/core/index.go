@@ -73,6 +73,24 @@ func IndexKey(key string) string { return key + IndexSuffix }
 // IndexMetadata is the user metadata an index object is stored with.
 func IndexMetadata() map[string]string { return map[string]string{IndexMarker: "1"} }
 
+// IsReservedMetadata reports whether a user-metadata key (with or without
+// x-amz-meta-, in any case) is one that callers' own metadata must not
+// use: the envelope's keys and the instruction-file marker
+// (metadata.IsReservedKey), and the chunk index's marker. This is the one
+// list every write path (both front ends) and the CLI check.
+func IsReservedMetadata(k string) bool {
+	if metadata.IsReservedKey(k) {
+		return true
+	}
+	return strings.TrimPrefix(strings.ToLower(strings.TrimSpace(k)), "x-amz-meta-") == IndexMarker
+}
+
+// ReservedMetadataError is the error of a write whose user metadata uses
+// key k, which IsReservedMetadata refuses.
+func ReservedMetadataError(k string) error {
+	return fmt.Errorf("user metadata key %q is reserved for the encryption envelope and its companion objects", k)
+}
+
 // IsIndexObject reports whether an object's user metadata (keys with or
 // without x-amz-meta-, in any case) carries the index marker.
 func IsIndexObject(meta map[string]string) bool {

@@ -55,6 +55,9 @@ type Server struct {
 	// RootCAs trusts the server's certificate when StartTLS made it; nil
 	// otherwise (plain http, or an external endpoint).
 	RootCAs *x509.CertPool
+	// CertFile is the PEM file of that certificate (for AWS_CA_BUNDLE, for
+	// a subprocess); "" when RootCAs is nil.
+	CertFile string
 
 	cmd     *exec.Cmd
 	dataDir string
@@ -223,6 +226,7 @@ func launch(bin string, withTLS bool) (*Server, error) {
 			os.RemoveAll(dataDir)
 			return nil, err
 		}
+		s.CertFile = filepath.Join(certs, "public.crt")
 		s.Endpoint = fmt.Sprintf("https://127.0.0.1:%d", port)
 		args = append(args, "--certs-dir", certs)
 	}

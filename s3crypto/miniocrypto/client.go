@@ -43,6 +43,7 @@ import (
 	"maps"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/s3c/s3c/keyring"
 )
@@ -82,6 +83,13 @@ type CallOptions struct {
 	// reported by the final Read, after the bytes before it were returned.
 	// See s3crypto.WithUnauthenticatedStream.
 	UnauthenticatedStream bool
+	// SSECustomerKey is the SSE-C key (encrypt.NewSSEC) of the objects
+	// RemoveObject removes, which minio-go's RemoveObjectOptions has no
+	// field for: with it, the instruction file and chunk index of an
+	// object stored with SSE-C, which the server does not describe without
+	// the key, are checked and removed too. Other calls take the key in
+	// their options' ServerSideEncryption.
+	SSECustomerKey encrypt.ServerSide
 }
 
 // WithCallOptions returns a view of c whose calls use o: a shallow copy,

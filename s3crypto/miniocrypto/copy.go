@@ -32,8 +32,8 @@ func (c *Client) CopyObject(ctx context.Context, dst minio.CopyDestOptions, src 
 	}
 	if dst.ReplaceMetadata {
 		for k := range dst.UserMetadata {
-			if metadata.IsReservedKey(k) {
-				return fail(fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+			if core.IsReservedMetadata(k) {
+				return fail(core.ReservedMetadataError(k))
 			}
 		}
 	}
@@ -138,6 +138,17 @@ func (c *Client) statInstructionFile(ctx context.Context, bucket, instKey string
 	return info, true, nil
 }
 
+// statCompanion heads a companion object (instruction file, index) of an
+// object being removed: without a key, then, if the server will not
+// describe it without one (SSE-C) and ssec is given, with ssec.
+func (c *Client) statCompanion(ctx context.Context, bucket, key string, ssec encrypt.ServerSide) (minio.ObjectInfo, bool, error) {
+	info, found, err := c.statInstructionFile(ctx, bucket, key, nil)
+	if minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest && ssec != nil {
+		return c.statInstructionFile(ctx, bucket, key, ssec)
+	}
+	return info, found, err
+}
+
 // checkInstructionFileFree fails if instKey exists and is not an
 // instruction file.
 func (c *Client) checkInstructionFileFree(ctx context.Context, bucket, instKey string, sse encrypt.ServerSide) error {
@@ -194,9 +205,9 @@ func (c *Client) writeInstructionFile(ctx context.Context, bucket, instKey strin
 
 // removeInstructionFile removes key's instruction file if there is one:
 // if <key><suffix> exists and carries the marker.
-func (c *Client) removeInstructionFile(ctx context.Context, bucket, key string) error {
+func (c *Client) removeInstructionFile(ctx context.Context, bucket, key string, ssec encrypt.ServerSide) error {
 	instKey := core.InstructionFileKey(&c.opts, key)
-	info, found, err := c.statInstructionFile(ctx, bucket, instKey, nil)
+	info, found, err := c.statCompanion(ctx, bucket, instKey, ssec)
 	switch {
 	case minio.ToErrorResponse(err).StatusCode == http.StatusBadRequest:
 		// Stored with SSE-C, which the server does not describe without

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/encrypt"
 
 	"github.com/s3c/s3c/internal/core"
 )
@@ -15,9 +16,9 @@ import (
 
 // removeIndex removes key's chunk index if there is one: <key>.s3c-index
 // carrying the marker.
-func (c *Client) removeIndex(ctx context.Context, bucket, key string) error {
+func (c *Client) removeIndex(ctx context.Context, bucket, key string, ssec encrypt.ServerSide) error {
 	ik := core.IndexKey(key)
-	info, found, err := c.statInstructionFile(ctx, bucket, ik, nil)
+	info, found, err := c.statCompanion(ctx, bucket, ik, ssec)
 	switch {
 	case err != nil:
 		return nil // SSE-C or unreadable: cannot be told from the caller's own object

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/minio/minio-go/v7"
-
-	"github.com/s3c/s3c/metadata"
 )
 
 // PutObject encrypts reader (size bytes, or -1 if unknown) under a fresh
@@ -42,8 +40,8 @@ import (
 // an io.Seeker, so minio-go sends it once and does not retry.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, reader io.Reader, size int64, opts minio.PutObjectOptions) (minio.UploadInfo, error) {
 	for k := range opts.UserMetadata {
-		if metadata.IsReservedKey(k) {
-			return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", fmt.Errorf("user metadata key %q is reserved for the encryption envelope", k))
+		if core.IsReservedMetadata(k) {
+			return minio.UploadInfo{}, c.fail("PutObject", bucket, key, "", core.ReservedMetadataError(k))
 		}
 	}
 	if opts.RDMABuffer != nil {
@@ -155,7 +153,8 @@ func (c *Client) FPutObject(ctx context.Context, bucket, key, filePath string, o
 // index <key>.s3c-index if marked (s3crypto.IsIndexObject). An object of that
 // name without the marker is the caller's own and is left alone, and so
 // is one stored with SSE-C, which the server does not describe without
-// the key (RemoveObjectOptions has none). Removing
+// the key (RemoveObjectOptions has none), unless CallOptions.SSECustomerKey
+// gives it. Removing
 // an instruction file that an existing object needs is refused
 // (s3crypto.ErrInstructionFileInUse).
 func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts minio.RemoveObjectOptions) error {
@@ -170,10 +169,11 @@ func (c *Client) RemoveObject(ctx context.Context, bucket, key string, opts mini
 	if opts.VersionID != "" {
 		return nil
 	}
-	if err := c.removeInstructionFile(ctx, bucket, key); err != nil {
+	ssec := c.callOptions(ctx).SSECustomerKey
+	if err := c.removeInstructionFile(ctx, bucket, key, ssec); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its instruction file: %w", err))
 	}
-	if err := c.removeIndex(ctx, bucket, key); err != nil {
+	if err := c.removeIndex(ctx, bucket, key, ssec); err != nil {
 		return c.fail("RemoveObject", bucket, key, "", fmt.Errorf("object removed, but not its index: %w", err))
 	}
 	return nil

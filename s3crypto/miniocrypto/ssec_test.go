@@ -98,8 +98,15 @@ func TestSSECComposes(t *testing.T) {
 					t.Fatalf("%s: read without the right SSE-C key", key)
 				}
 			}
-			if err := c.RemoveObject(bg, bucket, key, minio.RemoveObjectOptions{}); err != nil {
+			// RemoveObject takes the instruction file along only with the
+			// key, which RemoveObjectOptions has no room for.
+			if err := c.WithCallOptions(CallOptions{SSECustomerKey: sse}).RemoveObject(bg, bucket, key, minio.RemoveObjectOptions{}); err != nil {
 				t.Fatal(err)
+			}
+			for _, k := range stored {
+				if _, err := mc.StatObject(bg, bucket, k, minio.StatObjectOptions{ServerSideEncryption: sse}); err == nil {
+					t.Errorf("%s: left after RemoveObject", k)
+				}
 			}
 		}
 	}
