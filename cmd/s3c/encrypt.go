@@ -73,6 +73,7 @@ func (a *app) encryptCommand() *cobra.Command {
 	f.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (the first key flag encrypts)")
 	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (the first key flag encrypts)")
 	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (the first key flag encrypts)")
+	f.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI (the first key flag encrypts)")
 	f.StringArrayVar(&a.contexts, "context", nil, "encryption context or material description entry k=v (repeatable)")
 	f.StringVar(&a.format, "format", "v3", "format of the encrypted objects: v3 (key-committing) or v2 (AES-GCM, for older readers)")
 	f.BoolVar(&a.instruction, "instruction-file", false, "store the envelope in <key>.instruction instead of the object's metadata")

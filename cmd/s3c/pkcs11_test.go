@@ -3,10 +3,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/internal/softhsmtest"
 )
@@ -55,6 +59,15 @@ func TestPKCS11Keys(t *testing.T) {
 	}
 	if r := c.run("get", "--aes-key", "a.key", c.url("r"), "-"); r.code != 1 {
 		t.Fatalf("RSA-HSM object read with an AES file key: exit %d", r.code)
+	}
+	// verify and encrypt take HSM keys too.
+	c.ok("verify", "--pkcs11-key", rsaURI, c.url("r"))
+	if _, err := minio.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: aws.String("enc/plain"), Body: strings.NewReader("plain")}); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("encrypt", "--pkcs11-key", aesURI, "-r", c.url("enc/"))
+	if r := c.ok("get", "--pkcs11-key", aesURI, c.url("enc/plain"), "-"); r.stdout != "plain" {
+		t.Fatalf("get after encrypt --pkcs11-key: %q", r.stdout)
 	}
 
 	// S3C_PKCS11_KEY when no key flag is given: several URIs, comma-separated.

@@ -150,5 +150,6 @@ func (a *app) readKeyFlags(f *pflag.FlagSet) {
 	f.Var(keyFlag{a, "kms"}, "kms-key-id", "AWS KMS key: ID, ARN, alias/NAME (repeatable)")
 	f.Var(keyFlag{a, "aes"}, "aes-key", "local AES master key file (repeatable)")
 	f.Var(keyFlag{a, "rsa"}, "rsa-key", "local RSA key file, PEM (repeatable)")
+	f.Var(keyFlag{a, "pkcs11"}, "pkcs11-key", "key in an HSM: PKCS#11 URI (repeatable)")
 	f.StringArrayVar(&a.allowKMS, "allow-kms-key", nil, "also unwrap KMS-wrapped objects under this key ARN (discovery; repeatable)")
 }
