@@ -259,10 +259,10 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 				if len(counts.errs) == 0 || (integrity && counts.integrity == 1) {
 					counts.errs = append(counts.errs, err)
 				}
-				counts.failures = append(counts.failures, bulkFailure{Key: it.key, Reason: oneLine(err)})
-				rep.line(it, "failed", oneLine(err))
+				counts.failures = append(counts.failures, bulkFailure{Key: it.key, Reason: a.errorLine(err)})
+				rep.line(it, "failed", a.errorLine(err))
 				outMu.Lock()
-				fmt.Fprintf(a.stderr, "s3c: %s: %s\n", it, oneLine(err))
+				fmt.Fprintf(a.stderr, "s3c: %s: %s\n", it, a.errorLine(err))
 				outMu.Unlock()
 				return
 			}

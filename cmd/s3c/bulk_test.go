@@ -725,3 +725,17 @@ func TestInstructionFilesInInput(t *testing.T) {
 		t.Fatalf("encrypt over a manifest with instruction files: %+v\n%s", s, r.stdout)
 	}
 }
+
+// A bulk run's per-object failure is one plain line, as a single
+// command's error is: no SDK chain, no request ID.
+func TestBulkFailurePlainLine(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.ok("keygen", "aes", "k.key")
+	c.write("batch.csv", c.batchCSV([]string{"gone"}))
+	r := c.run("verify", "--manifest", "batch.csv", "--aes-key", "k.key")
+	want := "s3c: " + c.url("gone") + ": no such object " + c.url("gone") + "\n"
+	if r.code != 1 || !strings.HasPrefix(r.stderr, want) || strings.Contains(r.stderr, "RequestID") {
+		t.Fatalf("exit %d, stderr:\n%s\nwant it to start with %q", r.code, r.stderr, want)
+	}
+}
