@@ -200,8 +200,8 @@ func TestIndexTamper(t *testing.T) {
 
 	swapped := bytes.Clone(idx)
 	p := 24 + 28 + 16
-	copy(swapped[p:], idx[p+32:p+64])
-	copy(swapped[p+32:], idx[p:p+32])
+	copy(swapped[p:], idx[p+16:p+32])
+	copy(swapped[p+16:], idx[p:p+16])
 	otherIdx, _, _ := e.rawGet("other" + IndexSuffix)
 	flipped := bytes.Clone(idx)
 	flipped[len(flipped)/2] ^= 4
