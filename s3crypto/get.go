@@ -142,7 +142,7 @@ func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.G
 	if err != nil {
 		return nil, 0, err
 	}
-	err = c.rangedTransfer(ctx, src, out.Body, stored-1, dec, f, false, DefaultDownloadPartSize, DefaultConcurrency)
+	err = c.rangedTransfer(ctx, src, out.Body, stored-1, dec, nil, f, false, DefaultDownloadPartSize, DefaultConcurrency)
 	if err != nil {
 		f.Close()
 		return nil, 0, err

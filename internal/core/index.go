@@ -144,15 +144,15 @@ func (x *Index) VerifyChunk(i int64, ct []byte) bool {
 	return m.Verify(nil, x.MACs[i][:])
 }
 
-// openPiece is how much of a chunk openChunk hashes and then decrypts
+// openPiece is how much of a chunk OpenChunk hashes and then decrypts
 // at a time: small enough to stay in the CPU's cache between the two.
 const openPiece = 256 << 10
 
-// openChunk checks ct, chunk i's ciphertext, against its MAC and
+// OpenChunk checks ct, chunk i's ciphertext, against its MAC and
 // decrypts it in place, a piece at a time while the piece is in cache.
 // It reports whether the MAC verified; if not, ct is zeroed: nothing of
 // it may be released.
-func (x *Index) openChunk(gcm *aesgcm.Cipher, i int64, ct []byte) bool {
+func (x *Index) OpenChunk(gcm *aesgcm.Cipher, i int64, ct []byte) bool {
 	if i < 0 || i >= x.Chunks || int64(len(ct)) != x.ChunkLen(i) {
 		return false
 	}
@@ -636,7 +636,7 @@ func (r *indexedReader) produce() {
 func (r *indexedReader) work() {
 	for job := range r.jobs {
 		c := job.buf
-		if !r.x.openChunk(r.gcm, job.i, c) {
+		if !r.x.OpenChunk(r.gcm, job.i, c) {
 			job.res <- verified{buf: job.buf, err: fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index",
 				ErrAuthentication, job.i, job.i*r.x.ChunkSize, job.i*r.x.ChunkSize+int64(len(c))-1)}
 			continue
