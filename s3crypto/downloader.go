@@ -269,6 +269,12 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	// One buffer per range in flight, reused from range to range: with an
+	// index it holds a whole chunk (checked before any of it is written).
+	bufs := make(chan []byte, max(concurrency, 1)+1)
+	for range cap(bufs) {
+		bufs <- nil
+	}
 	fetch := func(i int64, r io.Reader) error {
 		off := i * partSize
 		n := min(partSize, size-off)
@@ -277,7 +283,12 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 		if x != nil {
 			step = x.ChunkSize
 		}
-		buf := make([]byte, min(n, step))
+		buf := <-bufs
+		if int64(cap(buf)) < min(n, step) {
+			buf = make([]byte, step)
+		}
+		defer func() { bufs <- buf }()
+		buf = buf[:min(n, step)]
 		for done := int64(0); done < n; {
 			k := min(int64(len(buf)), n-done)
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {
