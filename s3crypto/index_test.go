@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -395,13 +396,17 @@ func TestBuildIndex(t *testing.T) {
 	}
 }
 
-// recordingWriterAt keeps what a download writes, and where.
+// recordingWriterAt keeps what a download writes, and where; safe for
+// the Downloader's concurrent WriteAt calls.
 type recordingWriterAt struct {
+	mu     sync.Mutex
 	buf    []byte
 	writes [][2]int64 // [off, end) of each WriteAt
 }
 
 func (w *recordingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if end := off + int64(len(p)); end > int64(len(w.buf)) {
 		w.buf = append(w.buf, make([]byte, end-int64(len(w.buf)))...)
 	}
@@ -411,6 +416,8 @@ func (w *recordingWriterAt) WriteAt(p []byte, off int64) (int, error) {
 }
 
 func (w *recordingWriterAt) ReadAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if off >= int64(len(w.buf)) {
 		return 0, io.EOF
 	}
