@@ -497,3 +497,54 @@ func TestDownloaderIndexed(t *testing.T) {
 		}
 	}
 }
+
+// chunkyReader yields its data in pieces, then err.
+type chunkyReader struct {
+	data []byte
+	err  error
+	gate chan struct{} // each Read waits for a token, if set
+}
+
+func (r *chunkyReader) Read(p []byte) (int, error) {
+	if r.gate != nil {
+		<-r.gate
+	}
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p[:min(len(p), 1000)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// closeGate closes a gate on Close, as closing a network body interrupts
+// a read.
+type closeGate struct {
+	*chunkyReader
+	once sync.Once
+}
+
+func (c *closeGate) Close() error {
+	c.once.Do(func() { close(c.gate) })
+	return nil
+}
+
+// GetObject's prefetch hands over exactly the bytes of the body, then its
+// error, however far it got; Close interrupts it.
+func TestPrefetch(t *testing.T) {
+	data := randomBytes(10 << 10)
+	for _, limit := range []int{0, 1, 999, 4096, 10 << 10, 1 << 20} {
+		for _, tail := range []error{io.EOF, io.ErrUnexpectedEOF} {
+			p := startPrefetch(io.NopCloser(&chunkyReader{data: data, err: tail}), limit)
+			got, err := io.ReadAll(p)
+			if tail == io.EOF && err != nil || tail != io.EOF && err != tail || !bytes.Equal(got, data) {
+				t.Fatalf("limit %d, %v: %d bytes, %v", limit, tail, len(got), err)
+			}
+		}
+	}
+	gated := &closeGate{chunkyReader: &chunkyReader{data: data, err: io.EOF, gate: make(chan struct{})}}
+	p := startPrefetch(gated, 1<<20)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
