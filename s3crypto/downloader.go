@@ -144,7 +144,9 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	if err != nil {
 		return nil, fail("", err)
 	}
-	body := out.Body
+	// The body keeps flowing while the key is unwrapped and the index
+	// fetched (see prefetch).
+	body := io.ReadCloser(startPrefetch(out.Body, int(min(aws.ToInt64(out.ContentLength), prefetchSize))))
 	defer func() { body.Close() }()
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, d.ClientOptions)
 	if err != nil {
