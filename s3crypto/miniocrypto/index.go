@@ -61,7 +61,7 @@ type indexedBody struct {
 }
 
 func (b *indexedBody) Read(p []byte) (int, error) {
-	if b.pos >= b.size {
+	if b.cur == nil && b.pos >= b.size {
 		return 0, io.EOF
 	}
 	if b.cur == nil {

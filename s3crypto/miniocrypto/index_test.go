@@ -135,6 +135,19 @@ func TestGetObjectIndexed(t *testing.T) {
 			t.Fatalf("chunk %d flipped: %d bytes, %v", k, len(got), err)
 		}
 	}
+	// The tag: every chunk verifies, but the object's tag is not the one
+	// the index records; the end of the stream says so.
+	bad := bytes.Clone(stored)
+	bad[len(bad)-1] ^= 1
+	put(bad)
+	obj, err = c.GetObject(bg, bucket, "big", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := io.ReadAll(obj); !IsIntegrityError(err) || !bytes.Equal(got, data) {
+		t.Fatalf("tag flipped: %d bytes, %v", len(got), err)
+	}
+	obj.Close()
 	put(stored)
 	// No index: authenticated whole (spooled).
 	if _, err := raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String("big" + s3crypto.IndexSuffix)}); err != nil {
