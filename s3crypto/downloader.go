@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/metadata"
 )
 
 // DefaultDownloadPartSize is the size of the ranged GETs of Downloader
@@ -22,6 +23,12 @@ const DefaultDownloadPartSize = 32 << 20
 // ciphertext is hashed and decrypted at its offset of the GCM stream; the
 // ranges' hashes are then combined and the object's tag checked once.
 // Memory use is a buffer per worker, whatever the object's size.
+//
+// An object with a valid chunk index (see IsIndexObject) is checked chunk
+// by chunk instead: each chunk's MAC in the index is verified before the
+// chunk is decrypted or written, and the object's tag must be the one the
+// index records. DownloadUnauthenticated then never writes a byte that
+// has not been verified; DownloadOutput.Info.ReadPath is "index-stream".
 //
 // Download never releases unauthenticated plaintext: it fetches the
 // ciphertext into scratch space, checks the tag, and only then returns a
@@ -137,7 +144,9 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	if err != nil {
 		return nil, fail("", err)
 	}
-	body := out.Body
+	// The body keeps flowing while the key is unwrapped and the index
+	// fetched (see prefetch).
+	body := io.ReadCloser(startPrefetch(out.Body, int(min(aws.ToInt64(out.ContentLength), prefetchSize))))
 	defer func() { body.Close() }()
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, d.ClientOptions)
 	if err != nil {
@@ -146,6 +155,16 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	bodyEnd, total, err := checkContentRange(out, 0, firstEnd, -1)
 	if err != nil {
 		return nil, fail(core.RecordedKeyRef(env), err)
+	}
+	// A large object's chunk index is fetched while the data key is
+	// unwrapped.
+	var index chan indexResult
+	if in.VersionId == nil && total > c.opts.MemoryBufferSize && total > partSize && env.ContentAlg != metadata.ContentAESCBC {
+		index = make(chan indexResult, 1)
+		go func() {
+			b, err := c.fetchIndex(ctx, in.Bucket, aws.ToString(in.Key), sseOf(in), d.ClientOptions)
+			index <- indexResult{b, err}
+		}()
 	}
 	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
@@ -168,8 +187,22 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	info := &ObjectInfo{Envelope: env, KeyRef: dec.KeyRef(), PlaintextSize: size, StoredSize: total}
 	setObjectInfo(&out.ResultMetadata, info)
 
+	// An object with a valid chunk index (and ranges on its chunk
+	// boundaries) is checked chunk by chunk: w then never holds plaintext
+	// whose MAC has not verified.
+	var x *core.Index
+	if index != nil {
+		if r := <-index; r.err == nil {
+			if x, _ = dec.DecodeIndex(r.body, total); x != nil && partSize%x.ChunkSize != 0 {
+				x = nil
+			}
+		}
+	}
+	if x != nil {
+		info.ReadPath = core.ReadIndexStream
+	}
 	src := c.objectSource(in, d.ClientOptions, out.ETag, total)
-	if err := c.rangedTransfer(ctx, src, body, bodyEnd, dec, w, decrypt, partSize, d.Concurrency); err != nil {
+	if err := c.rangedTransfer(ctx, src, body, bodyEnd, dec, x, w, decrypt, partSize, d.Concurrency); err != nil {
 		return nil, fail(dec.KeyRef(), err)
 	}
 	return &downloadResult{DownloadOutput: &DownloadOutput{Size: size, Info: info, Object: out}, decryption: dec}, nil
@@ -219,9 +252,12 @@ func downloadPartSize(n int64) int64 {
 // bodyEnd), the others with ranged GETs of the same ETag, each resumed
 // where it breaks. Each range is hashed at its offset of the GCM stream
 // and, if decrypt, decrypted; then the hashes are combined and the tag,
-// read at the end, is checked.
+// read at the end, is checked. With the object's chunk index x (partSize
+// a multiple of its chunk size), each chunk is instead checked against
+// its MAC before it is decrypted or written, and the tag must be the one
+// the index records.
 func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.ReadCloser, bodyEnd int64,
-	dec *core.Decryption, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
+	dec *core.Decryption, x *core.Index, w io.WriterAt, decrypt bool, partSize int64, concurrency int) error {
 	total := src.total
 	size, err := core.PlaintextSizeOf(total)
 	if err != nil {
@@ -235,17 +271,43 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	// One buffer per range in flight, reused from range to range: with an
+	// index it holds a whole chunk (checked before any of it is written).
+	bufs := make(chan []byte, max(concurrency, 1)+1)
+	for range cap(bufs) {
+		bufs <- nil
+	}
 	fetch := func(i int64, r io.Reader) error {
 		off := i * partSize
 		n := min(partSize, size-off)
 		s := dec.Content.GCM.NewStream(uint64(off))
-		buf := make([]byte, min(n, core.ChunkSize))
+		step := int64(core.ChunkSize)
+		if x != nil {
+			step = x.ChunkSize
+		}
+		buf := <-bufs
+		if int64(cap(buf)) < min(n, step) {
+			buf = make([]byte, step)
+		}
+		defer func() { bufs <- buf }()
+		buf = buf[:min(n, step)]
 		for done := int64(0); done < n; {
 			k := min(int64(len(buf)), n-done)
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {
 				return fmt.Errorf("reading bytes %d-%d: %w", off+done, off+done+k-1, err)
 			}
-			if decrypt {
+			if x != nil {
+				ci := (off + done) / x.ChunkSize
+				ok := false
+				if decrypt {
+					ok = x.OpenChunk(dec.Content.GCM, ci, buf[:k])
+				} else {
+					ok = x.VerifyChunk(ci, buf[:k])
+				}
+				if !ok {
+					return fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index", ErrAuthentication, ci, off+done, off+done+k-1)
+				}
+			} else if decrypt {
 				s.Open(buf[:k], buf[:k])
 			} else {
 				s.Hash().Write(buf[:k])
@@ -321,6 +383,12 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
 		return err
+	}
+	if x != nil {
+		if !x.CheckTag(tag[:]) {
+			return fmt.Errorf("%w: the object's tag is not the one its index records", ErrAuthentication)
+		}
+		return nil
 	}
 	h := dec.Content.GCM.NewHash()
 	for _, p := range hashes {

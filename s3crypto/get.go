@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/s3c/s3c/internal/core"
 	"io"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -65,6 +66,9 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 			b, err := c.fetchIndex(ctx, in.Bucket, aws.ToString(in.Key), sseOf(in), optFns)
 			index <- indexResult{b, err}
 		}()
+		// Meanwhile the body keeps flowing instead of stalling in the
+		// socket's buffers.
+		out.Body = startPrefetch(out.Body, prefetchSize)
 	}
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, optFns)
 	if err != nil {
@@ -120,6 +124,74 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 	return out, nil
 }
 
+// prefetchSize bounds what GetObject reads of a large object's body
+// while it unwraps the data key and fetches the chunk index: a chunk.
+const prefetchSize = core.DefaultIndexChunk
+
+// prefetch reads the start of a body on its own goroutine until its
+// first Read (or Close), then serves what it read followed by the rest.
+// It reads ciphertext only; nothing is released from here.
+type prefetch struct {
+	body  io.ReadCloser
+	stopc chan struct{}
+	done  chan struct{}
+	once  sync.Once
+	buf   []byte // set by the goroutine; read after done
+	err   error
+}
+
+func startPrefetch(body io.ReadCloser, max int) *prefetch {
+	p := &prefetch{body: body, stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		// Allocated (and zeroed) here, while the caller waits for the key.
+		buf := make([]byte, 0, max)
+		for len(buf) < max {
+			select {
+			case <-p.stopc:
+				p.buf = buf
+				return
+			default:
+			}
+			n, err := p.body.Read(buf[len(buf):min(max, len(buf)+256<<10)])
+			buf = buf[:len(buf)+n]
+			if err != nil {
+				p.err = err
+				break
+			}
+		}
+		p.buf = buf
+	}()
+	return p
+}
+
+// halt stops the goroutine and waits for it.
+func (p *prefetch) halt() {
+	p.once.Do(func() { close(p.stopc) })
+	<-p.done
+}
+
+func (p *prefetch) Read(b []byte) (int, error) {
+	p.halt()
+	if len(p.buf) > 0 {
+		n := copy(b, p.buf)
+		p.buf = p.buf[n:]
+		return n, nil
+	}
+	if p.err != nil {
+		return 0, p.err
+	}
+	return p.body.Read(b)
+}
+
+// Close closes the body, which interrupts a read in progress, then waits
+// for the goroutine.
+func (p *prefetch) Close() error {
+	err := p.body.Close()
+	p.halt()
+	return err
+}
+
 type indexResult struct {
 	body []byte
 	err  error
@@ -142,7 +214,7 @@ func (c *Client) spoolParallel(ctx context.Context, src *objectSource, out *s3.G
 	if err != nil {
 		return nil, 0, err
 	}
-	err = c.rangedTransfer(ctx, src, out.Body, stored-1, dec, f, false, DefaultDownloadPartSize, DefaultConcurrency)
+	err = c.rangedTransfer(ctx, src, out.Body, stored-1, dec, nil, f, false, DefaultDownloadPartSize, DefaultConcurrency)
 	if err != nil {
 		f.Close()
 		return nil, 0, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -200,8 +201,8 @@ func TestIndexTamper(t *testing.T) {
 
 	swapped := bytes.Clone(idx)
 	p := 24 + 28 + 16
-	copy(swapped[p:], idx[p+32:p+64])
-	copy(swapped[p+32:], idx[p:p+32])
+	copy(swapped[p:], idx[p+16:p+32])
+	copy(swapped[p+16:], idx[p:p+16])
 	otherIdx, _, _ := e.rawGet("other" + IndexSuffix)
 	flipped := bytes.Clone(idx)
 	flipped[len(flipped)/2] ^= 4
@@ -392,5 +393,158 @@ func TestBuildIndex(t *testing.T) {
 		if err := c.BuildIndex(bg, &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}); !errors.Is(err, ErrAuthentication) || e.exists(key+IndexSuffix) {
 			t.Fatalf("tampered object indexed: %v", err)
 		}
+	}
+}
+
+// recordingWriterAt keeps what a download writes, and where; safe for
+// the Downloader's concurrent WriteAt calls.
+type recordingWriterAt struct {
+	mu     sync.Mutex
+	buf    []byte
+	writes [][2]int64 // [off, end) of each WriteAt
+}
+
+func (w *recordingWriterAt) WriteAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if end := off + int64(len(p)); end > int64(len(w.buf)) {
+		w.buf = append(w.buf, make([]byte, end-int64(len(w.buf)))...)
+	}
+	copy(w.buf[off:], p)
+	w.writes = append(w.writes, [2]int64{off, off + int64(len(p))})
+	return len(p), nil
+}
+
+func (w *recordingWriterAt) ReadAt(p []byte, off int64) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if off >= int64(len(w.buf)) {
+		return 0, io.EOF
+	}
+	n := copy(p, w.buf[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// The Downloader reads through an object's index: each chunk is checked
+// against its MAC before it is decrypted and written, so a tampered chunk
+// fails the download without any of it, or anything unverified, reaching
+// w. Without the index it authenticates the whole object as before.
+func TestDownloaderIndexed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, format := range []metadata.Format{metadata.V2, metadata.V3} {
+		c := e.indexedClient(e.keyrings["aes"], format)
+		dl := NewDownloader(c, func(d *Downloader) { d.PartSize, d.Concurrency = 2*testChunk, 2 })
+		const n = 5*testChunk + 5
+		data := randomBytes(n)
+		key := fmt.Sprintf("dl-%s", format)
+		e.put(c, key, data)
+		in := &s3.GetObjectInput{Bucket: &e.bucket, Key: &key}
+		w := &recordingWriterAt{}
+		out, err := dl.DownloadUnauthenticated(bg, w, in)
+		if err != nil || !bytes.Equal(w.buf, data) || out.Info.ReadPath != core.ReadIndexStream {
+			t.Fatalf("%s: %v, path %q", format, err, out.Info.ReadPath)
+		}
+		r, out, err := dl.Download(bg, &recordingWriterAt{}, in)
+		if err != nil || out.Info.ReadPath != core.ReadIndexStream {
+			t.Fatalf("%s Download: %v", format, err)
+		}
+		if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s Download read: %v", format, err)
+		}
+		stored, meta, err := e.rawGet(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 6 {
+			bad := bytes.Clone(stored)
+			bad[k*testChunk+3] ^= 1
+			e.rawPut(key, bad, meta)
+			w := &recordingWriterAt{}
+			if _, err := dl.DownloadUnauthenticated(bg, w, in); !errors.Is(err, ErrAuthentication) {
+				t.Fatalf("%s chunk %d flipped: %v", format, k, err)
+			}
+			for _, wr := range w.writes {
+				if wr[0] < int64(k+1)*testChunk && wr[1] > int64(k)*testChunk {
+					t.Fatalf("%s chunk %d flipped: bytes %d-%d written", format, k, wr[0], wr[1])
+				}
+				if !bytes.Equal(w.buf[wr[0]:wr[1]], data[wr[0]:wr[1]]) {
+					t.Fatalf("%s chunk %d flipped: unverified bytes %d-%d written", format, k, wr[0], wr[1])
+				}
+			}
+			if _, _, err := dl.Download(bg, &recordingWriterAt{}, in); !errors.Is(err, ErrAuthentication) {
+				t.Fatalf("%s Download, chunk %d flipped: %v", format, k, err)
+			}
+		}
+		// The tag: the index records another one.
+		bad := bytes.Clone(stored)
+		bad[len(bad)-1] ^= 1
+		e.rawPut(key, bad, meta)
+		if _, err := dl.DownloadUnauthenticated(bg, &recordingWriterAt{}, in); !errors.Is(err, ErrAuthentication) {
+			t.Fatalf("%s tag flipped: %v", format, err)
+		}
+		// No index: the whole object is authenticated, as before.
+		e.rawPut(key, stored, meta)
+		if _, err := e.raw.DeleteObject(bg, &s3.DeleteObjectInput{Bucket: &e.bucket, Key: aws.String(key + IndexSuffix)}); err != nil {
+			t.Fatal(err)
+		}
+		w = &recordingWriterAt{}
+		if out, err := dl.DownloadUnauthenticated(bg, w, in); err != nil || !bytes.Equal(w.buf, data) || out.Info.ReadPath != "" {
+			t.Fatalf("%s without index: %v", format, err)
+		}
+	}
+}
+
+// chunkyReader yields its data in pieces, then err.
+type chunkyReader struct {
+	data []byte
+	err  error
+	gate chan struct{} // each Read waits for a token, if set
+}
+
+func (r *chunkyReader) Read(p []byte) (int, error) {
+	if r.gate != nil {
+		<-r.gate
+	}
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	n := copy(p[:min(len(p), 1000)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}
+
+// closeGate closes a gate on Close, as closing a network body interrupts
+// a read.
+type closeGate struct {
+	*chunkyReader
+	once sync.Once
+}
+
+func (c *closeGate) Close() error {
+	c.once.Do(func() { close(c.gate) })
+	return nil
+}
+
+// GetObject's prefetch hands over exactly the bytes of the body, then its
+// error, however far it got; Close interrupts it.
+func TestPrefetch(t *testing.T) {
+	data := randomBytes(10 << 10)
+	for _, limit := range []int{0, 1, 999, 4096, 10 << 10, 1 << 20} {
+		for _, tail := range []error{io.EOF, io.ErrUnexpectedEOF} {
+			p := startPrefetch(io.NopCloser(&chunkyReader{data: data, err: tail}), limit)
+			got, err := io.ReadAll(p)
+			if tail == io.EOF && err != nil || tail != io.EOF && err != tail || !bytes.Equal(got, data) {
+				t.Fatalf("limit %d, %v: %d bytes, %v", limit, tail, len(got), err)
+			}
+		}
+	}
+	gated := &closeGate{chunkyReader: &chunkyReader{data: data, err: io.EOF, gate: make(chan struct{})}}
+	p := startPrefetch(gated, 1<<20)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

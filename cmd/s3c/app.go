@@ -266,7 +266,7 @@ func (a *app) rootCommand() *cobra.Command {
 
 	root.AddCommand(a.putCommand(), a.getCommand(), a.cpCommand(), a.lsCommand(),
 		a.headCommand(), a.rmCommand(), a.keygenCommand(), a.uploadsCommand(), a.rewrapCommand(),
-		a.verifyCommand(), a.encryptCommand(), a.keystoreCommand())
+		a.verifyCommand(), a.encryptCommand(), a.indexCommand(), a.keystoreCommand())
 	root.AddCommand(a.mbCommand(), a.rbCommand(), a.syncCommand())
 	root.AddCommand(a.genDocsCommand())
 	root.InitDefaultHelpCmd()

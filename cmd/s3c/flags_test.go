@@ -61,6 +61,7 @@ func TestFlagsPerCommand(t *testing.T) {
 		{"uploads", []string{"abort", "older-than", "json"}},
 		{"rewrap", append(append(slices.Clone(keys), bulk...), "keystore", "branch-key", "allow-kms-key", "instruction-file")},
 		{"verify", append(slices.Clone(bulk), "kms-key-id", "aes-key", "rsa-key", "pkcs11-key", "allow-kms-key")},
+		{"index", append(slices.Clone(bulk), "kms-key-id", "aes-key", "rsa-key", "pkcs11-key", "allow-kms-key", "all")},
 		{"encrypt", append(slices.Clone(bulk), "kms-key-id", "aes-key", "rsa-key", "pkcs11-key", "context", "format", "instruction-file")},
 		{"keystore create", root},
 		{"keystore rotate", append(slices.Clone(root), "branch-key")},

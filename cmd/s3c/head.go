@@ -32,6 +32,7 @@ type objectReport struct {
 	StoredSize       int64             `json:"stored_size"`
 	EnvelopeLocation string            `json:"envelope_location,omitempty"`
 	ChunkIndex       *bool             `json:"chunk_index,omitempty"` // head only: a marked <key>.s3c-index exists
+	ReadPath         string            `json:"read_path,omitempty"`   // head only: how get … - would authenticate it
 	LastModified     *time.Time        `json:"last_modified,omitempty"`
 	ETag             string            `json:"etag,omitempty"`
 	ContentType      string            `json:"content_type,omitempty"`
@@ -93,6 +94,31 @@ func describeObject(ctx context.Context, c *s3crypto.Client, in *s3.HeadObjectIn
 	return r, nil
 }
 
+// The read paths head reports, as s3crypto.ObjectInfo.ReadPath names them.
+const (
+	readIndexStream = "index-stream"
+	readSpool       = "spool"
+	readMemory      = "memory"
+)
+
+// memoryBuffer is the largest object GetObject authenticates in memory
+// (s3crypto.Options.MemoryBufferSize, which the CLI leaves at its default).
+const memoryBuffer = 8 << 20
+
+// readPath says how get … - (GetObject) would authenticate an encrypted
+// AES-GCM object: through its chunk index, in memory, or via a spool file.
+func readPath(r *objectReport) string {
+	switch {
+	case !r.Encrypted || r.ContentAlgorithm == metadata.ContentAESCBC:
+		return ""
+	case r.StoredSize <= memoryBuffer:
+		return readMemory
+	case r.ChunkIndex != nil && *r.ChunkIndex:
+		return readIndexStream
+	}
+	return readSpool
+}
+
 func contentName(alg string) string {
 	switch alg {
 	case metadata.ContentCommittingGCM:
@@ -147,6 +173,7 @@ no key material is shown.`,
 				h, err := c.Client.HeadObject(cmd.Context(), hi)
 				r.ChunkIndex = aws.Bool(err == nil && s3crypto.IsIndexObject(h.Metadata))
 			}
+			r.ReadPath = readPath(r)
 			if a.json {
 				return a.printJSON(r)
 			}
@@ -179,6 +206,14 @@ no key material is shown.`,
 				fmt.Fprintf(w, "chunk index:\t%s (streamed, authenticated reads)\n", obj.key+s3crypto.IndexSuffix)
 			} else if r.ChunkIndex != nil {
 				fmt.Fprintf(w, "chunk index:\tnone\n")
+			}
+			switch r.ReadPath {
+			case readIndexStream:
+				fmt.Fprintf(w, "read path:\t%s (get streams it, each chunk released once its MAC in the index verifies; no temp file; if the index does not verify, it authenticates the whole object first)\n", r.ReadPath)
+			case readSpool:
+				fmt.Fprintf(w, "read path:\t%s (get - authenticates the whole object first, its ciphertext in a temp file; s3c index builds a chunk index)\n", r.ReadPath)
+			case readMemory:
+				fmt.Fprintf(w, "read path:\t%s (authenticated whole, in memory)\n", r.ReadPath)
 			}
 			if r.LastModified != nil {
 				fmt.Fprintf(w, "last modified:\t%s\n", r.LastModified.UTC().Format(time.RFC3339))

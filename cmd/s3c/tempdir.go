@@ -11,10 +11,13 @@ import (
 
 // spoolHelp is what get and cp --help say about the spool.
 const spoolHelp = `An object read whole before it is written (get to stdout, cp from S3 to S3) is
-authenticated first: up to 8 MiB in memory, a larger one as ciphertext (never
-plaintext) in an unlinked temporary file in --temp-dir (default $TMPDIR, else
-/tmp), which needs room for the whole object. On a small tmpfs give --temp-dir
-a roomier directory (get --stream needs no spool).`
+authenticated first: up to 8 MiB in memory; a larger one with a chunk index
+(put writes one, s3c index adds one; s3c head shows the read path) chunk by
+chunk, each chunk passed on once its MAC verifies, with no temporary file; any
+other as ciphertext (never plaintext) in an unlinked temporary file in
+--temp-dir (default $TMPDIR, else /tmp), which needs room for the whole object.
+On a small tmpfs give --temp-dir a roomier directory, or run s3c index on the
+object (get --stream needs no spool but is unauthenticated until the end).`
 
 // tempDirFlag adds --temp-dir (get, cp).
 func (a *app) tempDirFlag(fs *pflag.FlagSet) {

@@ -2,7 +2,13 @@ package core
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -90,8 +96,8 @@ func TestIndexTamper(t *testing.T) {
 	// Swapping two chunk MACs.
 	b := bytes.Clone(idx)
 	p := indexFixedLen + len(enc.IndexID()) + aesgcm.TagSize
-	copy(b[p:p+32], idx[p+32:p+64])
-	copy(b[p+32:p+64], idx[p:p+32])
+	copy(b[p:p+16], idx[p+16:p+32])
+	copy(b[p+16:p+32], idx[p:p+16])
 	if _, err := d.DecodeIndex(b, int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
 		t.Fatalf("swapped MACs: %v", err)
 	}
@@ -158,7 +164,7 @@ func FuzzDecodeIndex(f *testing.F) {
 	stored, idx := sealIndexed(&testing.T{}, kr, pt, 64, 64)
 	f.Add(idx, int64(len(stored)))
 	f.Add(idx[:20], int64(16))
-	f.Add([]byte("S3CIDX\x01\x1c"), int64(0))
+	f.Add([]byte("S3CIDX\x02\x1c"), int64(0))
 	d := &Decryption{env: kr.env, Content: kr.Content, indexKey: kr.indexKey}
 	f.Fuzz(func(t *testing.T, b []byte, n int64) {
 		x, err := d.DecodeIndex(b, n)
@@ -203,6 +209,30 @@ func TestOpenIndexed(t *testing.T) {
 			t.Fatalf("chunk %d flipped: %d bytes, %v", k, len(got), err)
 		}
 	}
+	// io.Copy goes through WriteTo: the same verified prefix.
+	for k := range 4 {
+		bad := bytes.Clone(stored)
+		bad[k*64+3] ^= 1
+		var got bytes.Buffer
+		n, err := io.Copy(&got, d.OpenIndexed(io.NopCloser(bytes.NewReader(bad)), x, 0, int64(len(pt)), true))
+		if !errors.Is(err, ErrAuthentication) || n != int64(k*64) || !bytes.Equal(got.Bytes(), pt[:k*64]) {
+			t.Fatalf("WriteTo, chunk %d flipped: %d bytes, %v", k, n, err)
+		}
+	}
+	var all bytes.Buffer
+	if n, err := io.Copy(&all, d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true)); err != nil || n != int64(len(pt)) || !bytes.Equal(all.Bytes(), pt) {
+		t.Fatalf("WriteTo: %d, %v", n, err)
+	}
+	// The tag must be the recorded one (the whole-object GHASH is not
+	// computed: the chunk MACs and the recorded tag stand for it).
+	bad := bytes.Clone(stored)
+	bad[len(bad)-1] ^= 1
+	if _, err := io.Copy(io.Discard, d.OpenIndexed(io.NopCloser(bytes.NewReader(bad)), x, 0, int64(len(pt)), true)); !errors.Is(err, ErrAuthentication) {
+		t.Fatalf("tag flipped: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, d.OpenIndexed(io.NopCloser(bytes.NewReader(append(bytes.Clone(stored), 0))), x, 0, int64(len(pt)), true)); err == nil {
+		t.Fatal("a trailing byte after the tag was accepted")
+	}
 	r := d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true)
 	if _, err := r.Read(make([]byte, 10)); err != nil {
 		t.Fatal(err)
@@ -210,5 +240,53 @@ func TestOpenIndexed(t *testing.T) {
 	r.Close()
 	if _, err := io.ReadAll(r); err == nil {
 		t.Fatal("read after Close succeeded to the end")
+	}
+}
+
+// The index is exactly what the layout comment describes, computed here
+// from the standard library alone: HKDF for kc ‖ ki, each MAC_i the GCM tag
+// crypto/cipher gives chunk i's ciphertext under kc and nonce BE32(0) ‖
+// BE64(i) (found by sealing the chunk's CTR decryption under kc), and an
+// HMAC-SHA256 under ki over the body.
+func TestIndexFormatV2(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 2*64+5)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 7)
+	id := enc.IndexID()
+	dataKey := bytes.Repeat([]byte{7}, 32)
+	keys, err := hkdf.Key(sha256.New, dataKey, id, "s3c chunk index v2", 64)
+	if got, _ := indexMACKey(dataKey, id); err != nil || !bytes.Equal(keys, got) {
+		t.Fatalf("HKDF: %v", err)
+	}
+	kc, ki := enc.indexKey[:32], enc.indexKey[32:] // derived likewise from the object's data key
+	block, _ := aes.NewCipher(kc)
+	gcm, _ := cipher.NewGCM(block)
+	want := []byte("S3CIDX\x02")
+	want = append(want, byte(len(id)))
+	want = binary.BigEndian.AppendUint32(want, 64)
+	want = binary.BigEndian.AppendUint32(want, 3)
+	want = binary.BigEndian.AppendUint64(want, uint64(len(stored)))
+	want = append(want, id...)
+	want = append(want, stored[len(pt):]...)
+	for i := range 3 {
+		c := stored[i*64 : min((i+1)*64, len(pt))]
+		nonce := make([]byte, 12)
+		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
+		iv := append(bytes.Clone(nonce), 0, 0, 0, 2)
+		p := make([]byte, len(c))
+		cipher.NewCTR(block, iv).XORKeyStream(p, c)
+		sealed := gcm.Seal(nil, nonce, p, nil)
+		if !bytes.Equal(sealed[:len(c)], c) {
+			t.Fatal("CTR under kc")
+		}
+		want = append(want, sealed[len(c):]...)
+	}
+	m := hmac.New(sha256.New, ki)
+	m.Write([]byte("index"))
+	m.Write(want)
+	want = m.Sum(want)
+	if !bytes.Equal(idx, want) {
+		t.Fatalf("index differs from its specification:\n got %x\nwant %x", idx, want)
 	}
 }

@@ -26,7 +26,9 @@ type ObjectInfo struct {
 	// "memory" (whole object in memory), "spool" (whole object in a
 	// temporary file), "index-stream" or "index-range" (chunk by chunk,
 	// with the object's chunk index), "unauthenticated" (a stream or range
-	// asked for without authentication); empty for HeadObject.
+	// asked for without authentication); empty for HeadObject. For the
+	// Downloader: "index-stream" when each chunk was verified against the
+	// object's index before it was written, else empty.
 	ReadPath string
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/encrypt"
 
+	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/internal/filemode"
 	"github.com/s3c/s3c/metadata"
 )
@@ -25,11 +26,20 @@ import (
 // the whole object before returning, so errors come from GetObject and
 // reads never fail for integrity.
 //
+// Except for an object larger than Options.MemoryBufferSize with a valid
+// chunk index (<key>.s3c-index, which s3crypto writes beside large
+// objects; see s3crypto.IsIndexObject): it is streamed in constant memory
+// without a temporary file, each chunk released only once its MAC in the
+// index verifies, so a Read can fail with an integrity error
+// (IsIntegrityError) after returning exactly the verified chunks before
+// the bad one. ReadAt and Seek on it fetch the chunks that cover the
+// bytes asked for, verified, with ranged GETs.
+//
 // ReadAt and Seek work on authenticated objects (the default), which are
-// held in memory or spooled, as ciphertext, to a temporary file: any
-// offset is decrypted with AES-CTR at its counter. They fail with
-// ErrNotSeekable on an object opened with WithUnauthenticatedStream, and
-// on legacy AES-CBC objects larger than Options.MemoryBufferSize.
+// otherwise held in memory or spooled, as ciphertext, to a temporary
+// file: any offset is decrypted with AES-CTR at its counter. They fail
+// with ErrNotSeekable on an object opened with WithUnauthenticatedStream,
+// and on legacy AES-CBC objects larger than Options.MemoryBufferSize.
 //
 // As with *minio.Object, all methods are safe for concurrent use. ReadAt
 // calls run in parallel with each other; Read, Seek and Close take the
@@ -49,8 +59,9 @@ type Object struct {
 	// For a streamed object, whose body is fetched as it is read: reopen
 	// reads the object afresh (once, if it was overwritten before Read
 	// returned anything) and changed makes the error for an overwrite.
-	reopen  func() (*Object, error)
-	changed func(returned int64, cause error) error
+	reopen   func() (*Object, error)
+	changed  func(returned int64, cause error) error
+	streamed bool // read through the object's chunk index
 }
 
 var (
@@ -208,9 +219,19 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 	if retried {
 		obj, err = retry()
 	}
-	if err == nil && c.callOptions(ctx).UnauthenticatedStream {
+	if err == nil && (c.callOptions(ctx).UnauthenticatedStream || obj.streamed) {
 		// Streamed: the body is fetched as it is read.
 		obj.changed = changed
+		if obj.streamed {
+			obj.changed = func(returned int64, err error) error {
+				e := changed(returned, err)
+				var ce *changedError
+				if errors.As(e, &ce) {
+					ce.verified = true
+				}
+				return e
+			}
+		}
 		if !retried {
 			obj.reopen = retry
 		}
@@ -221,11 +242,15 @@ func (c *Client) GetObject(ctx context.Context, bucket, key string, opts minio.G
 type changedError struct {
 	returned int64 // plaintext bytes returned before the change was seen
 	cause    error // the server's answer: 412 Precondition Failed
+	verified bool  // what was returned was verified with the chunk index
 }
 
 func (e *changedError) Error() string {
 	if e.returned == 0 {
 		return ErrObjectChanged.Error() + "; nothing was returned"
+	}
+	if e.verified {
+		return fmt.Sprintf("%s; the %d bytes returned were from the earlier version, each chunk verified", ErrObjectChanged, e.returned)
 	}
 	return fmt.Sprintf("%s; the %d bytes returned were from the earlier version, unauthenticated", ErrObjectChanged, e.returned)
 }
@@ -279,6 +304,12 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 	}
 	var body io.ReadCloser
 	size := dec.PlaintextSize(info.Size)
+	if x := c.index(ctx, bucket, key, opts, info, dec); x != nil {
+		size = info.Size - aesgcm.TagSize
+		body := &indexedBody{ctx: ctx, c: c, bucket: bucket, key: key, opts: opts, etag: info.ETag, dec: dec, x: x, size: size,
+			cur: dec.OpenIndexed(obj, x, 0, size, true)}
+		return &Object{body: body, info: plaintextInfo(info, size), streamed: true}, nil
+	}
 	if c.callOptions(ctx).UnauthenticatedStream {
 		body, err = dec.OpenStream(obj, info.Size)
 	} else {
@@ -288,6 +319,21 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 		return nil, fail(dec.KeyRef(), err)
 	}
 	return &Object{body: body, info: plaintextInfo(info, size)}, nil
+}
+
+// index returns the object's authenticated chunk index, or nil: none, an
+// invalid one (the object is then authenticated whole), a small object
+// (held in memory anyway), a version, or an unauthenticated stream.
+func (c *Client) index(ctx context.Context, bucket, key string, opts minio.GetObjectOptions, info minio.ObjectInfo, dec *core.Decryption) *core.Index {
+	if dec.Content == nil || opts.VersionID != "" || info.Size <= c.opts.MemoryBufferSize || info.ETag == "" || c.callOptions(ctx).UnauthenticatedStream {
+		return nil
+	}
+	b, err := c.fetchIndex(ctx, bucket, key, opts.ServerSideEncryption)
+	if err != nil {
+		return nil
+	}
+	x, _ := dec.DecodeIndex(b, info.Size)
+	return x
 }
 
 // envelope reads the envelope from an object's metadata or its

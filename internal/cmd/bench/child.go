@@ -174,16 +174,6 @@ func runChild(op string, size int64, file string, small, workers int) (result, e
 			_, err := s3crypto.NewDownloader(cs.kms).DownloadUnauthenticated(ctx, w, get(keyS3C(size)))
 			return err
 		})
-	case "get-s3c-getobject":
-		err = getToFile(dir, size, func(w *os.File) error {
-			out, err := cs.kms.GetObject(ctx, get(keyS3C(size)))
-			if err != nil {
-				return err
-			}
-			defer out.Body.Close()
-			_, err = io.Copy(w, out.Body)
-			return err
-		})
 	case "small-put-plain", "small-get-plain":
 		return smallObjects(ctx, op, plainAPI{cs.plain, cs.unsigned}, "small-plain/", bucket, small, workers)
 	case "small-put-aes", "small-get-aes":
@@ -193,6 +183,9 @@ func runChild(op string, size int64, file string, small, workers int) (result, e
 	case "small-put-branch", "small-get-branch":
 		return smallObjects(ctx, op, cs.branch, "small-branch/", bucket, small, workers)
 	default:
+		if r, ok, err := runIndexChild(ctx, cs, op, size, file); ok {
+			return r, err
+		}
 		return result{}, fmt.Errorf("unknown operation %q", op)
 	}
 	if err != nil {

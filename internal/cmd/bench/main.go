@@ -62,7 +62,9 @@ func main() {
 		if err != nil {
 			log.Fatalf("%s: %v", *child, err)
 		}
-		res.MaxRSS = peakRSS()
+		if res.MaxRSS == 0 { // else the row measured another process
+			res.MaxRSS = peakRSS()
+		}
 		json.NewEncoder(os.Stdout).Encode(res)
 		return
 	}
@@ -175,8 +177,8 @@ func largeOps(httpPlain bool) (puts, gets []op) {
 		{"get-plain", "get plain GetObject", "one GetObject streamed to a file (the object the default manager stored)", false},
 		{"get-plain-downloader", "get plain manager Downloader, s3c settings", "manager Downloader set like s3crypto.Downloader: " + dlSettings + ", to a file", false},
 		{"get-s3c-downloader", "get s3c Downloader", "s3crypto.Downloader, defaults: " + dlSettings + ", to a file; authenticated when DownloadUnauthenticated returns", true},
-		{"get-s3c-getobject", "get s3c GetObject", "s3crypto Client.GetObject streamed to a file: authenticated before the first byte, ciphertext spooled to os.TempDir()", true},
 	}
+	gets = append(gets, indexGetOps()...)
 	return puts, gets
 }
 
@@ -245,6 +247,16 @@ func runParent(cfg config) error {
 	}
 	env := append(os.Environ(), srv.Env()...)
 	env = append(env, "S3C_BENCH_BUCKET="+bucket, "S3C_BENCH_KMS="+kms.URL())
+	cliDir, err := os.MkdirTemp("", "s3c-bench-cli-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(cliDir)
+	cli, err := buildCLI(cliDir)
+	if err != nil {
+		return err
+	}
+	env = append(env, "S3C_BENCH_CLI="+cli)
 	httpPlain := strings.HasPrefix(srv.Endpoint, "http://")
 
 	dir, err := os.MkdirTemp(scratch, "s3c-bench-")
@@ -331,7 +343,10 @@ func runParent(cfg config) error {
 		if err != nil {
 			return err
 		}
-		g, err := measure(gets, size)
+		if err := measureIndexSetup(once, size); err != nil {
+			return err
+		}
+		g, err := measure(append(gets, op{name: "get-s3c-range"}), size)
 		if err != nil {
 			return err
 		}
@@ -340,8 +355,10 @@ func runParent(cfg config) error {
 		}
 		results = append(results, sizeResult{size, res})
 		printSize(size, res, puts, gets)
-		for _, k := range []string{keyPlain(size), keyManager(size), keyTuned(size), keyS3C(size)} {
+		printRange(size, res["get-s3c-range"])
+		for _, k := range []string{keyPlain(size), keyManager(size), keyTuned(size), keyS3C(size), keyS3CAES(size)} {
 			s3client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &k})
+			s3client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: aws.String(k + s3crypto.IndexSuffix)})
 		}
 		done += size
 		if rest := total - done; rest > 0 {
