@@ -39,7 +39,7 @@ import (
 // GETs conditional on the first response's ETag, up to the SDK client's
 // retry budget; an object replaced meanwhile fails with ErrObjectChanged.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	call := collectCallOptions(c.Client.Options(), optFns)
+	call := c.callOptions(optFns)
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}

@@ -1,12 +1,14 @@
 package core
 
 import (
-	"crypto/hkdf"
+	"bytes"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha512"
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 	"github.com/s3c/s3c/metadata"
@@ -35,21 +37,29 @@ func deriveV3(dataKey, messageID, want []byte) (commitment, contentKey []byte, e
 	if len(dataKey) != 32 || len(messageID) != metadata.MessageIDSize {
 		return nil, nil, errors.New("s3crypto: V3 key derivation needs a 32-byte data key and a 28-byte message ID")
 	}
-	prk, err := hkdf.Extract(sha512.New, dataKey, messageID)
-	if err != nil {
-		return nil, nil, err
+	// HKDF-Extract: PRK = HMAC-SHA512(salt = message ID, IKM = data key).
+	// HKDF-Expand to at most one hash length is one HMAC under PRK,
+	// T(1) = HMAC(PRK, info ‖ 0x01); both expansions share that keyed
+	// HMAC (reset in between) rather than each keying its own: this runs
+	// once per object read or written, and small objects feel it.
+	ext := hmac.New(sha512.New, messageID)
+	ext.Write(dataKey)
+	var prk, t [sha512.Size]byte
+	defer clear(prk[:])
+	defer clear(t[:])
+	ext.Sum(prk[:0])
+	m := hmac.New(sha512.New, prk[:])
+	expand := func(info string, n int) []byte {
+		m.Reset()
+		io.WriteString(m, info)
+		m.Write([]byte{1})
+		return bytes.Clone(m.Sum(t[:0])[:n])
 	}
-	defer clear(prk)
-	if commitment, err = hkdf.Expand(sha512.New, prk, v3CommitInfo, metadata.CommitmentSize); err != nil {
-		return nil, nil, err
-	}
+	commitment = expand(v3CommitInfo, metadata.CommitmentSize)
 	if want != nil && subtle.ConstantTimeCompare(commitment, want) != 1 {
 		return nil, nil, ErrCommitmentMismatch
 	}
-	if contentKey, err = hkdf.Expand(sha512.New, prk, v3KeyInfo, 32); err != nil {
-		return nil, nil, err
-	}
-	return commitment, contentKey, nil
+	return commitment, expand(v3KeyInfo, 32), nil
 }
 
 // newMessageID returns 28 random bytes, never all zero.
