@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -173,7 +174,7 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 	if st, err := os.Stat(target); err == nil && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%s is not a regular file", dst)
 	}
-	if err := out.commit(filemode.For(target)); err != nil {
+	if err := out.commit(modeFor(target)); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -390,3 +391,15 @@ func encodeTags(tags []types.Tag) string {
 	}
 	return strings.Join(parts, "&")
 }
+
+// modeFor is filemode.For with the umask read once: s3c never changes
+// its umask, and reading it (from /proc) for every file of a recursive
+// get is a cost per file.
+func modeFor(path string) os.FileMode {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Mode().Perm()
+	}
+	return newFileMode()
+}
+
+var newFileMode = sync.OnceValue(filemode.New)
