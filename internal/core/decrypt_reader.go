@@ -379,6 +379,12 @@ func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser
 	return &cbcReader{src: body, closer: body, mode: cipher.NewCBCDecrypter(d.cbc, d.env.IV), left: -1, stored: stored}, nil
 }
 
+// directRead is the smallest Read that gcmStreamReader decrypts in the
+// caller's buffer: below it, the fixed cost of a step (a GHASH call and
+// a field multiplication) outweighs the copy it saves, and whole chunks
+// through the reader's buffer are faster.
+const directRead = 32 << 10
+
 // gcmStreamReader decrypts as it reads and checks the tag at the end.
 type gcmStreamReader struct {
 	body   io.ReadCloser
@@ -392,7 +398,7 @@ type gcmStreamReader struct {
 }
 
 func (r *gcmStreamReader) Read(p []byte) (int, error) {
-	if len(r.out) == 0 && r.err == nil && r.left > 0 && (int64(len(p)) >= r.left || len(p) >= aesgcm.BlockSize) {
+	if len(r.out) == 0 && r.err == nil && r.left > 0 && (int64(len(p)) >= r.left || len(p) >= directRead) {
 		// Read the ciphertext into p and decrypt it there in place: no
 		// copy through the reader's buffer. Every step but the last is
 		// whole blocks, at most a chunk (so that the hash and the
