@@ -194,3 +194,45 @@ func TestBytesReaderRewindChecked(t *testing.T) {
 		t.Fatalf("changed source: %v, want ErrSourceChanged", err)
 	}
 }
+
+// A Decryption made for a read without an index decrypts the same, and
+// has no index key: it neither decodes nor writes an index.
+func TestDecryptionNoIndex(t *testing.T) {
+	kr, err := keyring.NewAES(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := NewOptions(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := NewEncryption(context.Background(), &opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("a small object")
+	r, _ := enc.NewReader(bytes.NewReader(msg), int64(len(msg)))
+	stored, _ := io.ReadAll(r)
+	env := enc.Envelope(int64(len(msg)))
+	full, err := NewDecryption(context.Background(), &opts, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := NewDecryptionNoIndex(context.Background(), &opts, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, n, err := small.OpenVerified(io.NopCloser(bytes.NewReader(stored)), int64(len(stored)))
+	if err != nil || n != int64(len(msg)) {
+		t.Fatalf("OpenVerified: %d, %v", n, err)
+	}
+	if got, _ := io.ReadAll(body); !bytes.Equal(got, msg) {
+		t.Fatalf("decrypted %q", got)
+	}
+	if full.NewIndexWriter(0) == nil || small.NewIndexWriter(0) != nil {
+		t.Fatal("only the full Decryption should have an index key")
+	}
+	if _, err := small.DecodeIndex([]byte("x"), int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+		t.Fatalf("DecodeIndex without a key: %v", err)
+	}
+}
