@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"unsafe"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 )
@@ -156,7 +157,7 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 		// in place, without a copy through the reader's buffer. (A chunk
 		// of a repeated pass goes through the buffer, to be compared
 		// before any of it reaches the caller.)
-		out, err := r.next(p[:0:len(p)])
+		out, err := r.next(p[:0:len(p)], true)
 		if err != nil {
 			r.err = err
 			return 0, err
@@ -172,7 +173,7 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 		if r.buf == nil {
 			r.buf = make([]byte, 0, r.chunk0+aesgcm.TagSize)
 		}
-		out, err := r.next(r.buf)
+		out, err := r.next(r.buf, false)
 		if err != nil {
 			r.err = err
 			r.out = nil
@@ -190,16 +191,17 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 // next reads the next chunk of plaintext into dst and seals it there in
 // place, returning the ciphertext (and the tail, if it is the last
 // chunk). dst must have room for a chunk and its tail: cap(dst) ≥
-// r.chunk0 + TagSize. On an error dst is cleared.
-func (r *EncryptReader) next(dst []byte) ([]byte, error) {
-	out, err := r.seal(dst)
+// r.chunk0 + TagSize. direct means dst is the caller's p: nothing is then
+// written past the bytes returned. On an error dst is cleared.
+func (r *EncryptReader) next(dst []byte, direct bool) ([]byte, error) {
+	out, err := r.seal(dst, direct)
 	if err != nil {
 		clear(dst[:cap(dst)])
 	}
 	return out, err
 }
 
-func (r *EncryptReader) seal(dst []byte) ([]byte, error) {
+func (r *EncryptReader) seal(dst []byte, direct bool) ([]byte, error) {
 	want := r.chunk0
 	if r.size >= 0 && r.size-r.read < want {
 		want = r.size - r.read
@@ -207,7 +209,7 @@ func (r *EncryptReader) seal(dst []byte) ([]byte, error) {
 	var buf []byte
 	var n int
 	var err error
-	if b, ok := borrow(r.src, want); ok {
+	if b, ok := borrow(r.src, want, dst[:cap(dst)]); ok {
 		// Sealed from the source's own memory into dst: no copy.
 		buf, n = b, len(b)
 		switch {
@@ -254,7 +256,11 @@ func (r *EncryptReader) seal(dst []byte) ([]byte, error) {
 		out = r.c.GCM.Seal(dst[:0], buf, r.c.AAD)
 		copy(state[:], out[len(out)-aesgcm.TagSize:])
 	} else {
-		out = r.stream.Seal(dst[:0], buf)
+		if direct {
+			out = r.sealWithin(dst, buf)
+		} else {
+			out = r.stream.Seal(dst[:0], buf)
+		}
 		state = r.stream.Hash().State()
 	}
 	if fresh && r.index != nil {
@@ -290,33 +296,69 @@ func (r *EncryptReader) seal(dst []byte) ([]byte, error) {
 	return out, nil
 }
 
+// sealWithin seals src with r.stream into dst[:len(src)] and returns
+// it, writing nothing past it: Stream.Seal uses 16 bytes past its result
+// as scratch, and in the caller's p those may be the source's own next
+// bytes (a caller encrypting a buffer in place, src = dst[:len(src)]).
+// So the last 16 to 31 bytes are saved first and sealed apart.
+func (r *EncryptReader) sealWithin(dst, src []byte) []byte {
+	n := len(src)
+	k := 0
+	if n > 2*aesgcm.BlockSize {
+		k = (n - aesgcm.BlockSize) &^ (aesgcm.BlockSize - 1) // 16 ≤ n−k < 32
+	}
+	var saved [2 * aesgcm.BlockSize]byte
+	var sealed [3 * aesgcm.BlockSize]byte
+	t := copy(saved[:], src[k:])
+	out := r.stream.Seal(dst[:0], src[:k]) // its scratch, dst[k:k+16], is within dst[:n]
+	return append(out, r.stream.Seal(sealed[:0], saved[:t])...)
+}
+
 // borrow returns the next n bytes (fewer at its end) of src, if it is a
-// *bytes.Reader, without copying them, and advances src past them; ok is
-// false for any other source. bytes.Reader.WriteTo hands its unread
-// bytes to one Write and advances by the count that Write returns; the
-// slice is the caller's own plaintext, which bytes.Reader never changes,
-// and is used only until the chunk is sealed.
-func borrow(src io.Reader, n int64) (b []byte, ok bool) {
+// *bytes.Reader whose memory does not overlap avoid (where the chunk is
+// sealed to), without copying them, and advances src past them; ok is
+// false otherwise, and src is left as it was. bytes.Reader.WriteTo hands
+// its unread bytes to one Write and advances by the count that Write
+// returns; the slice is the caller's own plaintext, which bytes.Reader
+// never changes, and is used only until the chunk is sealed.
+func borrow(src io.Reader, n int64, avoid []byte) (b []byte, ok bool) {
 	br, ok := src.(*bytes.Reader)
 	if !ok {
 		return nil, false
 	}
-	g := grabber{n: n}
+	g := grabber{n: n, avoid: avoid}
 	br.WriteTo(&g)
-	return g.b, true
+	return g.b, !g.overlap
 }
 
-// grabber takes up to n bytes of one Write and stops the writer.
+// grabber takes up to n bytes of one Write and stops the writer; it takes
+// none if they overlap avoid.
 type grabber struct {
-	n int64
-	b []byte
+	n       int64
+	avoid   []byte
+	b       []byte
+	overlap bool
 }
 
 var errGrabbed = errors.New("grabbed")
 
 func (g *grabber) Write(p []byte) (int, error) {
-	g.b = p[:min(int64(len(p)), g.n)]
-	return len(g.b), errGrabbed
+	b := p[:min(int64(len(p)), g.n)]
+	if overlaps(b, g.avoid) {
+		g.overlap = true
+		return 0, errGrabbed
+	}
+	g.b = b
+	return len(b), errGrabbed
+}
+
+// overlaps reports whether x and y share any byte of memory.
+func overlaps(x, y []byte) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	xs, ys := uintptr(unsafe.Pointer(unsafe.SliceData(x))), uintptr(unsafe.Pointer(unsafe.SliceData(y)))
+	return xs < ys+uintptr(len(y)) && ys < xs+uintptr(len(x))
 }
 
 // checkNoMore fails if the source has bytes past the declared size, as

@@ -248,3 +248,54 @@ func TestDecryptionNoIndex(t *testing.T) {
 		t.Fatalf("DecodeIndex without a key: %v", err)
 	}
 }
+
+// Encrypting a buffer in place through the reader (the source is the
+// start of the very buffer the ciphertext is read into) gives the same
+// ciphertext as one-shot Seal: the reader writes nothing past the bytes a
+// Read returns, where the source's next bytes still wait.
+func TestEncryptInPlace(t *testing.T) {
+	kr, err := keyring.NewAES(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := NewOptions(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{1, 33, 4096, ChunkSize - 1, ChunkSize, ChunkSize + 17, 3*ChunkSize + 40} {
+		for _, step := range []int{0, ChunkSize + aesgcm.TagSize, 2*ChunkSize + 1} {
+			for _, src := range []string{"bytes.Reader", "reader"} {
+				msg := make([]byte, size)
+				rand.Read(msg)
+				buf := make([]byte, size+aesgcm.TagSize)
+				copy(buf, msg)
+				enc, err := NewEncryption(context.Background(), &opts, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var in io.Reader = bytes.NewReader(buf[:size])
+				if src != "bytes.Reader" {
+					in = onlyReader{in}
+				}
+				r, err := enc.NewReader(in, int64(size))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for got := 0; got < len(buf); {
+					p := buf[got:]
+					if step > 0 {
+						p = p[:min(step, len(p))]
+					}
+					n, err := r.Read(p)
+					got += n
+					if err != nil {
+						t.Fatalf("%d/%d/%s: read %d: %v", size, step, src, got, err)
+					}
+				}
+				if want := enc.Content.GCM.Seal(nil, msg, enc.Content.AAD); !bytes.Equal(buf, want) {
+					t.Fatalf("%d/%d/%s: in-place ciphertext differs from one-shot Seal", size, step, src)
+				}
+			}
+		}
+	}
+}
