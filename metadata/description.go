@@ -73,6 +73,9 @@ func writeJSONString(b *strings.Builder, s string) {
 // an error, since readers that keep the first and readers that keep the
 // last would disagree about what the object says.
 func DecodeDescription(s string) (map[string]string, error) {
+	if m, ok := decodeSimpleDescription(s); ok {
+		return m, nil
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	tok, err := dec.Token()
 	if err != nil {
@@ -110,6 +113,82 @@ func DecodeDescription(s string) (map[string]string, error) {
 	return out, nil
 }
 
+// decodeSimpleDescription parses, without encoding/json, the form every
+// description takes in practice: one object of strings of printable
+// ASCII without escapes, no duplicate key, nothing after it but
+// whitespace. For anything else it returns false and DecodeDescription
+// decides, with its errors; where it returns true, the result is the one
+// encoding/json gives. It runs for every object read, and the general
+// decoder costs a small object's get more than its decryption.
+func decodeSimpleDescription(s string) (map[string]string, bool) {
+	i := 0
+	space := func() {
+		for i < len(s) && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(s) || s[i] != '"' {
+			return "", false
+		}
+		for j := i + 1; j < len(s); j++ {
+			switch c := s[j]; {
+			case c == '"':
+				v := s[i+1 : j]
+				i = j + 1
+				return v, true
+			case c < 0x20 || c == '\\' || c >= 0x80:
+				return "", false
+			}
+		}
+		return "", false
+	}
+	space()
+	if i >= len(s) || s[i] != '{' {
+		return nil, false
+	}
+	i++
+	out := make(map[string]string)
+	space()
+	if i < len(s) && s[i] == '}' {
+		i++
+	} else {
+		for {
+			space()
+			k, ok := str()
+			if !ok {
+				return nil, false
+			}
+			space()
+			if i >= len(s) || s[i] != ':' {
+				return nil, false
+			}
+			i++
+			space()
+			v, ok := str()
+			if !ok {
+				return nil, false
+			}
+			if _, dup := out[k]; dup {
+				return nil, false
+			}
+			out[k] = v
+			space()
+			if i < len(s) && s[i] == ',' {
+				i++
+				continue
+			}
+			if i < len(s) && s[i] == '}' {
+				i++
+				break
+			}
+			return nil, false
+		}
+	}
+	space()
+	return out, i == len(s)
+}
+
 // encodedWords matches a value that is entirely RFC 2047 encoded words
 // separated by spaces or tabs: what S3 and MinIO return for a metadata
 // value that held non-ASCII characters (MinIO splits long values into
@@ -125,7 +204,7 @@ var encodedWords = regexp.MustCompile(`^=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=(?:[ \t]+=
 // starts with '{', is returned as it is, even if encoded words occur
 // inside it.
 func decodeS3Value(v string) string {
-	if !encodedWords.MatchString(v) {
+	if !strings.HasPrefix(v, "=?") || !encodedWords.MatchString(v) {
 		return v
 	}
 	dec := new(mime.WordDecoder)

@@ -102,6 +102,9 @@ func WithSSECustomerKey(algorithm, key, keyMD5 string) func(*s3.Options) {
 // collectCallOptions finds the per-call options among optFns. base is the
 // client's own options, so caller functions that read fields see real values.
 func collectCallOptions(base s3.Options, optFns []func(*s3.Options)) callOptions {
+	if len(optFns) == 0 {
+		return callOptions{}
+	}
 	o := base
 	o.APIOptions = nil
 	for _, fn := range optFns {
@@ -115,4 +118,14 @@ func collectCallOptions(base s3.Options, optFns []func(*s3.Options)) callOptions
 		return m.(*callOptionsMiddleware).opts
 	}
 	return callOptions{}
+}
+
+// callOptions is collectCallOptions with the client's options copied only
+// when there are optFns to look through: most calls have none, and a
+// small object's get or put should not pay for building a stack.
+func (c *Client) callOptions(optFns []func(*s3.Options)) callOptions {
+	if len(optFns) == 0 {
+		return callOptions{}
+	}
+	return collectCallOptions(c.Client.Options(), optFns)
 }

@@ -40,7 +40,7 @@ import (
 // GETs conditional on the first response's ETag, up to the SDK client's
 // retry budget; an object replaced meanwhile fails with ErrObjectChanged.
 func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
-	call := collectCallOptions(c.Client.Options(), optFns)
+	call := c.callOptions(optFns)
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "GetObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}
@@ -80,7 +80,11 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 		return nil, fail(core.RecordedKeyRef(env), errors.New("S3 did not report the object's size"))
 	}
 	stored := *out.ContentLength
-	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	newDecryption := core.NewDecryption
+	if index == nil {
+		newDecryption = core.NewDecryptionNoIndex // a small object's get: no index key to derive
+	}
+	dec, err := newDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
 		out.Body.Close()
 		return nil, fail(core.RecordedKeyRef(env), err)

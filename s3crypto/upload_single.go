@@ -16,7 +16,7 @@ import (
 // reads it, sends it with one PutObject request, then stores the
 // envelope's instruction file if it goes to one.
 func (c *Client) putSingle(ctx context.Context, in *s3.PutObjectInput, size int64, optFns []func(*s3.Options)) (uploaded, error) {
-	call := collectCallOptions(c.Client.Options(), optFns)
+	call := c.callOptions(optFns)
 	fail := func(ref string, err error) error {
 		return &ObjectError{Op: "PutObject", Bucket: aws.ToString(in.Bucket), Key: aws.ToString(in.Key), KeyRef: ref, Err: err}
 	}

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,17 +73,58 @@ const staleAge = time.Minute
 // were killed before they could clean up (a crash, SIGKILL): those no
 // process holds a lock on and that have not changed for staleAge.
 func removeStale(dst string) {
-	pattern := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".s3c-*.tmp")
-	if _, err := filepath.Match(pattern, ""); err != nil {
-		return // dst's name holds pattern characters
-	}
-	names, _ := filepath.Glob(pattern)
-	for _, name := range names {
+	prefix := "." + filepath.Base(dst) + ".s3c-"
+	dir := filepath.Dir(dst)
+	for _, name := range tempCandidates(dir) {
+		if !strings.HasPrefix(name, prefix) || !strings.HasSuffix(name, ".tmp") || len(name) < len(prefix)+len(".tmp") {
+			continue
+		}
+		name = filepath.Join(dir, name)
 		st, err := os.Lstat(name)
 		if err == nil && st.Mode().IsRegular() && time.Since(st.ModTime()) > staleAge && unlocked(name) {
 			os.Remove(name)
 		}
 	}
+}
+
+// staleScans holds, per directory, the s3c temporary files (".*.s3c-*.tmp")
+// the first download into it in this process found there. A stale file
+// is one left by an earlier process, so one scan per directory finds them
+// all; a recursive get of many files into one directory then reads the
+// directory once rather than once per file.
+var staleScans sync.Map // directory → *staleScan
+
+type staleScan struct {
+	once  sync.Once
+	names []string
+}
+
+// staleDirScans counts directory scans, for tests.
+var staleDirScans atomic.Int64
+
+func tempCandidates(dir string) []string {
+	v, _ := staleScans.LoadOrStore(dir, &staleScan{})
+	s := v.(*staleScan)
+	s.once.Do(func() {
+		staleDirScans.Add(1)
+		d, err := os.Open(dir)
+		if err != nil {
+			return
+		}
+		defer d.Close()
+		for {
+			names, err := d.Readdirnames(1024)
+			for _, n := range names {
+				if strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".tmp") && strings.Contains(n, ".s3c-") {
+					s.names = append(s.names, n)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	return s.names
 }
 
 // commit gives the file its mode (and mtime, if set), flushes it to disk

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Both ways of writing a file, nameless (Linux) and named: invisible or
@@ -65,5 +67,49 @@ func TestOutFile(t *testing.T) {
 				t.Fatalf("create in a missing directory: %v", err)
 			}
 		})
+	}
+}
+
+// A stale temporary file of an earlier, killed get is removed by the next
+// get to the same name (a fresh one is left alone), and a recursive get
+// of many files into one directory scans it once, not once per file.
+func TestRemoveStaleScansOnce(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".a[1].s3c-0123456789ab.tmp")
+	fresh := filepath.Join(dir, ".b.s3c-0123456789ab.tmp")
+	other := filepath.Join(dir, ".a[1].s3c-0123456789ab.tmp.keep")
+	for _, p := range []string{stale, fresh, other} {
+		if err := os.WriteFile(p, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleAge)
+	os.Chtimes(stale, old, old)
+	os.Chtimes(other, old, old)
+	before := staleDirScans.Load()
+	for i := range 200 {
+		o, err := createOut(filepath.Join(dir, fmt.Sprintf("f%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.discard()
+	}
+	for _, name := range []string{"a[1]", "b"} {
+		o, err := createOut(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.discard()
+	}
+	if n := staleDirScans.Load() - before; n != 1 {
+		t.Errorf("%d scans of the directory for 202 gets, want 1", n)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file still there: %v", err)
+	}
+	for _, p := range []string{fresh, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s: %v, want it kept", filepath.Base(p), err)
+		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -249,7 +250,7 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 		out.mtime = res.mtime // a part of the object is not the object
 	}
 	out.noClobber = a.noClobber
-	if err := out.commit(filemode.For(target)); err != nil {
+	if err := out.commit(modeFor(target)); err != nil {
 		return nil, err
 	}
 	return res, nil
@@ -478,3 +479,15 @@ func encodeTags(tags []types.Tag) string {
 	}
 	return strings.Join(parts, "&")
 }
+
+// modeFor is filemode.For with the umask read once: s3c never changes
+// its umask, and reading it (from /proc) for every file of a recursive
+// get is a cost per file.
+func modeFor(path string) os.FileMode {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return st.Mode().Perm()
+	}
+	return newFileMode()
+}
+
+var newFileMode = sync.OnceValue(filemode.New)

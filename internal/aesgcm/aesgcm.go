@@ -158,30 +158,40 @@ type Hash struct {
 	n       uint64
 	partial bool
 
-	// Factors for the most recent chunk length; streams use one length
-	// for all but the last chunk, so these are computed once per stream.
-	lastLen int
-	lastLH  element // lengthBlock(lastLen, 0)·H: a chunk hashed as AAD
-	lastLHC element // lengthBlock(0, lastLen)·H: a chunk hashed as ciphertext
-	lastHn  element // H^blocks(lastLen)
+	// Factors for the two most recent chunk lengths; streams use one or
+	// two lengths for all but the last chunk, so these are computed once
+	// or twice per stream.
+	cache   [2]lengthFactors
 	scratch [TagSize]byte
+}
+
+type lengthFactors struct {
+	n   int
+	lh  element // lengthBlock(n, 0)·H: a chunk hashed as AAD
+	lhc element // lengthBlock(0, n)·H: a chunk hashed as ciphertext
+	hn  element // H^blocks(n)
 }
 
 // NewHash returns an empty Hash for ciphertext under c.
 func (c *Cipher) NewHash() *Hash {
-	return &Hash{c: c, lastLen: -1}
+	return &Hash{c: c, cache: [2]lengthFactors{{n: -1}, {n: -1}}}
 }
 
 // factors returns, for a chunk of n bytes, L·H with L its length block when
 // hashed as additional data (lh) or as ciphertext (lhc), and H^blocks(n).
 func (h *Hash) factors(n int) (lh, lhc, hn element) {
-	if n != h.lastLen {
-		h.lastLen = n
-		h.lastLH = mul(lengthBlock(uint64(n), 0), h.c.h)
-		h.lastLHC = mul(lengthBlock(0, uint64(n)), h.c.h)
-		h.lastHn = pow(h.c.h, blocks(uint64(n)))
+	if h.cache[0].n != n {
+		if h.cache[1].n != n {
+			h.cache[1] = lengthFactors{n: n,
+				lh:  mul(lengthBlock(uint64(n), 0), h.c.h),
+				lhc: mul(lengthBlock(0, uint64(n)), h.c.h),
+				hn:  pow(h.c.h, blocks(uint64(n))),
+			}
+		}
+		h.cache[0], h.cache[1] = h.cache[1], h.cache[0]
 	}
-	return h.lastLH, h.lastLHC, h.lastHn
+	f := &h.cache[0]
+	return f.lh, f.lhc, f.hn
 }
 
 // absorb appends the state ys of a chunk of n bytes.

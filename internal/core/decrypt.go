@@ -42,6 +42,17 @@ type Decryption struct {
 // configured key fits (see keyring.Keyring) comes as a
 // *keyring.NoKeyError naming what the object needs.
 func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
+	return newDecryption(ctx, opts, env, ec, true)
+}
+
+// NewDecryptionNoIndex is NewDecryption for a read that uses no chunk
+// index, such as a small object read whole: it does not derive the index
+// key (an HKDF per object), so DecodeIndex and NewIndexWriter find none.
+func NewDecryptionNoIndex(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
+	return newDecryption(ctx, opts, env, ec, false)
+}
+
+func newDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string, withIndex bool) (*Decryption, error) {
 	if err := Resolve(opts); err != nil {
 		return nil, err
 	}
@@ -81,7 +92,7 @@ func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 	if err != nil {
 		return nil, err
 	}
-	if d.Content != nil {
+	if d.Content != nil && withIndex {
 		if d.indexKey, err = indexMACKey(dk.Plaintext, indexID(env)); err != nil {
 			return nil, err
 		}

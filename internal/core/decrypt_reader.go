@@ -370,7 +370,6 @@ func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser
 		return &gcmStreamReader{
 			body: body, ct: io.LimitReader(body, ctLen), left: ctLen,
 			stream: d.Content.GCM.NewStream(0), aad: d.Content.AAD,
-			buf: make([]byte, min(ctLen, ChunkSize)),
 		}, nil
 	}
 	if stored == 0 || stored%aesgcm.BlockSize != 0 {
@@ -380,6 +379,12 @@ func (d *Decryption) OpenStream(body io.ReadCloser, stored int64) (io.ReadCloser
 	return &cbcReader{src: body, closer: body, mode: cipher.NewCBCDecrypter(d.cbc, d.env.IV), left: -1, stored: stored}, nil
 }
 
+// directRead is the smallest Read that gcmStreamReader decrypts in the
+// caller's buffer: below it, the fixed cost of a step (a GHASH call and
+// a field multiplication) outweighs the copy it saves, and whole chunks
+// through the reader's buffer are faster.
+const directRead = 32 << 10
+
 // gcmStreamReader decrypts as it reads and checks the tag at the end.
 type gcmStreamReader struct {
 	body   io.ReadCloser
@@ -387,12 +392,30 @@ type gcmStreamReader struct {
 	left   int64
 	stream *aesgcm.Stream
 	aad    []byte
-	buf    []byte
+	buf    []byte // made on first use: reads into a large enough p need none
 	out    []byte
 	err    error
 }
 
 func (r *gcmStreamReader) Read(p []byte) (int, error) {
+	if len(r.out) == 0 && r.err == nil && r.left > 0 && (int64(len(p)) >= r.left || len(p) >= directRead) {
+		// Read the ciphertext into p and decrypt it there in place: no
+		// copy through the reader's buffer. Every step but the last is
+		// whole blocks, at most a chunk (so that the hash and the
+		// keystream passes find it in the cache).
+		n := min(r.left, ChunkSize, int64(len(p)))
+		if n < r.left {
+			n -= n % aesgcm.BlockSize
+		}
+		if _, err := io.ReadFull(r.ct, p[:n]); err != nil {
+			clear(p[:n])
+			r.err = fmt.Errorf("s3crypto: reading object body: %w", err)
+			return 0, r.err
+		}
+		r.left -= n
+		r.stream.Open(p[:n], p[:n])
+		return int(n), nil
+	}
 	for len(r.out) == 0 {
 		if r.err != nil {
 			return 0, r.err
@@ -409,6 +432,9 @@ func (r *gcmStreamReader) Read(p []byte) (int, error) {
 				r.err = io.EOF
 			}
 			continue
+		}
+		if r.buf == nil {
+			r.buf = make([]byte, min(r.left, ChunkSize))
 		}
 		n := min(int64(len(r.buf)), r.left)
 		if _, err := io.ReadFull(r.ct, r.buf[:n]); err != nil {

@@ -1,11 +1,13 @@
 package core
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
+	"unsafe"
 
 	"github.com/s3c/s3c/internal/aesgcm"
 )
@@ -36,7 +38,8 @@ type EncryptReader struct {
 	tailLen int64                     // bytes that follow the ciphertext
 	tail    func(*aesgcm.Hash) []byte // what follows the ciphertext; nil: the tag
 	stream  *aesgcm.Stream
-	buf     []byte
+	chunk0  int64  // plaintext bytes sealed per step (ChunkSize, or less for a small body)
+	buf     []byte // made on first use: reads into a large enough p need none
 	out     []byte // ciphertext not yet returned
 	read    int64  // plaintext bytes taken from src in this pass
 	emitted int64  // ciphertext bytes returned in this pass
@@ -100,11 +103,10 @@ func (e *Encryption) newReader(plaintext io.Reader, size int64) (*EncryptReader,
 			r.seeker, r.start = s, start
 		}
 	}
-	n := int64(ChunkSize)
-	if size >= 0 && size < n {
-		n = size
+	r.chunk0 = ChunkSize
+	if size >= 0 && size < r.chunk0 {
+		r.chunk0 = size
 	}
-	r.buf = make([]byte, 0, n+aesgcm.TagSize)
 	r.stream = r.c.GCM.NewStream(0)
 	return r, nil
 }
@@ -150,15 +152,34 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 	}
+	if len(r.out) == 0 && !r.done && r.chunk == r.seen && int64(len(p)) >= r.chunk0+aesgcm.TagSize {
+		// A fresh chunk, with its tail, fits in p: read and seal it there
+		// in place, without a copy through the reader's buffer. (A chunk
+		// of a repeated pass goes through the buffer, to be compared
+		// before any of it reaches the caller.)
+		out, err := r.next(p[:0:len(p)], true)
+		if err != nil {
+			r.err = err
+			return 0, err
+		}
+		r.emitted += int64(len(out))
+		r.pos = r.emitted
+		return len(out), nil
+	}
 	for len(r.out) == 0 {
 		if r.done {
 			return 0, io.EOF
 		}
-		if err := r.next(); err != nil {
+		if r.buf == nil {
+			r.buf = make([]byte, 0, r.chunk0+aesgcm.TagSize)
+		}
+		out, err := r.next(r.buf, false)
+		if err != nil {
 			r.err = err
 			r.out = nil
 			return 0, err
 		}
+		r.out = out
 	}
 	n := copy(p, r.out)
 	r.out = r.out[n:]
@@ -167,26 +188,52 @@ func (r *EncryptReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// next seals the next chunk into r.out.
-func (r *EncryptReader) next() error {
-	want := int64(cap(r.buf) - aesgcm.TagSize)
+// next reads the next chunk of plaintext into dst and seals it there in
+// place, returning the ciphertext (and the tail, if it is the last
+// chunk). dst must have room for a chunk and its tail: cap(dst) ≥
+// r.chunk0 + TagSize. direct means dst is the caller's p: nothing is then
+// written past the bytes returned. On an error dst is cleared.
+func (r *EncryptReader) next(dst []byte, direct bool) ([]byte, error) {
+	out, err := r.seal(dst, direct)
+	if err != nil {
+		clear(dst[:cap(dst)])
+	}
+	return out, err
+}
+
+func (r *EncryptReader) seal(dst []byte, direct bool) ([]byte, error) {
+	want := r.chunk0
 	if r.size >= 0 && r.size-r.read < want {
 		want = r.size - r.read
 	}
-	buf := r.buf[:want]
-	n, err := io.ReadFull(r.src, buf)
+	var buf []byte
+	var n int
+	var err error
+	if b, ok := borrow(r.src, want, dst[:cap(dst)]); ok {
+		// Sealed from the source's own memory into dst: no copy.
+		buf, n = b, len(b)
+		switch {
+		case n == 0 && want > 0:
+			err = io.EOF
+		case int64(n) < want:
+			err = io.ErrUnexpectedEOF
+		}
+	} else {
+		buf = dst[:want]
+		n, err = io.ReadFull(r.src, buf)
+	}
 	switch {
 	case err == io.EOF || err == io.ErrUnexpectedEOF:
 		if r.size >= 0 {
-			return fmt.Errorf("s3crypto: request body ended after %d bytes, ContentLength is %d", r.read+int64(n), r.size)
+			return nil, fmt.Errorf("s3crypto: request body ended after %d bytes, ContentLength is %d", r.read+int64(n), r.size)
 		}
 		r.done = true
 	case err != nil:
-		return err
+		return nil, err
 	case r.size >= 0 && r.read+int64(n) == r.size:
 		r.done = true
 		if err := r.checkNoMore(); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	buf = buf[:n]
@@ -195,8 +242,7 @@ func (r *EncryptReader) next() error {
 		// Only reachable when the size was not known up front: past the
 		// limit GCM's 32-bit block counter would wrap and repeat the key
 		// stream.
-		clear(r.buf[:cap(r.buf)])
-		return err
+		return nil, err
 	}
 	fresh := r.chunk == r.seen // no earlier pass got this far
 	if fresh {
@@ -207,10 +253,14 @@ func (r *EncryptReader) next() error {
 	if r.chunk == 0 && r.done && r.off == 0 && r.tail == nil {
 		// The whole object is one chunk: seal it in one call, tag
 		// included, and let the tag stand for the hash state.
-		out = r.c.GCM.Seal(r.buf[:0], buf, r.c.AAD)
+		out = r.c.GCM.Seal(dst[:0], buf, r.c.AAD)
 		copy(state[:], out[len(out)-aesgcm.TagSize:])
 	} else {
-		out = r.stream.Seal(r.buf[:0], buf)
+		if direct {
+			out = r.sealWithin(dst, buf)
+		} else {
+			out = r.stream.Seal(dst[:0], buf)
+		}
 		state = r.stream.Hash().State()
 	}
 	if fresh && r.index != nil {
@@ -219,8 +269,7 @@ func (r *EncryptReader) next() error {
 	switch {
 	case !fresh:
 		if subtle.ConstantTimeCompare(state[:], r.states[r.chunk][:]) != 1 {
-			clear(r.buf[:cap(r.buf)])
-			return ErrSourceChanged
+			return nil, ErrSourceChanged
 		}
 	case r.seeker != nil:
 		r.states = append(r.states, state)
@@ -230,8 +279,7 @@ func (r *EncryptReader) next() error {
 	if r.done {
 		if fresh {
 			if err := VerifyAll(r.Verify); err != nil {
-				clear(r.buf[:cap(r.buf)])
-				return err
+				return nil, err
 			}
 		}
 		switch {
@@ -245,8 +293,72 @@ func (r *EncryptReader) next() error {
 			r.tag = append(r.tag[:0], out[len(out)-aesgcm.TagSize:]...)
 		}
 	}
-	r.out = out
-	return nil
+	return out, nil
+}
+
+// sealWithin seals src with r.stream into dst[:len(src)] and returns
+// it, writing nothing past it: Stream.Seal uses 16 bytes past its result
+// as scratch, and in the caller's p those may be the source's own next
+// bytes (a caller encrypting a buffer in place, src = dst[:len(src)]).
+// So the last 16 to 31 bytes are saved first and sealed apart.
+func (r *EncryptReader) sealWithin(dst, src []byte) []byte {
+	n := len(src)
+	k := 0
+	if n > 2*aesgcm.BlockSize {
+		k = (n - aesgcm.BlockSize) &^ (aesgcm.BlockSize - 1) // 16 ≤ n−k < 32
+	}
+	var saved [2 * aesgcm.BlockSize]byte
+	var sealed [3 * aesgcm.BlockSize]byte
+	t := copy(saved[:], src[k:])
+	out := r.stream.Seal(dst[:0], src[:k]) // its scratch, dst[k:k+16], is within dst[:n]
+	return append(out, r.stream.Seal(sealed[:0], saved[:t])...)
+}
+
+// borrow returns the next n bytes (fewer at its end) of src, if it is a
+// *bytes.Reader whose memory does not overlap avoid (where the chunk is
+// sealed to), without copying them, and advances src past them; ok is
+// false otherwise, and src is left as it was. bytes.Reader.WriteTo hands
+// its unread bytes to one Write and advances by the count that Write
+// returns; the slice is the caller's own plaintext, which bytes.Reader
+// never changes, and is used only until the chunk is sealed.
+func borrow(src io.Reader, n int64, avoid []byte) (b []byte, ok bool) {
+	br, ok := src.(*bytes.Reader)
+	if !ok {
+		return nil, false
+	}
+	g := grabber{n: n, avoid: avoid}
+	br.WriteTo(&g)
+	return g.b, !g.overlap
+}
+
+// grabber takes up to n bytes of one Write and stops the writer; it takes
+// none if they overlap avoid.
+type grabber struct {
+	n       int64
+	avoid   []byte
+	b       []byte
+	overlap bool
+}
+
+var errGrabbed = errors.New("grabbed")
+
+func (g *grabber) Write(p []byte) (int, error) {
+	b := p[:min(int64(len(p)), g.n)]
+	if overlaps(b, g.avoid) {
+		g.overlap = true
+		return 0, errGrabbed
+	}
+	g.b = b
+	return len(b), errGrabbed
+}
+
+// overlaps reports whether x and y share any byte of memory.
+func overlaps(x, y []byte) bool {
+	if len(x) == 0 || len(y) == 0 {
+		return false
+	}
+	xs, ys := uintptr(unsafe.Pointer(unsafe.SliceData(x))), uintptr(unsafe.Pointer(unsafe.SliceData(y)))
+	return xs < ys+uintptr(len(y)) && ys < xs+uintptr(len(x))
 }
 
 // checkNoMore fails if the source has bytes past the declared size, as

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
@@ -166,7 +165,8 @@ func cipherBenches() ([]cipherBench, error) {
 
 type cipherResult struct {
 	cipherBench
-	mbps float64 // median
+	mbps  float64 // median
+	ratio float64 // median over the runs of this row ÷ its base row in the same run; 0 for base rows
 }
 
 // runCipher runs every benchmark runs times, interleaved, and returns the
@@ -195,10 +195,22 @@ func runCipher(runs int) ([]cipherResult, error) {
 			all[i] = append(all[i], float64(r.Bytes)*float64(r.N)/1e6/r.T.Seconds())
 		}
 	}
+	// A row's ratio is taken within each run, against its base measured
+	// moments before, then the median over the runs: on a shared machine
+	// that is steadier than the ratio of two medians.
+	index := map[string]int{}
+	for i, cb := range benches {
+		index[cb.name] = i
+	}
 	res := make([]cipherResult, len(benches))
 	for i, cb := range benches {
-		sort.Float64s(all[i])
-		res[i] = cipherResult{cb, all[i][len(all[i])/2]}
+		var ratios []float64
+		if j, ok := index[cb.base]; ok {
+			for k := range all[i] {
+				ratios = append(ratios, all[i][k]/all[j][k])
+			}
+		}
+		res[i] = cipherResult{cb, median(all[i]), median(ratios)}
 	}
 	return res, nil
 }

@@ -209,7 +209,7 @@ func runParent(cfg config) error {
 	// second per child process, the small objects and the cipher rows.
 	const assumedMBps = 250
 	large := float64(total*8*int64(cfg.runs))/1e6/assumedMBps + float64(8*cfg.runs*len(sizes))*0.7
-	smallEst := float64(cfg.small*6*cfg.runs)/700 + float64(6*cfg.runs)*0.7
+	smallEst := float64(cfg.small*(6+2*smallGetRounds)*cfg.runs)/700 + float64((6+2*smallGetRounds)*cfg.runs)*0.7
 	cipherEst := 0.0
 	if cfg.cipher {
 		cipherEst = float64(6*cfg.runs) * 1.5
@@ -393,6 +393,9 @@ func runParent(cfg config) error {
 			fmt.Printf("| %s | %.0f | %.0f | **%.2f** | %.0f | %.2f | %d | %.0f | **%.2f** | %d |\n", d, p, a, a/p, k, k/p, perRun(ops[2]), b, b/p, perRun(ops[3]))
 		}
 		fmt.Println()
+		if err := printSmallGets(once, cfg); err != nil {
+			return err
+		}
 	}
 
 	var cres []cipherResult
@@ -444,17 +447,13 @@ func printSize(size int64, res map[string]result, puts, gets []op) {
 
 func printCipher(cres []cipherResult, runs int) {
 	fmt.Printf("### In-memory cipher, %s message (MB/s, median of runs: %d, each a testing.Benchmark in the parent process)\n\n", human(cipherMsg), runs)
+	fmt.Println("ratio: median over the runs of the row ÷ crypto/cipher measured in the same run.")
+	fmt.Println()
 	fmt.Println("| path | what it is | MB/s | ratio to crypto/cipher |\n|---|---|--:|--:|")
-	base := map[string]float64{}
-	for _, r := range cres {
-		if r.base == "" {
-			base[r.name] = r.mbps
-		}
-	}
 	for _, r := range cres {
 		ratio := ""
 		if r.base != "" {
-			ratio = fmt.Sprintf("**%.2f**", r.mbps/base[r.base])
+			ratio = fmt.Sprintf("**%.2f**", r.ratio)
 		}
 		fmt.Printf("| %s | %s | %.0f | %s |\n", r.name, r.what, r.mbps, ratio)
 	}
