@@ -11,21 +11,21 @@ import (
 	"github.com/s3c/s3c/metadata"
 )
 
-// requestLog records the requests an S3 client sends.
-type requestLog struct {
+// opLog records the requests an S3 client sends.
+type opLog struct {
 	next aws.HTTPClient
 	mu   sync.Mutex
 	reqs []string
 }
 
-func (l *requestLog) Do(req *http.Request) (*http.Response, error) {
+func (l *opLog) Do(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	l.reqs = append(l.reqs, req.Method+" "+req.URL.Path+"?"+req.URL.RawQuery)
 	l.mu.Unlock()
 	return l.next.Do(req)
 }
 
-func (l *requestLog) take() []string {
+func (l *opLog) take() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	r := l.reqs
@@ -40,7 +40,7 @@ func TestSmallObjectOneRequest(t *testing.T) {
 	e := newEnv(t)
 	for _, kr := range []string{"aes", "kms", "rsa"} {
 		for _, format := range []metadata.Format{metadata.V2, metadata.V3} {
-			log := &requestLog{next: http.DefaultClient}
+			log := &opLog{next: http.DefaultClient}
 			c, err := New(minio.Client(func(o *s3.Options) { o.HTTPClient = log }), e.keyrings[kr], func(o *Options) { o.Format = format })
 			if err != nil {
 				t.Fatal(err)
