@@ -80,6 +80,8 @@ func (a *app) plainError(err error) (msg string, ok bool) {
 				msg += ": s3c mb s3://" + bucket + " makes it"
 			}
 			return msg, true
+		case "InvalidBucketName":
+			return prefix("not a valid bucket name: 3 to 63 characters, lower-case letters, digits, '.' and '-'"), true
 		case "BucketAlreadyOwnedByYou":
 			return prefix("the bucket exists already, and is yours"), true
 		case "BucketAlreadyExists":

@@ -42,6 +42,7 @@ func TestPlainErrors(t *testing.T) {
 		{c, []string{"get", "--aes-key", "a.key", nobucket + "/x", "-"}, "s3c: no such bucket " + nobucket + " (for " + nobucket + "/x)"},
 		{&badSecret, []string{"get", "--aes-key", "a.key", c.url("obj"), "-"}, "s3c: " + c.url("obj") + ": the secret access key does not match the access key ID: check the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
 		{&badSecret, []string{"put", "--aes-key", "a.key", "f", c.url("new")}, "s3c: " + c.url("new") + " (key aes:KEY): the secret access key does not match the access key ID: check the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
+		{c, []string{"put", "--aes-key", "a.key", "f", "s3://ab/x"}, "s3c: s3://ab/x (key aes:KEY): not a valid bucket name: 3 to 63 characters, lower-case letters, digits, '.' and '-'"},
 		{&badID, []string{"get", "--aes-key", "a.key", c.url("obj"), "-"}, "s3c: " + c.url("obj") + ": S3 does not know the access key ID: check the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
 	} {
 		r := tc.c.run(tc.args...)
