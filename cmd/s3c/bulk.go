@@ -129,9 +129,6 @@ type bulkInput struct {
 // object, with -r a prefix (ending in "/" unless empty), or --manifest
 // and no argument.
 func (b *bulkFlags) input(args []string) (*bulkInput, error) {
-	if b.jobs < 1 {
-		return nil, usagef("--jobs must be at least 1")
-	}
 	if b.rate < 0 {
 		return nil, usagef("--rate must not be negative")
 	}
@@ -375,7 +372,7 @@ func (c *bulkCounts) json(job *bulkJob) []byte {
 var listPageSize int32
 
 // listStream lists bucket/prefix (after startAfter, if not empty) a page
-// at a time, leaving out instruction files (as listObjects does), and
+// at a time, leaving out instruction files and chunk indexes, and
 // hands each page to fn as it comes; fn returns false to stop. A marked
 // instruction file whose object is on an earlier page is found by the
 // keys of the page before, or else by a HEAD of its object.
@@ -408,18 +405,9 @@ func (a *app) listStream(ctx context.Context, bucket, prefix, startAfter string,
 			objs = append(objs, listed{aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)})
 			keys[aws.ToString(o.Key)] = true
 		}
-		exists := func(ctx context.Context, base string) bool {
-			if keys[base] || prev[base] {
-				return true
-			}
-			if !strings.HasPrefix(base, prefix) {
-				return false
-			}
-			// On an earlier page, or before StartAfter (a resumed run
-			// listed it before).
-			_, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
-			return err == nil
-		}
+		// X on an earlier page, or before StartAfter (a resumed run
+		// listed it before): a HEAD.
+		exists := listedOrHeads(sc, bucket, keys, prev, func(base string) bool { return strings.HasPrefix(base, prefix) })
 		hide := instructionFilesWith(ctx, sc, mc, bucket, objs, exists)
 		out := objs[:0]
 		for i, o := range objs {

@@ -78,9 +78,6 @@ object's LastModified).
 			if !src.s3 && !dst.s3 {
 				return usagef("one of source and destination must be an s3:// URL")
 			}
-			if jobs < 1 {
-				return usagef("--jobs %d: want 1 or more", jobs)
-			}
 			if err := a.checkCopyObjectFlags(cmd, src, dst); err != nil {
 				return err
 			}
@@ -215,7 +212,11 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	objs, _, err := a.listObjects(ctx, src.bucket, prefix, true)
+	var objs []listed
+	err := a.listStream(ctx, src.bucket, prefix, "", func(page []listed) bool {
+		objs = append(objs, page...)
+		return true
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -29,72 +29,38 @@ type listed struct {
 	lastModified time.Time
 }
 
-// listObjects lists objects under prefix (recursively, or one level with
-// the sub-prefixes), leaving out instruction files of listed objects (see
-// instructionFiles).
-func (a *app) listObjects(ctx context.Context, bucket, prefix string, recursive bool) ([]listed, []string, error) {
-	sc, err := a.s3Client(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	in := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: &prefix}
-	if !recursive {
-		in.Delimiter = aws.String("/")
-	}
-	var objs []listed
-	var prefixes []string
-	p := s3.NewListObjectsV2Paginator(sc, in)
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, nil, fmt.Errorf("listing s3://%s/%s: %w", bucket, prefix, err)
+// listedOrHeads is the exists of instructionFilesWith for a listing read
+// a page at a time: X is among keys (this page) or prev (the page
+// before), or else, where mayHead(X), a HEAD finds it.
+func listedOrHeads(sc *s3.Client, bucket string, keys, prev map[string]bool, mayHead func(string) bool) func(context.Context, string) bool {
+	return func(ctx context.Context, base string) bool {
+		if keys[base] || prev[base] {
+			return true
 		}
-		for _, o := range page.Contents {
-			objs = append(objs, listed{aws.ToString(o.Key), aws.ToInt64(o.Size), aws.ToTime(o.LastModified)})
+		if !mayHead(base) {
+			return false
 		}
-		for _, cp := range page.CommonPrefixes {
-			prefixes = append(prefixes, aws.ToString(cp.Prefix))
-		}
+		_, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
+		return err == nil
 	}
-	mc, err := a.metaClient(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	hide := instructionFiles(ctx, sc, mc, bucket, objs)
-	out := objs[:0]
-	for i, o := range objs {
-		if !hide[i] {
-			out = append(out, o)
-		}
-	}
-	return out, prefixes, nil
 }
 
 // instructionCheckJobs bounds the HEAD requests instructionFiles makes at
 // once.
 const instructionCheckJobs = 8
 
-// instructionFiles tells which of the listed objects are instruction files
-// or chunk indexes (X.s3c-index carrying the index marker, see
-// s3crypto.IsIndexObject) of other listed objects: X.instruction where X is listed too and
-// X.instruction carries the instruction-file marker, or X's envelope is
-// read from it (AWS SDK for Go v1 wrote instruction files without the
-// marker; see core.ReadEnvelope in internal/core). That is one HEAD request for
-// each such name, and for an unmarked one a HeadObject of X through mc
-// (which unwraps no key); other objects cost nothing. A user's own object
-// named X.instruction is an object like any other; one that cannot be
-// checked is kept, so that it is not silently skipped.
-func instructionFiles(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed) []bool {
-	keys := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		keys[o.key] = true
-	}
-	return instructionFilesWith(ctx, sc, mc, bucket, objs, func(_ context.Context, base string) bool { return keys[base] })
-}
-
-// instructionFilesWith is instructionFiles where exists tells whether an
-// object X is one of the listing's (it may cost a request: it is called
-// concurrently, for names X.instruction only).
+// instructionFilesWith tells which of the listed objects are instruction
+// files or chunk indexes (X.s3c-index carrying the index marker, see
+// s3crypto.IsIndexObject) of other listed objects: X.instruction where X
+// is listed too (exists tells: it may cost a request, and is called
+// concurrently, for such names only) and X.instruction carries the
+// instruction-file marker, or X's envelope is read from it (AWS SDK for
+// Go v1 wrote instruction files without the marker; see core.ReadEnvelope
+// in internal/core). That is one HEAD request for each such name, and for
+// an unmarked one a HeadObject of X through mc (which unwraps no key);
+// other objects cost nothing. A user's own object named X.instruction is
+// an object like any other; one that cannot be checked is kept, so that it
+// is not silently skipped.
 func instructionFilesWith(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed, exists func(context.Context, string) bool) []bool {
 	hide := make([]bool, len(objs))
 	var wg sync.WaitGroup
@@ -363,17 +329,8 @@ func (a *app) lsObjects(ctx context.Context, bucket, prefix string, o *lsOptions
 			objs = append(objs, listed{k, aws.ToInt64(c.Size), aws.ToTime(c.LastModified)})
 			etags = append(etags, trimETag(c.ETag))
 		}
-		exists := func(ctx context.Context, base string) bool {
-			if keys[base] || prev[base] {
-				return true
-			}
-			if base == "" {
-				return false
-			}
-			// On an earlier page, or outside the prefix.
-			_, err := sc.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &base})
-			return err == nil
-		}
+		// X on an earlier page, or outside the prefix: a HEAD.
+		exists := listedOrHeads(sc, bucket, keys, prev, func(base string) bool { return base != "" })
 		hide := instructionFilesWith(ctx, sc, mc, bucket, objs, exists)
 		entries := make([]lsEntry, 0, len(objs)+len(page.CommonPrefixes))
 		for i, obj := range objs {
@@ -502,9 +459,6 @@ part way, the array is left unclosed.`,
   s3c ls -rl --json s3://bucket | jq -r '.[] | select(.encrypted == false) | .key'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.jobs < 1 {
-				return usagef("--jobs %d: want 1 or more", o.jobs)
-			}
 			ctx := cmd.Context()
 			if len(args) == 0 {
 				if o.recursive || o.long || o.filter.active() {

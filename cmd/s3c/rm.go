@@ -33,9 +33,6 @@ companions without it, and they would be left behind.`,
   s3c rm --sse-c-key sse-c.key s3://bucket/private.pdf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if jobs < 1 {
-				return usagef("--jobs %d: want 1 or more", jobs)
-			}
 			if recursive {
 				loc, err := parseLocation(args[0])
 				if err != nil {

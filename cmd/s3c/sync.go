@@ -102,9 +102,6 @@ an excluded path is neither copied nor deleted.
 			if src.stream() || dst.stream() {
 				return usagef("sync copies trees, not stdin or stdout")
 			}
-			if jobs < 1 {
-				return usagef("--jobs %d: want 1 or more", jobs)
-			}
 			if !src.s3 {
 				st, err := os.Stat(src.path)
 				if err != nil {
