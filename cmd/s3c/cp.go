@@ -208,10 +208,7 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 		})
 		return jobs, err
 	}
-	prefix := src.key
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
+	prefix := joinKey(src.key, "") // as a "directory": "" or ending in "/"
 	var objs []listed
 	err := a.listStream(ctx, src.bucket, prefix, "", func(page []listed) bool {
 		objs = append(objs, page...)

@@ -86,10 +86,7 @@ companions without it, and they would be left behind.`,
 // ("delete: s3://…", or "(dry run) delete: s3://…"), failures on stderr
 // as they happen, a summary at the end.
 func (a *app) rmRecursive(ctx context.Context, loc location, filter *keyFilter, jobs int) error {
-	prefix := loc.key
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
+	prefix := joinKey(loc.key, "") // as a "directory": "" or ending in "/"
 	mc, err := a.metaClient(ctx)
 	if err != nil {
 		return err

@@ -321,10 +321,7 @@ func (a *app) syncList(ctx context.Context, l location, filter *keyFilter, sourc
 		})
 		return entries, err
 	}
-	prefix := l.key
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
+	prefix := joinKey(l.key, "") // as a "directory": "" or ending in "/"
 	err := a.listStream(ctx, l.bucket, prefix, "", func(page []listed) bool {
 		for _, o := range page {
 			rel := strings.TrimPrefix(o.key, prefix)
