@@ -187,24 +187,8 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 	var jobs []copyJob
 	if !src.s3 {
 		root := src.path
-		walkRoot := walkRootOf(root)
-		err := filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(p) // follows symlinks
-			if err != nil || !st.Mode().IsRegular() {
-				return err
-			}
-			rel, err := filepath.Rel(walkRoot, p)
-			if err != nil {
-				return err
-			}
-			if !filter.match(filepath.ToSlash(rel)) {
-				return nil
-			}
-			jobs = append(jobs, copyJob{location{path: filepath.Join(root, rel)}, location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, filepath.ToSlash(rel))}, st.Size()})
-			return nil
+		err := walkFiles(ctx, root, filter, false, func(rel string, st fs.FileInfo) {
+			jobs = append(jobs, copyJob{location{path: filepath.Join(root, filepath.FromSlash(rel))}, location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}, st.Size()})
 		})
 		return jobs, err
 	}

@@ -291,33 +291,8 @@ func (a *app) syncList(ctx context.Context, l location, filter *keyFilter, sourc
 		case !st.IsDir():
 			return nil, usagef("%s is not a directory: sync copies trees (use cp for a file)", root)
 		}
-		walkRoot := walkRootOf(root)
-		err = filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-			if d.IsDir() || isDownloadTemp(d.Name()) {
-				return nil
-			}
-			st, err := os.Stat(p) // follows symlinks
-			if err != nil || !st.Mode().IsRegular() {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil // a dangling link: nothing to copy
-				}
-				return err
-			}
-			rel, err := filepath.Rel(walkRoot, p)
-			if err != nil {
-				return err
-			}
-			if !filter.match(filepath.ToSlash(rel)) {
-				return nil
-			}
-			entries[filepath.ToSlash(rel)] = &syncEntry{rel: filepath.ToSlash(rel), loc: location{path: filepath.Join(root, rel)}, size: st.Size(), mod: st.ModTime()}
-			return nil
+		err = walkFiles(ctx, root, filter, true, func(rel string, st fs.FileInfo) {
+			entries[rel] = &syncEntry{rel: rel, loc: location{path: filepath.Join(root, filepath.FromSlash(rel))}, size: st.Size(), mod: st.ModTime()}
 		})
 		return entries, err
 	}
@@ -346,6 +321,42 @@ func walkRootOf(root string) string {
 		}
 	}
 	return root
+}
+
+// walkFiles calls fn for each regular file under the directory root
+// (through symbolic links, the root's included: see walkRootOf) that
+// filter includes, with its path relative to root in "/" form. A file
+// that cannot be described stops the walk, but for sync (lenient), which
+// passes over links whose target is gone and the temporary files of
+// downloads in progress.
+func walkFiles(ctx context.Context, root string, filter *keyFilter, lenient bool, fn func(rel string, st fs.FileInfo)) error {
+	walkRoot := walkRootOf(root)
+	return filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		if d.IsDir() || (lenient && isDownloadTemp(d.Name())) {
+			return nil
+		}
+		st, err := os.Stat(p) // follows symlinks
+		if lenient && errors.Is(err, fs.ErrNotExist) {
+			return nil // a dangling link: nothing to copy
+		}
+		if err != nil || !st.Mode().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(walkRoot, p)
+		if err != nil {
+			return err
+		}
+		if rel = filepath.ToSlash(rel); filter.match(rel) {
+			fn(rel, st)
+		}
+		return nil
+	})
 }
 
 // isDownloadTemp tells a download's temporary file, ".NAME.s3c-*.tmp".

@@ -115,7 +115,7 @@ func tempCandidates(dir string) []string {
 		for {
 			names, err := d.Readdirnames(1024)
 			for _, n := range names {
-				if strings.HasPrefix(n, ".") && strings.HasSuffix(n, ".tmp") && strings.Contains(n, ".s3c-") {
+				if isDownloadTemp(n) {
 					s.names = append(s.names, n)
 				}
 			}
