@@ -12,9 +12,9 @@ import (
 	"github.com/s3c/s3c/keyring"
 )
 
-// newAESEncryption returns the encryption state of a new object under a
-// raw AES key.
-func newAESEncryption(t *testing.T) *Encryption {
+// aesOptions returns the options of a client with a raw AES key (all
+// zeros).
+func aesOptions(t testing.TB) Options {
 	t.Helper()
 	kr, err := keyring.NewAES(make([]byte, 32))
 	if err != nil {
@@ -24,6 +24,14 @@ func newAESEncryption(t *testing.T) *Encryption {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return opts
+}
+
+// newAESEncryption returns the encryption state of a new object under a
+// raw AES key.
+func newAESEncryption(t *testing.T) *Encryption {
+	t.Helper()
+	opts := aesOptions(t)
 	enc, err := NewEncryption(context.Background(), &opts, nil)
 	if err != nil {
 		t.Fatal(err)

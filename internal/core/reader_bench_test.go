@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
-	"github.com/s3c/s3c/keyring"
 )
 
 // The in-memory reader path against crypto/cipher's one-shot AES-GCM,
@@ -31,14 +30,7 @@ type readerBench struct {
 
 func newReaderBench(b testing.TB) *readerBench {
 	b.Helper()
-	kr, err := keyring.NewAES(make([]byte, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	rb := &readerBench{msg: make([]byte, readerBenchMsg), nonce: make([]byte, aesgcm.NonceSize)}
-	if rb.opts, err = NewOptions(kr); err != nil {
-		b.Fatal(err)
-	}
+	rb := &readerBench{msg: make([]byte, readerBenchMsg), nonce: make([]byte, aesgcm.NonceSize), opts: aesOptions(b)}
 	for i := range rb.msg {
 		rb.msg[i] = byte(i * 7)
 	}

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
-	"github.com/s3c/s3c/keyring"
 )
 
 // onlyReader hides every method but Read (no bytes.Reader fast path).
@@ -43,14 +42,7 @@ func readInSteps(r io.Reader, total, step int) ([]byte, error) {
 // *bytes.Reader (sealed from its memory) or any other source, and the
 // decrypting reader decrypts into the caller's buffer.
 func TestReadersMatchOneShot(t *testing.T) {
-	kr, err := keyring.NewAES(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := NewOptions(kr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := aesOptions(t)
 	for _, size := range []int{0, 1, 15, 16, 17, 4096, ChunkSize - 1, ChunkSize, ChunkSize + 1, 2*ChunkSize + 5} {
 		msg := make([]byte, size)
 		rand.Read(msg)
@@ -111,14 +103,7 @@ func TestReadersMatchOneShot(t *testing.T) {
 // A reader that reads into a buffer large enough for a chunk seals and
 // opens there in place: no chunk-sized buffer of its own.
 func TestReadersNoChunkBufferForLargeReads(t *testing.T) {
-	kr, err := keyring.NewAES(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := NewOptions(kr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := aesOptions(t)
 	const size = 4 << 20
 	msg := make([]byte, size)
 	dst := make([]byte, size+aesgcm.TagSize)
@@ -210,14 +195,7 @@ func TestBytesReaderRewindChecked(t *testing.T) {
 // A Decryption made for a read without an index decrypts the same, and
 // has no index key: it neither decodes nor writes an index.
 func TestDecryptionNoIndex(t *testing.T) {
-	kr, err := keyring.NewAES(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := NewOptions(kr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := aesOptions(t)
 	enc, err := NewEncryption(context.Background(), &opts, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -254,14 +232,7 @@ func TestDecryptionNoIndex(t *testing.T) {
 // ciphertext as one-shot Seal: the reader writes nothing past the bytes a
 // Read returns, where the source's next bytes still wait.
 func TestEncryptInPlace(t *testing.T) {
-	kr, err := keyring.NewAES(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := NewOptions(kr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := aesOptions(t)
 	for _, size := range []int{1, 33, 4096, ChunkSize - 1, ChunkSize, ChunkSize + 17, 3*ChunkSize + 40} {
 		for _, step := range []int{0, ChunkSize + aesgcm.TagSize, 2*ChunkSize + 1} {
 			for _, src := range []string{"bytes.Reader", "reader"} {
