@@ -29,6 +29,30 @@ import (
 	"github.com/s3c/s3c/s3crypto"
 )
 
+// objectPutter is a plain or an encryption client.
+type objectPutter interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// instructionWorld returns the plain client, an encryption client that
+// stores envelopes in instruction files under keyFile, and put, which
+// stores a one-byte object through either.
+func (c *cli) instructionWorld(keyFile string) (raw *s3.Client, inst *s3crypto.Client, put func(objectPutter, string)) {
+	c.t.Helper()
+	raw = minio.Client()
+	inst, err := s3crypto.New(raw, c.aesKeyring(keyFile), func(o *s3crypto.Options) { o.InstructionFile = true })
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	put = func(cl objectPutter, key string) {
+		c.t.Helper()
+		if _, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader([]byte("x"))}); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return raw, inst, put
+}
+
 // The streamed listing hands over pages as they come and still leaves
 // out instruction files whose object is on an earlier page (here several
 // pages earlier: keys "a-N" sort between "a" and "a.instruction"), while
@@ -36,20 +60,8 @@ import (
 func TestListStreamPages(t *testing.T) {
 	c := newCLI(t)
 	c.ok("keygen", "aes", "k.key")
-	raw := minio.Client()
-	inst, err := s3crypto.New(raw, c.aesKeyring("k.key"), func(o *s3crypto.Options) { o.InstructionFile = true })
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, inst, put := c.instructionWorld("k.key")
 	ctx := context.Background()
-	put := func(cl interface {
-		PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-	}, key string) {
-		t.Helper()
-		if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader([]byte("x"))}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	put(inst, "d/a")
 	put(inst, "d/b")
 	var want []string

@@ -22,7 +22,6 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/s3c/s3c/internal/faultproxy"
-	"github.com/s3c/s3c/s3crypto"
 )
 
 // dateRE matches the date column of ls.
@@ -351,20 +350,8 @@ func TestLsOrphans(t *testing.T) {
 func TestLsSiblingsAcrossPages(t *testing.T) {
 	c := newCLI(t)
 	c.ok("keygen", "aes", "k.key")
-	raw := minio.Client()
-	inst, err := s3crypto.New(raw, c.aesKeyring("k.key"), func(o *s3crypto.Options) { o.InstructionFile = true })
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw, inst, put := c.instructionWorld("k.key")
 	ctx := context.Background()
-	put := func(cl interface {
-		PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
-	}, key string) {
-		t.Helper()
-		if _, err := cl.PutObject(ctx, &s3.PutObjectInput{Bucket: &c.bucket, Key: &key, Body: bytes.NewReader([]byte("x"))}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Pages of 3: [d/a d/a-0 d/a-1] [d/a-2 d/a-3 d/a-4]
 	// [d/a.instruction d/c d/c-0] [d/c-1 d/c.instruction d/e.instruction]
 	put(inst, "d/a")
