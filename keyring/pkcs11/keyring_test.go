@@ -64,6 +64,22 @@ func TestRoundTrip(t *testing.T) {
 // only: keys made for use are never importable or extractable.
 func importAES(t *testing.T, label string, key []byte) {
 	t.Helper()
+	createObjects(t, []*p11.Attribute{
+		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
+		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
+		p11.NewAttribute(p11.CKA_VALUE, key),
+		p11.NewAttribute(p11.CKA_TOKEN, true),
+		p11.NewAttribute(p11.CKA_PRIVATE, true),
+		p11.NewAttribute(p11.CKA_ENCRYPT, true),
+		p11.NewAttribute(p11.CKA_DECRYPT, true),
+		p11.NewAttribute(p11.CKA_LABEL, label),
+	})
+}
+
+// createObjects creates objects in the test token from their templates,
+// in a session of its own.
+func createObjects(t *testing.T, templates ...[]*p11.Attribute) {
+	t.Helper()
 	mod, err := loadModule(token.Module)
 	if err != nil {
 		t.Fatal(err)
@@ -81,18 +97,10 @@ func importAES(t *testing.T, label string, key []byte) {
 	if err := login(mod.ctx, sh, token.PIN); err != nil {
 		t.Fatal(err)
 	}
-	_, err = mod.ctx.CreateObject(sh, []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_SECRET_KEY),
-		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_AES),
-		p11.NewAttribute(p11.CKA_VALUE, key),
-		p11.NewAttribute(p11.CKA_TOKEN, true),
-		p11.NewAttribute(p11.CKA_PRIVATE, true),
-		p11.NewAttribute(p11.CKA_ENCRYPT, true),
-		p11.NewAttribute(p11.CKA_DECRYPT, true),
-		p11.NewAttribute(p11.CKA_LABEL, label),
-	})
-	if err != nil {
-		t.Fatal(err)
+	for _, tmpl := range templates {
+		if _, err := mod.ctx.CreateObject(sh, tmpl); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

@@ -121,26 +121,9 @@ func TestPublicKeyOnlyWriter(t *testing.T) {
 // proof only: keys made for use are never importable or extractable.
 func importRSA(t *testing.T, label string, priv *rsa.PrivateKey) {
 	t.Helper()
-	mod, err := loadModule(token.Module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mod.release()
-	slot, err := findToken(mod, &uri{token: token.Label})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sh, err := mod.ctx.OpenSession(slot, p11.CKF_SERIAL_SESSION|p11.CKF_RW_SESSION)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mod.ctx.CloseSession(sh)
-	if err := login(mod.ctx, sh, token.PIN); err != nil {
-		t.Fatal(err)
-	}
 	priv.Precompute()
 	e := []byte{byte(priv.E >> 16), byte(priv.E >> 8), byte(priv.E)}
-	if _, err := mod.ctx.CreateObject(sh, []*p11.Attribute{
+	createObjects(t, []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
 		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
 		p11.NewAttribute(p11.CKA_TOKEN, true),
@@ -155,10 +138,7 @@ func importRSA(t *testing.T, label string, priv *rsa.PrivateKey) {
 		p11.NewAttribute(p11.CKA_EXPONENT_1, priv.Precomputed.Dp.Bytes()),
 		p11.NewAttribute(p11.CKA_EXPONENT_2, priv.Precomputed.Dq.Bytes()),
 		p11.NewAttribute(p11.CKA_COEFFICIENT, priv.Precomputed.Qinv.Bytes()),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := mod.ctx.CreateObject(sh, []*p11.Attribute{
+	}, []*p11.Attribute{
 		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PUBLIC_KEY),
 		p11.NewAttribute(p11.CKA_KEY_TYPE, p11.CKK_RSA),
 		p11.NewAttribute(p11.CKA_TOKEN, true),
@@ -166,9 +146,7 @@ func importRSA(t *testing.T, label string, priv *rsa.PrivateKey) {
 		p11.NewAttribute(p11.CKA_LABEL, label),
 		p11.NewAttribute(p11.CKA_MODULUS, priv.N.Bytes()),
 		p11.NewAttribute(p11.CKA_PUBLIC_EXPONENT, e),
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // An RSA key imported into the token and the same key in a raw RSA
