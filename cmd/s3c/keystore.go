@@ -209,7 +209,7 @@ func (a *app) keystoreCommand() *cobra.Command {
 				return fmt.Errorf("branch key %s not found in %s", rotateID, st.URL())
 			}
 			if errors.Is(err, branch.ErrConflict) {
-				return fmt.Errorf("branch key %s was rotated by another writer at the same time; nothing changed by this one (run it again to rotate once more)", rotateID)
+				return fmt.Errorf("branch key %s was rotated by another writer at the same time; this rotation's version was not made active (run it again to rotate once more)", rotateID)
 			}
 			if err != nil {
 				return err
