@@ -212,19 +212,27 @@ func (a *app) expand(ctx context.Context, src, dst location, filter *keyFilter) 
 		// The listing gives stored sizes: an AES-GCM object is its
 		// plaintext and a 16-byte tag. Close enough for the progress total
 		// until each object's own size is known.
-		j := copyJob{src: location{s3: true, bucket: src.bucket, key: o.key}, size: max(o.size-16, 0)}
-		if dst.s3 {
-			j.dst = location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}
-		} else {
-			local := filepath.Join(dst.path, filepath.FromSlash(rel))
-			if !within(dst.path, local) {
-				return nil, fmt.Errorf("object key %q would be written outside %s", o.key, dst.path)
-			}
-			j.dst = location{path: local}
+		to, err := under(dst, rel, o.key)
+		if err != nil {
+			return nil, err
 		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, copyJob{src: location{s3: true, bucket: src.bucket, key: o.key}, dst: to, size: max(o.size-16, 0)})
 	}
 	return jobs, nil
+}
+
+// under is where rel, a "/" path relative to the tree copied from the
+// object key, goes under dst: a key under dst's prefix, or a file inside
+// dst's directory (an error if rel would leave it).
+func under(dst location, rel, key string) (location, error) {
+	if dst.s3 {
+		return location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}, nil
+	}
+	local := filepath.Join(dst.path, filepath.FromSlash(rel))
+	if !within(dst.path, local) {
+		return location{}, fmt.Errorf("object key %q would be written outside %s", key, dst.path)
+	}
+	return location{path: local}, nil
 }
 
 // within reports whether path p lies strictly inside directory root,

@@ -408,17 +408,11 @@ func (a *app) syncCompare(ctx context.Context, src, dst location, srcEntries, ds
 			continue
 		}
 		s := srcEntries[rel]
-		j := copyJob{src: s.loc, size: s.size}
-		if dst.s3 {
-			j.dst = location{s3: true, bucket: dst.bucket, key: joinKey(dst.key, rel)}
-		} else {
-			local := filepath.Join(dst.path, filepath.FromSlash(rel))
-			if !within(dst.path, local) {
-				return nil, fmt.Errorf("object key %q would be written outside %s", s.loc.key, dst.path)
-			}
-			j.dst = location{path: local}
+		to, err := under(dst, rel, s.loc.key)
+		if err != nil {
+			return nil, err
 		}
-		plan.copies = append(plan.copies, j)
+		plan.copies = append(plan.copies, copyJob{src: s.loc, dst: to, size: s.size})
 	}
 	if o.delete {
 		for rel, d := range dstEntries {
