@@ -96,6 +96,25 @@ func TestWithin(t *testing.T) {
 	}
 }
 
+// A copied tree's entry lands under the destination: a key under its
+// prefix, or a file inside its directory; an object key that would climb
+// out of the directory (cp -r or sync from S3) is refused.
+func TestUnder(t *testing.T) {
+	dir := location{path: "/x/dst"}
+	if l, err := under(dir, "a/b.txt", "p/a/b.txt"); err != nil || l != (location{path: "/x/dst/a/b.txt"}) {
+		t.Fatalf("under(dir, a/b.txt) = %+v, %v", l, err)
+	}
+	for _, rel := range []string{"../evil", "a/../../evil", ".."} {
+		if _, err := under(dir, rel, "p/"+rel); err == nil || err.Error() != `object key "p/`+rel+`" would be written outside /x/dst` {
+			t.Errorf("under(dir, %q): %v", rel, err)
+		}
+	}
+	pfx := location{s3: true, bucket: "b", key: "to"}
+	if l, err := under(pfx, "a/b.txt", "p/a/b.txt"); err != nil || l != (location{s3: true, bucket: "b", key: "to/a/b.txt"}) {
+		t.Fatalf("under(prefix, a/b.txt) = %+v, %v", l, err)
+	}
+}
+
 // Re-encrypting in place keeps the object's properties and its own
 // encryption context (or material description).
 func TestCpInPlaceKeepsProperties(t *testing.T) {
