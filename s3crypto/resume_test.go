@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -299,6 +300,63 @@ func TestStalledGetRecovers(t *testing.T) {
 			}
 			if err != nil || !bytes.Equal(got, data) || rule.Hits() != 1 {
 				t.Errorf("%s, stalled after %d bytes: %d bytes, %d stalls, %v", name, after, len(got), rule.Hits(), err)
+			}
+		}
+	}
+}
+
+// Reads through a chunk index resume too: a reset or a stall in the body
+// of an indexed object, streamed whole or read by an authenticated range,
+// ends in exactly the plaintext, still on the index path (no spool, no
+// hang).
+func TestIndexedReadsSurviveFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	p, err := faultproxy.Start(minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
+	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(9<<20 + 5) // above the index threshold: 3 chunks
+	e.put(e.client(e.keyrings["aes"]), "big", data)
+	const first, last = 3<<20 + 7, 7<<20 + 11 // across a chunk boundary
+	for _, kind := range []faultproxy.Kind{faultproxy.ResetResponse, faultproxy.StallResponse} {
+		for _, ranged := range []bool{false, true} {
+			p.Clear()
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 5 << 20, Times: 1})
+			in := &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")}
+			want, path := data, "index-stream"
+			if ranged {
+				in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", first, last))
+				want, path = data[first:last+1], "index-range"
+			}
+			done := make(chan struct{})
+			var got []byte
+			var readPath string
+			go func() {
+				defer close(done)
+				out, gerr := c.GetObject(bg, in)
+				if err = gerr; err != nil {
+					return
+				}
+				defer out.Body.Close()
+				got, err = io.ReadAll(out.Body)
+				if info, ok := GetObjectInfo(out.ResultMetadata); ok {
+					readPath = info.ReadPath
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatalf("%v, ranged %v: still running", kind, ranged)
+			}
+			if err != nil || !bytes.Equal(got, want) || rule.Hits() != 1 || readPath != path {
+				t.Errorf("%v, ranged %v: %d bytes of %d, %d faults, path %q, %v", kind, ranged, len(got), len(want), rule.Hits(), readPath, err)
 			}
 		}
 	}
