@@ -13,7 +13,7 @@ import (
 )
 
 const indexHelp = `Index builds the chunk index of existing objects: <key>.s3c-index, a MAC per
-4 MiB chunk of the object's ciphertext under a key derived from its data key.
+1 MiB chunk of the object's ciphertext under a key derived from its data key.
 With it, get streams the object authenticated chunk by chunk, without a
 temporary file, and serves authenticated ranges (s3c put writes one itself
 for objects over 8 MiB). Use it for objects written by AWS's S3 Encryption

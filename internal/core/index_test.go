@@ -290,3 +290,36 @@ func TestIndexFormatV2(t *testing.T) {
 		t.Fatalf("index differs from its specification:\n got %x\nwant %x", idx, want)
 	}
 }
+
+// Close from another goroutine interrupts a read that waits for the
+// body, and nothing of the unfinished chunk is released.
+func TestOpenIndexedCloseInterrupts(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 3*64)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	d := decryptionFor(t, enc)
+	x, err := d.DecodeIndex(idx, int64(len(stored)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	go pw.Write(stored[:64+10]) // the first chunk and part of the second; then the body stalls
+	r := d.OpenIndexed(pr, x, 0, int64(len(pt)), true)
+	got := make([]byte, 64)
+	if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, pt[:64]) {
+		t.Fatalf("first chunk: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		n, err := r.Read(got)
+		if n > 0 {
+			err = errors.New("released bytes of an unverified chunk")
+		}
+		done <- err
+	}()
+	r.Close()
+	if err := <-done; err == nil || err.Error() == "released bytes of an unverified chunk" {
+		t.Fatalf("read after Close: %v", err)
+	}
+}

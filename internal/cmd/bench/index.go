@@ -40,7 +40,7 @@ func keyS3CAES(size int64) string { return fmt.Sprintf("s3c-aes-%d", size) }
 // indexGetOps are the indexed get rows of a size's table.
 func indexGetOps() []op {
 	return []op{
-		{"get-s3c-getobject", "get s3c GetObject (indexed, streamed)", "s3crypto Client.GetObject of an object with a chunk index, streamed to a file: each 4 MiB chunk released once its MAC verifies, no temp file (the read path is checked)", true},
+		{"get-s3c-getobject", "get s3c GetObject (indexed, streamed)", "s3crypto Client.GetObject of an object with a chunk index, streamed to a file: each 1 MiB chunk released once its MAC verifies, no temp file (the read path is checked)", true},
 		{"get-s3c-cli", "get s3c CLI `s3c get … -`", "the s3c binary: `s3c get --aes-key K s3://… -` of an indexed object (raw AES keyring), stdout to a file; peak RSS: the s3c process's ru_maxrss (an upper bound: Linux carries the forking process's peak into it)", true},
 	}
 }
