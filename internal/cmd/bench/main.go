@@ -311,11 +311,15 @@ func runParent(cfg config) error {
 	}
 	// measure runs each operation runs times, interleaved so that drift in
 	// the machine's speed touches every operation alike, and returns the
-	// median time and the worst peak RSS of each.
+	// median time and the worst peak RSS of each. Each round starts one
+	// operation further down the list, so that no operation always
+	// follows the same one (and, say, always runs while the page cache
+	// writes back the gigabyte its predecessor wrote).
 	measure := func(ops []op, size int64) (map[string]result, error) {
 		all := map[string][]result{}
-		for range cfg.runs {
-			for _, o := range ops {
+		for run := range cfg.runs {
+			for k := range ops {
+				o := ops[(k+run)%len(ops)]
 				r, err := once(o.name, size)
 				if err != nil {
 					return nil, err
