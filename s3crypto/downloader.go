@@ -286,8 +286,8 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 			step = x.ChunkSize
 		}
 		buf := <-bufs
-		if int64(cap(buf)) < min(n, step) {
-			buf = make([]byte, step)
+		if int64(cap(buf)) < min(n, step)+aesgcm.TagSize { // OpenChunk's scratch
+			buf = make([]byte, step, step+aesgcm.TagSize)
 		}
 		defer func() { bufs <- buf }()
 		buf = buf[:min(n, step)]
@@ -300,7 +300,7 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 				ci := (off + done) / x.ChunkSize
 				ok := false
 				if decrypt {
-					ok = x.OpenChunk(dec.Content.GCM, ci, buf[:k])
+					ok = x.OpenChunk(ci, buf[:k])
 				} else {
 					ok = x.VerifyChunk(ci, buf[:k])
 				}

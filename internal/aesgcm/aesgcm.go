@@ -259,6 +259,43 @@ func (h *Hash) Verify(aad, tag []byte) bool {
 	return subtle.ConstantTimeCompare(want[:], tag) == 1
 }
 
+// GHASH returns S = GHASH_H(∅, C) for the ciphertext C absorbed so far,
+// with no additional data: GCM's tag before its mask E_K(J0). Like H it
+// is secret: a universal hash of C that reveals H to whoever sees it with
+// C. Store or send it only masked by a one-time pad (see OpenAt).
+func (h *Hash) GHASH() [TagSize]byte {
+	t := h.Sum(nil)
+	var s [TagSize]byte
+	loadElement(t[:]).xor(h.c.ej0).put(s[:])
+	return s
+}
+
+// OpenAt authenticates and decrypts seg, the ciphertext at byte offset off
+// of the message (a multiple of BlockSize), in place, in one pass of the
+// library's stitched AES+GHASH assembly: it checks, in constant time, that
+// GHASH_H(∅, seg) equals ghash (see Hash.GHASH), which the caller got from
+// a source it trusts. It reports whether it did; if not, seg is zeroed.
+// It uses the 16 bytes of seg's capacity past its length as scratch, and
+// panics if there are not 16.
+func (c *Cipher) OpenAt(seg []byte, off uint64, ghash *[TagSize]byte) bool {
+	n := len(seg)
+	if cap(seg) < n+TagSize {
+		panic("aesgcm: OpenAt needs 16 bytes of spare capacity")
+	}
+	if off%BlockSize != 0 {
+		panic("aesgcm: OpenAt offset is not a multiple of the block size")
+	}
+	iv, mask := c.chunkNonce(off)
+	// Under iv, GCM's tag for seg is GHASH_H(∅, seg) ⊕ E_K(J0').
+	sealed := seg[:n+TagSize]
+	loadElement(ghash[:]).xor(mask).put(sealed[n:])
+	if _, err := c.aead16.Open(seg[:0], iv[:], sealed, nil); err != nil {
+		clear(seg)
+		return false
+	}
+	return true
+}
+
 // Stream encrypts or decrypts a run of the message starting at some offset,
 // hashing the ciphertext as it goes. A Stream is used for one direction only.
 type Stream struct {

@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"testing"
 )
@@ -283,6 +284,61 @@ func BenchmarkStreamDecrypt(b *testing.B) {
 		}
 		if !s.Hash().Verify(nil, tag) {
 			b.Fatal("tag mismatch")
+		}
+	}
+}
+
+// GHASH is GCM's tag without its mask: computed here from the standard
+// library alone, as the tag crypto/cipher gives the same ciphertext under
+// a 12-byte nonce n, unmasked with E_K(n ‖ 1). OpenAt decrypts a segment
+// at any block offset given that value, and refuses (zeroing the
+// segment) any other value or any altered byte.
+func TestGHASHAndOpenAt(t *testing.T) {
+	key := make([]byte, 32)
+	nonce := make([]byte, 12)
+	rand.Read(key)
+	rand.Read(nonce)
+	pt := make([]byte, 5000)
+	rand.Read(pt)
+	ct := oneShot(t, key, nonce, nil, pt)[:len(pt)]
+	c, _ := New(key, nonce)
+	block, _ := aes.NewCipher(key)
+	gcm, _ := cipher.NewGCM(block)
+	for _, seg := range [][2]int{{0, 5000}, {0, 16}, {16, 1024}, {4096, 5000}, {4992, 5000}, {32, 33}} {
+		a, b := seg[0], seg[1]
+		h := c.NewHash()
+		h.Write(ct[a:b])
+		s := h.GHASH()
+
+		n := make([]byte, 12)
+		rand.Read(n)
+		iv := append(bytes.Clone(n), 0, 0, 0, 2)
+		p := make([]byte, b-a)
+		cipher.NewCTR(block, iv).XORKeyStream(p, ct[a:b])
+		sealed := gcm.Seal(nil, n, p, nil)
+		mask := append(bytes.Clone(n), 0, 0, 0, 1)
+		block.Encrypt(mask, mask)
+		subtle.XORBytes(mask, mask, sealed[b-a:])
+		if !bytes.Equal(s[:], mask) {
+			t.Fatalf("%d-%d: GHASH differs from the standard library's unmasked tag", a, b)
+		}
+
+		buf := make([]byte, b-a, b-a+TagSize)
+		copy(buf, ct[a:b])
+		if !c.OpenAt(buf, uint64(a), &s) || !bytes.Equal(buf, pt[a:b]) {
+			t.Fatalf("%d-%d: OpenAt did not decrypt", a, b)
+		}
+		for _, flip := range []int{0, (b - a) / 2, b - a - 1, -1} {
+			copy(buf, ct[a:b])
+			bad := s
+			if flip < 0 {
+				bad[15] ^= 1
+			} else {
+				buf[flip] ^= 0x80
+			}
+			if c.OpenAt(buf, uint64(a), &bad) || !bytes.Equal(buf, make([]byte, b-a)) {
+				t.Fatalf("%d-%d: a flip at %d was accepted, or left bytes behind", a, b, flip)
+			}
 		}
 	}
 }

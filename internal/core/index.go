@@ -1,6 +1,7 @@
 package core
 
 import (
+	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -28,7 +29,7 @@ import (
 // Layout (all integers big-endian):
 //
 //	magic      "S3CIDX"            6 bytes
-//	version    2                   1 byte
+//	version    3                   1 byte
 //	idLen      12 (V2) or 28 (V3)  1 byte
 //	chunkSize                      4 bytes, a positive multiple of 16
 //	chunkCount                     4 bytes, ceil(ciphertext / chunkSize)
@@ -39,15 +40,24 @@ import (
 //	final      32 bytes: HMAC-SHA256(ki, "index" ‖ everything above)
 //
 // with kc ‖ ki = HKDF-SHA256(data key, salt = id, info = "s3c chunk index
-// v2", 64 bytes), and MAC_i the GCM tag of AES-256-GCM under kc with the
-// nonce BE32(0) ‖ BE64(i) for the ciphertext C_i (chunk i of the object's
-// ciphertext) and no additional data: GHASH_H(C_i, len(C_i)) ⊕
-// AES_kc(nonce ‖ BE32(1)), H = AES_kc(0^128). A GMAC rather than an HMAC
-// because GHASH runs on the CPU's carry-less multiply, several times
-// faster than SHA-256: it binds the chunk's bytes and length (GCM's length
-// block), its number (the nonce) and its object (kc, derived with the
-// object's id). Version 1 (HMAC-SHA256 per chunk) was never released;
-// readers refuse it and fall back to authenticating the whole object.
+// v3", 64 bytes), and, for C_i the chunk i of the object's ciphertext,
+//
+//	MAC_i = GHASH_H(∅, C_i) ⊕ AES_kc(BE32(0) ‖ BE64(i) ‖ BE32(1))
+//
+// where GHASH_H(∅, C_i) is GCM's GHASH of C_i as ciphertext with no
+// additional data (its length block included) under the object's own
+// hash key H = E_K(0^128), K the object's content key: exactly the GCM
+// tag the object's cipher would give C_i, with a pad from kc instead of
+// E_K(J0). A Carter–Wegman MAC: a universal hash under a secret key, one
+// pseudorandom pad per chunk and object. It binds the chunk's bytes and
+// length (the length block), its number (the pad) and its object (H and
+// kc come from this object's data key and id). Because it is GCM's own
+// hash under the object's key, a reader checks and decrypts a chunk in
+// one pass of the standard library's stitched AES+GHASH assembly
+// (aesgcm.Cipher.OpenAt), and a writer reads it off the encryption.
+// Versions 1 (HMAC-SHA256 per chunk) and 2 (a GMAC under kc, checked in a
+// second pass) were never released; readers refuse them and fall back to
+// authenticating the whole object.
 
 const (
 	// IndexSuffix names an object's index: <key>.s3c-index.
@@ -71,8 +81,8 @@ const (
 	MaxIndexChunk = 64 << 20
 
 	indexMagic    = "S3CIDX"
-	indexVersion  = 2
-	indexInfo     = "s3c chunk index v2"
+	indexVersion  = 3
+	indexInfo     = "s3c chunk index v3"
 	indexMACSize  = aesgcm.TagSize
 	indexSumSize  = sha256.Size
 	indexFixedLen = 6 + 1 + 1 + 4 + 4 + 8
@@ -131,8 +141,9 @@ func indexID(env *metadata.Envelope) []byte {
 	return nil
 }
 
-// indexMACKey derives the MAC keys of an object's index: kc (the chunk
-// MACs' AES-256 key) followed by ki (the HMAC key of the whole index).
+// indexMACKey derives the MAC keys of an object's index: kc (the AES-256
+// key of the chunk MACs' pads) followed by ki (the HMAC key of the whole
+// index).
 func indexMACKey(dataKey, id []byte) ([]byte, error) {
 	return hkdf.Key(sha256.New, dataKey, id, indexInfo, 64)
 }
@@ -150,6 +161,8 @@ type Index struct {
 	Tag       [aesgcm.TagSize]byte
 	MACs      [][indexMACSize]byte
 	key       []byte
+	pads      chunkPads
+	gcm       *aesgcm.Cipher // the object's
 }
 
 // ChunkLen returns the ciphertext length of chunk i.
@@ -158,65 +171,45 @@ func (x *Index) ChunkLen(i int64) int64 {
 	return min(x.ChunkSize, ct-i*x.ChunkSize)
 }
 
+// ghash returns GHASH_H(∅, C_i) as the index records it: MAC_i unpadded.
+func (x *Index) ghash(i int64) [aesgcm.TagSize]byte {
+	g := x.pads.pad(i)
+	subtle.XORBytes(g[:], g[:], x.MACs[i][:])
+	return g
+}
+
 // VerifyChunk reports, in constant time, whether ct is chunk i's
 // ciphertext as the index records it.
 func (x *Index) VerifyChunk(i int64, ct []byte) bool {
 	if i < 0 || i >= x.Chunks || int64(len(ct)) != x.ChunkLen(i) {
 		return false
 	}
-	m := chunkMAC(x.key, i)
-	m.Write(ct)
-	return m.Verify(nil, x.MACs[i][:])
+	h := x.gcm.NewHash()
+	h.Write(ct)
+	got, want := h.GHASH(), x.ghash(i)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
-// openPiece is how much of a chunk is hashed and then decrypted at a
-// time: small enough to stay in the CPU's cache between the two.
-const openPiece = 256 << 10
-
 // OpenChunk checks ct, chunk i's ciphertext, against its MAC and
-// decrypts it in place, a piece at a time while the piece is in cache.
-// It reports whether the MAC verified; if not, ct is zeroed: nothing of
-// it may be released.
-func (x *Index) OpenChunk(gcm *aesgcm.Cipher, i int64, ct []byte) bool {
+// decrypts it in place: in one pass if ct has 16 bytes of spare
+// capacity (see aesgcm.Cipher.OpenAt), else in two. It reports whether
+// the MAC verified; if not, ct is zeroed: nothing of it may be released.
+func (x *Index) OpenChunk(i int64, ct []byte) bool {
 	if i < 0 || i >= x.Chunks || int64(len(ct)) != x.ChunkLen(i) {
-		return false
-	}
-	o := x.newChunkOpener(gcm, i)
-	for p := ct; len(p) > 0; {
-		k := min(len(p), openPiece)
-		o.open(p[:k])
-		p = p[k:]
-	}
-	if !o.verify() {
 		clear(ct)
 		return false
 	}
+	if cap(ct) >= len(ct)+aesgcm.TagSize {
+		g := x.ghash(i)
+		return x.gcm.OpenAt(ct, uint64(i*x.ChunkSize), &g)
+	}
+	if !x.VerifyChunk(i, ct) {
+		clear(ct)
+		return false
+	}
+	x.gcm.NewCTR(uint64(i*x.ChunkSize)).XORKeyStream(ct, ct)
 	return true
 }
-
-// chunkOpener verifies and decrypts one chunk in pieces, in order: every
-// piece but the last a whole number of blocks.
-type chunkOpener struct {
-	mac  *aesgcm.Hash
-	ctr  cipher.Stream
-	want []byte
-}
-
-// newChunkOpener starts opening chunk i, which must be one of x's.
-func (x *Index) newChunkOpener(gcm *aesgcm.Cipher, i int64) *chunkOpener {
-	return &chunkOpener{mac: chunkMAC(x.key, i), ctr: gcm.NewCTR(uint64(i * x.ChunkSize)), want: x.MACs[i][:]}
-}
-
-// open hashes the next piece of ciphertext and decrypts it in place.
-// Its plaintext may be released only once verify reports true.
-func (o *chunkOpener) open(p []byte) {
-	o.mac.Write(p)
-	o.ctr.XORKeyStream(p, p)
-}
-
-// verify reports, in constant time, whether the pieces opened so far
-// are the chunk's whole ciphertext as the index records it.
-func (o *chunkOpener) verify() bool { return o.mac.Verify(nil, o.want) }
 
 // CheckTag reports, in constant time, whether tag is the one the index
 // recorded.
@@ -224,17 +217,33 @@ func (x *Index) CheckTag(tag []byte) bool {
 	return subtle.ConstantTimeCompare(tag, x.Tag[:]) == 1
 }
 
-// chunkMAC starts the MAC of chunk i: a GCM hash under kc with chunk i's
-// nonce. Its tag for the chunk's ciphertext, with no additional data, is
-// MAC_i; GCM's length block binds the chunk's length.
-func chunkMAC(key []byte, i int64) *aesgcm.Hash {
-	var nonce [aesgcm.NonceSize]byte
-	binary.BigEndian.PutUint64(nonce[4:], uint64(i))
-	c, err := aesgcm.New(chunkKey(key), nonce[:])
+// chunkPads makes the chunk MACs' pads: AES under kc.
+type chunkPads struct{ block cipher.Block }
+
+func newChunkPads(key []byte) chunkPads {
+	b, err := aes.NewCipher(chunkKey(key))
 	if err != nil {
-		panic(err) // a 32-byte key and a 12-byte nonce cannot fail
+		panic(err) // a 32-byte key cannot fail
 	}
-	return c.NewHash()
+	return chunkPads{b}
+}
+
+// pad returns chunk i's pad, AES_kc(BE32(0) ‖ BE64(i) ‖ BE32(1)).
+func (p chunkPads) pad(i int64) [aesgcm.TagSize]byte {
+	var b [aesgcm.TagSize]byte
+	binary.BigEndian.PutUint64(b[4:], uint64(i))
+	binary.BigEndian.PutUint32(b[12:], 1)
+	p.block.Encrypt(b[:], b[:])
+	return b
+}
+
+// chunkMAC returns MAC_i for a chunk whose hash under the object's
+// cipher is h.
+func (p chunkPads) chunkMAC(i int64, h *aesgcm.Hash) [indexMACSize]byte {
+	m := p.pad(i)
+	g := h.GHASH()
+	subtle.XORBytes(m[:], m[:], g[:])
+	return m
 }
 
 // indexSum is the HMAC that authenticates an index's body.
@@ -252,10 +261,10 @@ func (d *Decryption) DecodeIndex(b []byte, stored int64) (*Index, error) {
 	if d.Content == nil || d.indexKey == nil {
 		return nil, fmt.Errorf("%w: the object's format has no index", ErrIndexInvalid)
 	}
-	return decodeIndex(b, d.indexKey, indexID(d.env), stored)
+	return decodeIndex(b, d.indexKey, indexID(d.env), stored, d.Content.GCM)
 }
 
-func decodeIndex(b, key, id []byte, stored int64) (*Index, error) {
+func decodeIndex(b, key, id []byte, stored int64, gcm *aesgcm.Cipher) (*Index, error) {
 	bad := func(why string) (*Index, error) { return nil, fmt.Errorf("%w: %s", ErrIndexInvalid, why) }
 	if len(b) < indexFixedLen || string(b[:6]) != indexMagic {
 		return bad("not an index")
@@ -292,7 +301,7 @@ func decodeIndex(b, key, id []byte, stored int64) (*Index, error) {
 	if int64(st) != stored {
 		return bad(fmt.Sprintf("describes %d stored bytes, the object has %d", st, stored))
 	}
-	x := &Index{ChunkSize: chunk, Chunks: count, Stored: int64(st), ID: id, key: key}
+	x := &Index{ChunkSize: chunk, Chunks: count, Stored: int64(st), ID: id, key: key, pads: newChunkPads(key), gcm: gcm}
 	p := indexFixedLen + idLen
 	copy(x.Tag[:], b[p:])
 	p += aesgcm.TagSize
@@ -309,6 +318,8 @@ func decodeIndex(b, key, id []byte, stored int64) (*Index, error) {
 // (their offsets must be multiples of the chunk size); Merge joins them.
 type IndexWriter struct {
 	key   []byte
+	pads  chunkPads
+	gcm   *aesgcm.Cipher // the object's
 	chunk int64
 	first int64 // global index of the first chunk
 	cur   *aesgcm.Hash
@@ -326,7 +337,7 @@ func (e *Encryption) NewIndexWriter(off int64) *IndexWriter {
 	if e.indexKey == nil || off%e.indexChunk != 0 {
 		return nil
 	}
-	return &IndexWriter{key: e.indexKey, chunk: e.indexChunk, first: off / e.indexChunk}
+	return &IndexWriter{key: e.indexKey, pads: newChunkPads(e.indexKey), gcm: e.Content.GCM, chunk: e.indexChunk, first: off / e.indexChunk}
 }
 
 // Write absorbs ciphertext. It never fails.
@@ -334,7 +345,7 @@ func (w *IndexWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if w.cur == nil {
-			w.cur = chunkMAC(w.key, w.first+int64(len(w.macs)))
+			w.cur = w.gcm.NewHash()
 			w.n = 0
 		}
 		k := min(int64(len(p)), w.chunk-w.n)
@@ -373,7 +384,7 @@ func (w *IndexWriter) flush() {
 	}
 	w.cur.Write(w.pend[:w.np])
 	w.np = 0
-	w.macs = append(w.macs, w.cur.Sum(nil))
+	w.macs = append(w.macs, w.pads.chunkMAC(w.first+int64(len(w.macs)), w.cur))
 	w.cur = nil
 }
 
@@ -439,9 +450,9 @@ func encodeIndex(key, id []byte, chunk, stored int64, tag []byte, macs [][indexM
 // GCM check could not fail.
 //
 // The reader works on the caller's goroutine, like the body it reads: it
-// hashes and decrypts each piece of a chunk as it arrives, so a chunk is
-// released as soon as its last byte is in and its MAC checked. It holds
-// one chunk in memory. It implements io.WriterTo, which hands each
+// reads a chunk, checks and decrypts it in one pass (OpenChunk) while it
+// is still in the CPU's cache, and releases it. It holds one chunk in
+// memory. It implements io.WriterTo, which hands each
 // verified chunk to the writer without a copy. Close, from any
 // goroutine, closes the body, which interrupts a read in progress.
 func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, withTag bool) io.ReadCloser {
@@ -515,8 +526,8 @@ func (r *indexedReader) advance() error {
 			r.buf = *p
 		}
 	}
-	if int64(cap(r.buf)) < cl {
-		r.buf = make([]byte, r.x.ChunkSize)
+	if int64(cap(r.buf)) < cl+aesgcm.TagSize { // OpenChunk's scratch
+		r.buf = make([]byte, r.x.ChunkSize, r.x.ChunkSize+aesgcm.TagSize)
 	}
 	buf := r.buf[:cl]
 	if err := r.readChunk(i, buf); err != nil {
@@ -583,22 +594,15 @@ func (r *indexedReader) finish() error {
 	return io.EOF
 }
 
-// readChunk reads chunk i into buf, hashing and decrypting each piece
-// as it arrives, and checks the chunk's MAC. On any failure buf is
-// zeroed: nothing of it may be released.
+// readChunk reads chunk i into buf, checks it against its MAC and
+// decrypts it in place. On any failure buf is zeroed: nothing of it may
+// be released.
 func (r *indexedReader) readChunk(i int64, buf []byte) error {
-	o := r.x.newChunkOpener(r.gcm, i)
-	for p := buf; len(p) > 0; {
-		k := min(len(p), openPiece)
-		if _, err := io.ReadFull(r.body, p[:k]); err != nil {
-			clear(buf)
-			return truncated(err, fmt.Sprintf("chunk %d", i))
-		}
-		o.open(p[:k])
-		p = p[k:]
-	}
-	if !o.verify() {
+	if _, err := io.ReadFull(r.body, buf); err != nil {
 		clear(buf)
+		return truncated(err, fmt.Sprintf("chunk %d", i))
+	}
+	if !r.x.OpenChunk(i, buf) {
 		return fmt.Errorf("%w: chunk %d (bytes %d–%d) does not match its MAC in the index",
 			ErrAuthentication, i, i*r.x.ChunkSize, i*r.x.ChunkSize+int64(len(buf))-1)
 	}
@@ -631,7 +635,7 @@ func (d *Decryption) NewIndexWriter(chunk int64) *IndexWriter {
 	if chunk <= 0 || chunk%aesgcm.BlockSize != 0 || chunk > MaxIndexChunk {
 		chunk = DefaultIndexChunk
 	}
-	return &IndexWriter{key: d.indexKey, chunk: chunk}
+	return &IndexWriter{key: d.indexKey, pads: newChunkPads(d.indexKey), gcm: d.Content.GCM, chunk: chunk}
 }
 
 // IndexID returns what the object's index binds: its V3 message ID or

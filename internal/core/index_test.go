@@ -2,6 +2,7 @@ package core
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/s3c/s3c/internal/aesgcm"
+	"github.com/s3c/s3c/keyring"
 )
 
 // sealIndexed encrypts pt and builds its index with chunk size chunk,
@@ -243,26 +245,60 @@ func TestOpenIndexed(t *testing.T) {
 	}
 }
 
+// recordingKeyring keeps a copy of the last data key it generated, so a
+// test can recompute from it what s3c derives.
+type recordingKeyring struct {
+	keyring.Keyring
+	last []byte
+}
+
+func (k *recordingKeyring) GenerateDataKey(ctx context.Context, req *keyring.EncryptionRequest) (*keyring.DataKey, error) {
+	dk, err := k.Keyring.GenerateDataKey(ctx, req)
+	if err == nil {
+		k.last = bytes.Clone(dk.Plaintext)
+	}
+	return dk, err
+}
+
 // The index is exactly what the layout comment describes, computed here
-// from the standard library alone: HKDF for kc ‖ ki, each MAC_i the GCM tag
-// crypto/cipher gives chunk i's ciphertext under kc and nonce BE32(0) ‖
-// BE64(i) (found by sealing the chunk's CTR decryption under kc), and an
-// HMAC-SHA256 under ki over the body.
-func TestIndexFormatV2(t *testing.T) {
-	enc := newAESEncryption(t)
+// from the data key with the standard library (and the V3 content-key
+// derivation, checked against AWS's vectors elsewhere): HKDF for kc ‖ ki;
+// each MAC_i the GCM tag crypto/cipher gives chunk i's ciphertext under
+// the object's content key and a 12-byte nonce n (found by sealing the
+// chunk's CTR decryption), unmasked with E_K(n ‖ 1) and padded with
+// AES_kc(BE32(0) ‖ BE64(i) ‖ BE32(1)); and an HMAC-SHA256 under ki over
+// the body.
+func TestIndexFormatV3(t *testing.T) {
+	aesKR, err := keyring.NewAES(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := &recordingKeyring{Keyring: aesKR}
+	opts, err := NewOptions(kr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := NewEncryption(context.Background(), &opts, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pt := make([]byte, 2*64+5)
 	rand.Read(pt)
 	stored, idx := sealIndexed(t, enc, pt, 64, 7)
 	id := enc.IndexID()
-	dataKey := bytes.Repeat([]byte{7}, 32)
-	keys, err := hkdf.Key(sha256.New, dataKey, id, "s3c chunk index v2", 64)
-	if got, _ := indexMACKey(dataKey, id); err != nil || !bytes.Equal(keys, got) {
+	keys, err := hkdf.Key(sha256.New, kr.last, id, "s3c chunk index v3", 64)
+	if err != nil || !bytes.Equal(keys, enc.indexKey) {
 		t.Fatalf("HKDF: %v", err)
 	}
-	kc, ki := enc.indexKey[:32], enc.indexKey[32:] // derived likewise from the object's data key
-	block, _ := aes.NewCipher(kc)
+	kc, ki := keys[:32], keys[32:]
+	_, contentKey, err := deriveV3(kr.last, enc.env.MessageID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := aes.NewCipher(contentKey)
 	gcm, _ := cipher.NewGCM(block)
-	want := []byte("S3CIDX\x02")
+	padBlock, _ := aes.NewCipher(kc)
+	want := []byte("S3CIDX\x03")
 	want = append(want, byte(len(id)))
 	want = binary.BigEndian.AppendUint32(want, 64)
 	want = binary.BigEndian.AppendUint32(want, 3)
@@ -271,16 +307,25 @@ func TestIndexFormatV2(t *testing.T) {
 	want = append(want, stored[len(pt):]...)
 	for i := range 3 {
 		c := stored[i*64 : min((i+1)*64, len(pt))]
-		nonce := make([]byte, 12)
-		binary.BigEndian.PutUint64(nonce[4:], uint64(i))
-		iv := append(bytes.Clone(nonce), 0, 0, 0, 2)
+		n := make([]byte, 12)
+		rand.Read(n)
 		p := make([]byte, len(c))
-		cipher.NewCTR(block, iv).XORKeyStream(p, c)
-		sealed := gcm.Seal(nil, nonce, p, nil)
+		cipher.NewCTR(block, append(bytes.Clone(n), 0, 0, 0, 2)).XORKeyStream(p, c)
+		sealed := gcm.Seal(nil, n, p, nil)
 		if !bytes.Equal(sealed[:len(c)], c) {
-			t.Fatal("CTR under kc")
+			t.Fatal("CTR under the content key")
 		}
-		want = append(want, sealed[len(c):]...)
+		mac := sealed[len(c):]
+		ej0 := append(bytes.Clone(n), 0, 0, 0, 1)
+		block.Encrypt(ej0, ej0)
+		pad := make([]byte, 16)
+		binary.BigEndian.PutUint64(pad[4:], uint64(i))
+		binary.BigEndian.PutUint32(pad[12:], 1)
+		padBlock.Encrypt(pad, pad)
+		for k := range mac {
+			mac[k] ^= ej0[k] ^ pad[k]
+		}
+		want = append(want, mac...)
 	}
 	m := hmac.New(sha256.New, ki)
 	m.Write([]byte("index"))
@@ -288,6 +333,20 @@ func TestIndexFormatV2(t *testing.T) {
 	want = m.Sum(want)
 	if !bytes.Equal(idx, want) {
 		t.Fatalf("index differs from its specification:\n got %x\nwant %x", idx, want)
+	}
+}
+
+// A version 2 index (a GMAC under kc, never released) is refused, so the
+// read falls back to authenticating the whole object.
+func TestIndexOldVersionRefused(t *testing.T) {
+	enc := newAESEncryption(t)
+	pt := make([]byte, 100)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	old := bytes.Clone(idx)
+	old[6] = 2
+	if _, err := decryptionFor(t, enc).DecodeIndex(old, int64(len(stored))); !errors.Is(err, ErrIndexInvalid) {
+		t.Fatalf("version 2 index: %v, want ErrIndexInvalid", err)
 	}
 }
 

@@ -60,7 +60,7 @@ func TestGetObjectIndexed(t *testing.T) {
 	t.Parallel()
 	bucket := server.NewBucket(t)
 	kr := keyrings(t)["aes"]
-	const chunk = 1 << 20 // the chunk size of the indexes s3c writes
+	const chunk = 1 << 20            // the chunk size of the indexes s3c writes
 	data := randomBytes(8*chunk + 5) // above the 8 MiB IndexThreshold; a last chunk of 5 bytes
 	ac, err := s3crypto.New(server.Client(), kr)
 	if err != nil {
