@@ -191,24 +191,17 @@ func (x *Index) VerifyChunk(i int64, ct []byte) bool {
 }
 
 // OpenChunk checks ct, chunk i's ciphertext, against its MAC and
-// decrypts it in place: in one pass if ct has 16 bytes of spare
-// capacity (see aesgcm.Cipher.OpenAt), else in two. It reports whether
-// the MAC verified; if not, ct is zeroed: nothing of it may be released.
+// decrypts it in place, in one pass (aesgcm.Cipher.OpenAt, which needs
+// 16 bytes of ct's capacity past its length as scratch and panics
+// without them). It reports whether the MAC verified; if not, ct is
+// zeroed: nothing of it may be released.
 func (x *Index) OpenChunk(i int64, ct []byte) bool {
 	if i < 0 || i >= x.Chunks || int64(len(ct)) != x.ChunkLen(i) {
 		clear(ct)
 		return false
 	}
-	if cap(ct) >= len(ct)+aesgcm.TagSize {
-		g := x.ghash(i)
-		return x.gcm.OpenAt(ct, uint64(i*x.ChunkSize), &g)
-	}
-	if !x.VerifyChunk(i, ct) {
-		clear(ct)
-		return false
-	}
-	x.gcm.NewCTR(uint64(i*x.ChunkSize)).XORKeyStream(ct, ct)
-	return true
+	g := x.ghash(i)
+	return x.gcm.OpenAt(ct, uint64(i*x.ChunkSize), &g)
 }
 
 // CheckTag reports, in constant time, whether tag is the one the index
@@ -452,9 +445,9 @@ func encodeIndex(key, id []byte, chunk, stored int64, tag []byte, macs [][indexM
 // The reader works on the caller's goroutine, like the body it reads: it
 // reads a chunk, checks and decrypts it in one pass (OpenChunk) while it
 // is still in the CPU's cache, and releases it. It holds one chunk in
-// memory. It implements io.WriterTo, which hands each
-// verified chunk to the writer without a copy. Close, from any
-// goroutine, closes the body, which interrupts a read in progress.
+// memory. It implements io.WriterTo, which hands each verified chunk to
+// the writer without a copy. Close, from any goroutine, closes the body,
+// which interrupts a read in progress.
 func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, withTag bool) io.ReadCloser {
 	first := off / x.ChunkSize
 	last := first - 1
@@ -462,7 +455,7 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 		last = (off + n - 1) / x.ChunkSize
 	}
 	return &indexedReader{
-		body: body, x: x, gcm: d.Content.GCM,
+		body: body, x: x,
 		next: first, last: last, skip: off - first*x.ChunkSize, left: n, withTag: withTag,
 	}
 }
@@ -477,7 +470,6 @@ func (d *Decryption) OpenIndexed(body io.ReadCloser, x *Index, off, n int64, wit
 type indexedReader struct {
 	body    io.ReadCloser
 	x       *Index
-	gcm     *aesgcm.Cipher
 	next    int64 // the next chunk to read
 	last    int64 // the last chunk to read
 	skip    int64 // plaintext bytes to drop from the next chunk
