@@ -267,22 +267,32 @@ func TestResumeNotAfterCancel(t *testing.T) {
 	}
 }
 
+// proxiedClientWithTimeouts returns a client under the raw AES keyring
+// that reaches MinIO through a fault proxy, with the timeouts of
+// internal/nettimeout (which the s3c CLI uses; 1 s idle), and the proxy,
+// closed at the end of the test.
+func (e *env) proxiedClientWithTimeouts(t *testing.T) (*Client, *faultproxy.Proxy) {
+	t.Helper()
+	p, err := faultproxy.Start(minio.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
+	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, p
+}
+
 // With the timeouts of internal/nettimeout (which the s3c CLI uses), a
 // stalled GET is retried by the SDK when it stalls before the body, and
 // resumed when it stalls in it; either way the get succeeds.
 func TestStalledGetRecovers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	p, err := faultproxy.Start(minio.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
-	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, p := e.proxiedClientWithTimeouts(t)
 	data := randomBytes(1 << 20)
 	e.put(e.client(e.keyrings["aes"]), "obj", data)
 	for _, after := range []int64{40, 300 << 10} {
@@ -312,23 +322,15 @@ func TestStalledGetRecovers(t *testing.T) {
 func TestIndexedReadsSurviveFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	p, err := faultproxy.Start(minio.Endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	hc := &http.Client{Transport: nettimeout.Transport(nettimeout.Timeouts{Idle: time.Second})}
-	c, err := New(minio.Client(func(o *s3.Options) { o.BaseEndpoint = aws.String(p.URL()); o.HTTPClient = hc }), e.keyrings["aes"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := randomBytes(9<<20 + 5) // above the index threshold: 3 chunks
+	c, p := e.proxiedClientWithTimeouts(t)
+	data := randomBytes(9<<20 + 5) // above the index threshold: 10 chunks of 1 MiB
 	e.put(e.client(e.keyrings["aes"]), "big", data)
-	const first, last = 3<<20 + 7, 7<<20 + 11 // across a chunk boundary
+	const first, last = 3<<20 + 7, 7<<20 + 11 // across chunk boundaries: chunks 3–7, 5 MiB
 	for _, kind := range []faultproxy.Kind{faultproxy.ResetResponse, faultproxy.StallResponse} {
 		for _, ranged := range []bool{false, true} {
 			p.Clear()
-			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 5 << 20, Times: 1})
+			// Inside the body of both reads (the range fetches 5 MiB).
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 2 << 20, Times: 1})
 			in := &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")}
 			want, path := data, "index-stream"
 			if ranged {
@@ -338,6 +340,7 @@ func TestIndexedReadsSurviveFaults(t *testing.T) {
 			done := make(chan struct{})
 			var got []byte
 			var readPath string
+			var err error
 			go func() {
 				defer close(done)
 				out, gerr := c.GetObject(bg, in)

@@ -41,6 +41,23 @@ func decryptionFor(t *testing.T, enc *Encryption) *Decryption {
 	return d
 }
 
+// indexedObject encrypts n random bytes with an index of 64-byte chunks
+// and returns the object's decryption, its decoded index, the plaintext
+// and the stored object.
+func indexedObject(t *testing.T, n int) (*Decryption, *Index, []byte, []byte) {
+	t.Helper()
+	enc := newAESEncryption(t)
+	pt := make([]byte, n)
+	rand.Read(pt)
+	stored, idx := sealIndexed(t, enc, pt, 64, 64)
+	d := decryptionFor(t, enc)
+	x, err := d.DecodeIndex(idx, int64(len(stored)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, x, pt, stored
+}
+
 // An index decodes for its own object and verifies every chunk, whatever
 // the sizes around chunk boundaries and however the ciphertext was fed.
 func TestIndexRoundTrip(t *testing.T) {
@@ -181,15 +198,7 @@ func FuzzDecodeIndex(f *testing.F) {
 // plaintext; a tampered chunk stops the stream after exactly the chunks
 // before it; Close in the middle stops it.
 func TestOpenIndexed(t *testing.T) {
-	enc := newAESEncryption(t)
-	pt := make([]byte, 3*64+5)
-	rand.Read(pt)
-	stored, idx := sealIndexed(t, enc, pt, 64, 64)
-	d := decryptionFor(t, enc)
-	x, err := d.DecodeIndex(idx, int64(len(stored)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, x, pt, stored := indexedObject(t, 3*64+5)
 	got, err := io.ReadAll(d.OpenIndexed(io.NopCloser(bytes.NewReader(stored)), x, 0, int64(len(pt)), true))
 	if err != nil || !bytes.Equal(got, pt) {
 		t.Fatalf("whole: %v", err)
@@ -353,15 +362,7 @@ func TestIndexOldVersionRefused(t *testing.T) {
 // Close from another goroutine interrupts a read that waits for the
 // body, and nothing of the unfinished chunk is released.
 func TestOpenIndexedCloseInterrupts(t *testing.T) {
-	enc := newAESEncryption(t)
-	pt := make([]byte, 3*64)
-	rand.Read(pt)
-	stored, idx := sealIndexed(t, enc, pt, 64, 64)
-	d := decryptionFor(t, enc)
-	x, err := d.DecodeIndex(idx, int64(len(stored)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, x, pt, stored := indexedObject(t, 3*64)
 	pr, pw := io.Pipe()
 	go pw.Write(stored[:64+10]) // the first chunk and part of the second; then the body stalls
 	r := d.OpenIndexed(pr, x, 0, int64(len(pt)), true)
