@@ -67,16 +67,9 @@ object's LastModified).
   s3c cp --aes-key new.key --aes-key old.key s3://bucket/a s3://bucket/a-rekeyed`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := parseLocation(args[0])
+			src, dst, err := parseTransfer(args)
 			if err != nil {
 				return err
-			}
-			dst, err := parseLocation(args[1])
-			if err != nil {
-				return err
-			}
-			if !src.s3 && !dst.s3 {
-				return usagef("one of source and destination must be an s3:// URL")
 			}
 			if err := a.checkCopyObjectFlags(cmd, src, dst); err != nil {
 				return err

@@ -37,6 +37,21 @@ func parseLocation(s string) (location, error) {
 	return location{path: s}, nil
 }
 
+// parseTransfer reads the source and destination of cp and sync, of
+// which at least one must be an s3:// URL.
+func parseTransfer(args []string) (src, dst location, err error) {
+	if src, err = parseLocation(args[0]); err != nil {
+		return
+	}
+	if dst, err = parseLocation(args[1]); err != nil {
+		return
+	}
+	if !src.s3 && !dst.s3 {
+		err = usagef("one of source and destination must be an s3:// URL")
+	}
+	return
+}
+
 // parseObject reads "s3://bucket/key" naming one object.
 func parseObject(s string) (location, error) {
 	l, err := parseLocation(s)

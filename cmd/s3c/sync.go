@@ -88,16 +88,9 @@ an excluded path is neither copied nor deleted.
   s3c sync --exclude '*.tmp' --exclude '.git/*' --kms-key-id alias/app . s3://bucket/src`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := parseLocation(args[0])
+			src, dst, err := parseTransfer(args)
 			if err != nil {
 				return err
-			}
-			dst, err := parseLocation(args[1])
-			if err != nil {
-				return err
-			}
-			if !src.s3 && !dst.s3 {
-				return usagef("one of source and destination must be an s3:// URL")
 			}
 			if src.stream() || dst.stream() {
 				return usagef("sync copies trees, not stdin or stdout")
