@@ -315,10 +315,10 @@ func TestStalledGetRecovers(t *testing.T) {
 	}
 }
 
-// Reads through a chunk index resume too: a reset or a stall in the body
-// of an indexed object, streamed whole or read by an authenticated range,
-// ends in exactly the plaintext, still on the index path (no spool, no
-// hang).
+// Reads through a chunk index resume too: a reset, a dropped response
+// or a stall of an indexed object's GET, streamed whole, read by an
+// authenticated range or by the Downloader, ends in exactly the
+// plaintext, still on the index path (no spool, no hang).
 func TestIndexedReadsSurviveFaults(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -326,40 +326,57 @@ func TestIndexedReadsSurviveFaults(t *testing.T) {
 	data := randomBytes(9<<20 + 5) // above the index threshold: 10 chunks of 1 MiB
 	e.put(e.client(e.keyrings["aes"]), "big", data)
 	const first, last = 3<<20 + 7, 7<<20 + 11 // across chunk boundaries: chunks 3–7, 5 MiB
-	for _, kind := range []faultproxy.Kind{faultproxy.ResetResponse, faultproxy.StallResponse} {
-		for _, ranged := range []bool{false, true} {
-			p.Clear()
-			// Inside the body of both reads (the range fetches 5 MiB).
-			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 2 << 20, Times: 1})
-			in := &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")}
-			want, path := data, "index-stream"
-			if ranged {
-				in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", first, last))
-				want, path = data[first:last+1], "index-range"
+	getObject := func(in *s3.GetObjectInput) ([]byte, string, error) {
+		out, err := c.GetObject(bg, in)
+		if err != nil {
+			return nil, "", err
+		}
+		defer out.Body.Close()
+		got, err := io.ReadAll(out.Body)
+		info, _ := GetObjectInfo(out.ResultMetadata)
+		return got, info.ReadPath, err
+	}
+	reads := []struct {
+		name, path string
+		want       []byte
+		read       func() ([]byte, string, error)
+	}{
+		{"whole", "index-stream", data, func() ([]byte, string, error) {
+			return getObject(&s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")})
+		}},
+		{"range", "index-range", data[first : last+1], func() ([]byte, string, error) {
+			return getObject(&s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big"), Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))})
+		}},
+		{"Downloader", "index-stream", data, func() ([]byte, string, error) {
+			var w memWriterAt
+			out, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 4 << 20 }).DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")})
+			if err != nil {
+				return nil, "", err
 			}
+			return w.b, out.Info.ReadPath, nil
+		}},
+	}
+	for _, kind := range []faultproxy.Kind{faultproxy.ResetResponse, faultproxy.DropResponse, faultproxy.StallResponse} {
+		for _, r := range reads {
+			p.Clear()
+			// Inside the body of every read (the range fetches 5 MiB, the
+			// Downloader's ranges 4 MiB); a dropped response has no body.
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 2 << 20, Times: 1})
 			done := make(chan struct{})
 			var got []byte
 			var readPath string
 			var err error
 			go func() {
 				defer close(done)
-				out, gerr := c.GetObject(bg, in)
-				if err = gerr; err != nil {
-					return
-				}
-				defer out.Body.Close()
-				got, err = io.ReadAll(out.Body)
-				if info, ok := GetObjectInfo(out.ResultMetadata); ok {
-					readPath = info.ReadPath
-				}
+				got, readPath, err = r.read()
 			}()
 			select {
 			case <-done:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("%v, ranged %v: still running", kind, ranged)
+				t.Fatalf("%v, %s: still running", kind, r.name)
 			}
-			if err != nil || !bytes.Equal(got, want) || rule.Hits() != 1 || readPath != path {
-				t.Errorf("%v, ranged %v: %d bytes of %d, %d faults, path %q, %v", kind, ranged, len(got), len(want), rule.Hits(), readPath, err)
+			if err != nil || !bytes.Equal(got, r.want) || rule.Hits() != 1 || readPath != r.path {
+				t.Errorf("%v, %s: %d bytes of %d, %d faults, path %q, %v", kind, r.name, len(got), len(r.want), rule.Hits(), readPath, err)
 			}
 		}
 	}
