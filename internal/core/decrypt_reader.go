@@ -1,7 +1,6 @@
 package core
 
 import (
-	"bytes"
 	"crypto/cipher"
 	"crypto/subtle"
 	"errors"
@@ -52,36 +51,18 @@ func (d *Decryption) OpenVerified(body io.ReadCloser, stored int64) (io.ReadClos
 	return d.cbcSpooled(body, stored)
 }
 
-// readExactly reads the whole body, n bytes, and checks that it holds no
-// more.
-func readExactly(r io.Reader, n int64) ([]byte, error) {
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
-	}
-	if err := ExpectEOF(r); err != nil {
-		return nil, fmt.Errorf("s3crypto: reading object body: %w", err)
-	}
-	return buf, nil
-}
-
 func (d *Decryption) gcmInMemory(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
 	buf, err := readExactly(body, stored)
 	if err != nil {
 		return nil, 0, err
 	}
-	pt, err := d.Content.GCM.Open(buf[:0], buf, d.Content.AAD)
+	pt, err := d.Content.GCM.Open((*buf)[:0], *buf, d.Content.AAD)
 	if err != nil {
+		putBuffer(buf)
 		return nil, 0, ErrAuthentication
 	}
-	return memBody{bytes.NewReader(pt)}, int64(len(pt)), nil
+	return newMemBody(buf, pt), int64(len(pt)), nil
 }
-
-// memBody is authenticated plaintext in memory: readable in order or at
-// any offset.
-type memBody struct{ *bytes.Reader }
-
-func (memBody) Close() error { return nil }
 
 // spool makes an unlinked temporary file for ciphertext.
 func (d *Decryption) Spool() (*os.File, error) {
@@ -235,22 +216,23 @@ func unpad(last []byte) (int, error) {
 }
 
 func (d *Decryption) cbcInMemory(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
-	buf, err := readExactly(body, stored)
+	pbuf, err := readExactly(body, stored)
 	if err != nil {
 		return nil, 0, err
 	}
+	buf := *pbuf
 	cipher.NewCBCDecrypter(d.cbc, d.env.IV).CryptBlocks(buf, buf)
 	p, err := unpad(buf[len(buf)-aesgcm.BlockSize:])
 	if err != nil {
-		clear(buf)
+		putBuffer(pbuf)
 		return nil, 0, err
 	}
 	pt := buf[:len(buf)-p]
 	if err := d.checkCBCLength(int64(len(pt))); err != nil {
-		clear(buf)
+		putBuffer(pbuf)
 		return nil, 0, err
 	}
-	return memBody{bytes.NewReader(pt)}, int64(len(pt)), nil
+	return newMemBody(pbuf, pt), int64(len(pt)), nil
 }
 
 func (d *Decryption) cbcSpooled(body io.Reader, stored int64) (io.ReadCloser, int64, error) {
