@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/s3c/s3c/internal/core"
 	"io"
+	"maps"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -313,5 +314,10 @@ func (c *Client) readInstructionObject(ctx context.Context, in *s3.GetObjectInpu
 	return &core.InstructionFile{Body: b, Metadata: out.Metadata}, out, nil
 }
 
-// userMetadata is the object's metadata without the envelope.
-func userMetadata(meta map[string]string) map[string]string { return metadata.WithoutEnvelope(meta) }
+// userMetadata removes the envelope from an SDK output's metadata, in
+// place (the map is the output's own, and the envelope was decoded from
+// a copy), and returns it.
+func userMetadata(meta map[string]string) map[string]string {
+	maps.DeleteFunc(meta, func(k, _ string) bool { return metadata.IsReservedKey(k) })
+	return meta
+}

@@ -71,12 +71,11 @@ func checkContentRange(out *s3.GetObjectOutput, start, end, total int64) (gotEnd
 // objectSource issues the ranged GETs of one stored object: the version
 // the first response came from (its ETag), total bytes long.
 type objectSource struct {
-	c        *Client
-	in       s3.GetObjectInput // bucket, key, version, SSE-C…; Range set per request
-	optFns   []func(*s3.Options)
-	etag     *string
-	total    int64
-	attempts int // resumes allowed per body without progress
+	c      *Client
+	in     s3.GetObjectInput // bucket, key, version, SSE-C…; Range set per request
+	optFns []func(*s3.Options)
+	etag   *string
+	total  int64
 }
 
 // resumeProgress is how much a resumed response must deliver before it
@@ -91,7 +90,19 @@ func (c *Client) objectSource(in *s3.GetObjectInput, optFns []func(*s3.Options),
 	// first response and hold for the same ETag.
 	src.in.IfMatch, src.in.IfNoneMatch, src.in.IfModifiedSince, src.in.IfUnmodifiedSince = etag, nil, nil, nil
 	src.in.ChecksumMode = ""
-	o := c.Client.Options()
+	return src
+}
+
+// resumes returns how many times a body may be resumed without progress:
+// as often as the SDK client retries a request (the first try and n-1
+// more), and never when nothing pins the object (no ETag, no version),
+// so as not to mix two of them. Asked only when a body breaks: reading
+// the client's options copies them.
+func (s *objectSource) resumes() int {
+	if aws.ToString(s.etag) == "" && s.in.VersionId == nil {
+		return 0
+	}
+	o := s.c.Client.Options()
 	n := o.RetryMaxAttempts
 	if o.Retryer != nil {
 		n = o.Retryer.MaxAttempts()
@@ -99,11 +110,7 @@ func (c *Client) objectSource(in *s3.GetObjectInput, optFns []func(*s3.Options),
 	if n <= 0 {
 		n = 3
 	}
-	src.attempts = n - 1 // as the SDK retries a request: the first try and n-1 more
-	if aws.ToString(etag) == "" && in.VersionId == nil {
-		src.attempts = 0 // nothing pins the object: do not mix two of them
-	}
-	return src
+	return n - 1
 }
 
 // get fetches bytes start–end (end clipped to the object).
@@ -244,7 +251,7 @@ func (r *resumeReader) resume(cause error) error {
 		r.fails = 0
 	}
 	r.fails++
-	if r.fails > r.src.attempts {
+	if r.fails > r.src.resumes() {
 		if r.resumes > 0 {
 			return fmt.Errorf("%w (gave up after resuming %d times)", cause, r.resumes)
 		}

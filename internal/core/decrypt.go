@@ -100,32 +100,54 @@ func newDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, e
 	return d, nil
 }
 
-// reservedContextKeys returns the description keys that the formats
-// reserve for objects wrapped with wrap, which the caller does not
-// present: for KMS, the content algorithm and key ID that the client
-// adds to every context; for raw keys, the key ID s3c records.
-func reservedContextKeys(wrap string) []string {
-	switch wrap {
-	case metadata.WrapKMSContext, metadata.WrapKMS:
-		return []string{metadata.ContextContentAlg, metadata.ContextKMSKeyID}
+// Description keys the formats reserve, which a reader does not present
+// in its context: for KMS, the content algorithm and key ID that the
+// client adds to every context; for raw keys, the key ID s3c records.
+var (
+	kmsReservedContext = []string{metadata.ContextContentAlg, metadata.ContextKMSKeyID}
+	rawReservedContext = []string{keyring.DescriptionKeyID}
+)
+
+// notCallers holds the stored description keys that are not part of the
+// context a reader presents: those the format reserves for the wrap, and
+// those the keyring records itself (see keyring.DescriptionOwner).
+type notCallers struct{ reserved, owned []string }
+
+func notCallersOf(kr keyring.Keyring, wrap string) notCallers {
+	n := notCallers{reserved: rawReservedContext}
+	if wrap == metadata.WrapKMSContext || wrap == metadata.WrapKMS {
+		n.reserved = kmsReservedContext
 	}
-	return []string{keyring.DescriptionKeyID}
+	if o, ok := kr.(keyring.DescriptionOwner); ok {
+		n.owned = o.OwnedDescriptionKeys(wrap)
+	}
+	return n
 }
 
-// checkContext compares the stored description, the reserved keys and
-// those the keyring declares as its own left out, with the context the
-// caller expects. Only key names go into the error.
+func (n notCallers) has(k string) bool {
+	return slices.Contains(n.reserved, k) || slices.Contains(n.owned, k)
+}
+
+// checkContext compares the caller's part of the stored description (see
+// CallerContext) with the context the caller expects. Only key names go
+// into the error.
 func checkContext(kr keyring.Keyring, env *metadata.Envelope, ec map[string]string) error {
-	skip := reservedContextKeys(env.WrapAlg)
-	if o, ok := kr.(keyring.DescriptionOwner); ok {
-		skip = append(skip, o.OwnedDescriptionKeys(env.WrapAlg)...)
+	skip := notCallersOf(kr, env.WrapAlg)
+	n := 0
+	for k, v := range env.Description {
+		if skip.has(k) {
+			continue
+		}
+		if w, ok := ec[k]; !ok || w != v {
+			n = -1
+			break
+		}
+		n++
 	}
-	rest := maps.Clone(env.Description)
-	maps.DeleteFunc(rest, func(k, _ string) bool { return slices.Contains(skip, k) })
-	if maps.Equal(rest, ec) {
+	if n == len(ec) {
 		return nil
 	}
-	return &keyring.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(rest)), RequestedKeys: slices.Sorted(maps.Keys(ec))}
+	return &keyring.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(CallerContext(kr, env))), RequestedKeys: slices.Sorted(maps.Keys(ec))}
 }
 
 // checkReadable applies the commitment policy and the legacy switches.

@@ -53,14 +53,15 @@ func claimedBy(kr keyring.Keyring, req *keyring.DecryptionRequest) bool {
 // would have to present it: the pairs the formats reserve and those
 // kr's keyrings record themselves left out (see keyring.DescriptionOwner).
 func CallerContext(kr keyring.Keyring, env *metadata.Envelope) map[string]string {
-	skip := reservedContextKeys(env.WrapAlg)
-	if o, ok := kr.(keyring.DescriptionOwner); ok {
-		skip = append(skip, o.OwnedDescriptionKeys(env.WrapAlg)...)
-	}
-	rest := maps.Clone(env.Description)
-	maps.DeleteFunc(rest, func(k, _ string) bool { return slices.Contains(skip, k) })
-	if len(rest) == 0 {
-		return nil
+	skip := notCallersOf(kr, env.WrapAlg)
+	var rest map[string]string
+	for k, v := range env.Description {
+		if !skip.has(k) {
+			if rest == nil {
+				rest = map[string]string{}
+			}
+			rest[k] = v
+		}
 	}
 	return rest
 }
