@@ -41,6 +41,7 @@ type result struct {
 	Seconds float64 `json:"seconds"`
 	MaxRSS  int64   `json:"max_rss_kib"`
 	Ops     int     `json:"ops,omitempty"`
+	CPU     float64 `json:"cpu_seconds,omitempty"` // the client's CPU time over the small objects' loop
 }
 
 const defaultSizes = "64M,256M,1G,4G"
@@ -209,7 +210,7 @@ func runParent(cfg config) error {
 	// second per child process, the small objects and the cipher rows.
 	const assumedMBps = 250
 	large := float64(total*8*int64(cfg.runs))/1e6/assumedMBps + float64(8*cfg.runs*len(sizes))*0.7
-	smallEst := float64(cfg.small*(6+2*smallGetRounds)*cfg.runs)/700 + float64((6+2*smallGetRounds)*cfg.runs)*0.7
+	smallEst := float64(cfg.small*(6+3*smallGetRounds)*cfg.runs)/700 + float64((6+3*smallGetRounds)*cfg.runs)*0.7
 	cipherEst := 0.0
 	if cfg.cipher {
 		cipherEst = float64(6*cfg.runs) * 1.5
