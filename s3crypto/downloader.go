@@ -133,7 +133,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	}
 	partSize := downloadPartSize(d.PartSize)
 	c := d.Client
-	call := collectCallOptions(c.Client.Options(), d.ClientOptions)
+	call := c.callOptions(d.ClientOptions)
 
 	// The first range brings the metadata and the object's size, and the
 	// whole object if it is one range (the tag included).
@@ -146,7 +146,10 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 	}
 	// The body keeps flowing while the key is unwrapped and the index
 	// fetched (see prefetch).
-	body := io.ReadCloser(startPrefetch(out.Body, int(min(aws.ToInt64(out.ContentLength), prefetchSize))))
+	body := out.Body
+	if n := aws.ToInt64(out.ContentLength); n > prefetchMin {
+		body = startPrefetch(out.Body, int(min(n, prefetchSize)))
+	}
 	defer func() { body.Close() }()
 	env, err := c.loadEnvelope(ctx, in.Bucket, in.Key, sseOf(in), out.Metadata, d.ClientOptions)
 	if err != nil {
@@ -166,7 +169,11 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 			index <- indexResult{b, err}
 		}()
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	newDecryption := core.NewDecryption
+	if index == nil {
+		newDecryption = core.NewDecryptionNoIndex // no index key to derive
+	}
+	dec, err := newDecryption(ctx, &c.opts, env, call.context)
 	if err != nil {
 		return nil, fail(core.RecordedKeyRef(env), err)
 	}
@@ -286,8 +293,8 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 			step = x.ChunkSize
 		}
 		buf := <-bufs
-		if int64(cap(buf)) < min(n, step)+aesgcm.TagSize { // OpenChunk's scratch
-			buf = make([]byte, step, step+aesgcm.TagSize)
+		if k := min(n, step); int64(cap(buf)) < k+aesgcm.TagSize { // OpenChunk's scratch
+			buf = make([]byte, k, k+aesgcm.TagSize) // a small object's own size
 		}
 		defer func() { bufs <- buf }()
 		buf = buf[:min(n, step)]
@@ -348,29 +355,33 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 		return fetch(i, r)
 	}
 
+	// Workers for the other ranges, if any: a small object is all in the
+	// open response.
 	var wg sync.WaitGroup
-	idx := make(chan int64)
-	for range max(concurrency, 1) {
-		wg.Add(1)
+	if nparts > 1 {
+		idx := make(chan int64)
+		for range min(int64(max(concurrency, 1)), nparts-1) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range idx {
+					if err := get(i); err != nil {
+						cancel(err)
+					}
+				}
+			}()
+		}
 		go func() {
-			defer wg.Done()
-			for i := range idx {
-				if err := get(i); err != nil {
-					cancel(err)
+			defer close(idx)
+			for i := int64(1); i < nparts; i++ {
+				select {
+				case idx <- i:
+				case <-ctx.Done():
+					return
 				}
 			}
 		}()
 	}
-	go func() {
-		defer close(idx)
-		for i := int64(1); i < nparts; i++ {
-			select {
-			case idx <- i:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 	// Range 0 comes from the response already open, meanwhile the workers
 	// fetch the rest; if one of them fails, that response is closed too.
 	_, end0 := bounds(0)

@@ -131,8 +131,13 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 
 // prefetchSize bounds what GetObject reads of a large object's body
 // while it unwraps the data key and fetches the chunk index: a few
-// milliseconds of a fast link.
-const prefetchSize = 4 << 20
+// milliseconds of a fast link. A body of prefetchMin bytes or less waits
+// in the socket's buffers without stalling the sender, and is not worth
+// a goroutine.
+const (
+	prefetchSize = 4 << 20
+	prefetchMin  = 64 << 10
+)
 
 // prefetch reads the start of a body on its own goroutine until its
 // first Read (or Close), then serves what it read followed by the rest.
