@@ -188,9 +188,8 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 	defer rep.close()
 	counts := &bulkCounts{n: map[string]int{}, failures: []bulkFailure{}}
 	var (
-		wg    sync.WaitGroup
+		w     = newWorkers(b.jobs)
 		outMu sync.Mutex
-		sem   = make(chan struct{}, b.jobs)
 		lw    lowWater
 		pace  = newPacer(b.rate)
 	)
@@ -216,16 +215,11 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 		if pace.wait(ctx) != nil {
 			return false
 		}
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
-			return false
-		}
+		// Issued before it starts, so that the checkpoint's low-water
+		// mark never passes it; one that does not start (ctx done) stays
+		// pending, like one stopped, and a resumed run does it.
 		lw.issue(it)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		return w.Go(ctx, func() {
 			if isc != nil {
 				// A manifest lists instruction files too: they are part
 				// of their object, not objects to process.
@@ -270,8 +264,7 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 				fmt.Fprintln(a.stdout, o.line)
 				outMu.Unlock()
 			}
-		}()
-		return true
+		})
 	}
 	var srcErr error
 	switch {
@@ -306,7 +299,7 @@ func (a *app) runBulk(ctx context.Context, job *bulkJob, b *bulkFlags, args []st
 	default:
 		dispatch(bulkItem{bucket: in.loc.bucket, key: in.loc.key, seq: 1})
 	}
-	wg.Wait()
+	w.Wait()
 	stopSaving()
 	var cpErr error
 	if cp != nil && !cp.complete() {

@@ -268,21 +268,11 @@ func (a *app) runCopies(ctx context.Context, rc, wc *s3crypto.Client, list []cop
 		st      copyStats
 		bytes   atomic.Int64
 		mu      sync.Mutex
-		wg      sync.WaitGroup
-		sem     = make(chan struct{}, max(parallel, 1))
+		w       = newWorkers(parallel)
 		started int
 	)
 	for _, j := range list {
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
-			break
-		}
-		started++
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		ok := w.Go(ctx, func() {
 			n, err := a.copyOne(ctx, rc, wc, j, pr)
 			mu.Lock()
 			defer mu.Unlock()
@@ -304,9 +294,13 @@ func (a *app) runCopies(ctx context.Context, rc, wc *s3crypto.Client, list []cop
 					done(j)
 				}
 			}
-		}()
+		})
+		if !ok {
+			break
+		}
+		started++
 	}
-	wg.Wait()
+	w.Wait()
 	pr.wait()
 	st.failed += len(list) - started
 	st.stopped = started < len(list)

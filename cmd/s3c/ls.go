@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -63,27 +62,24 @@ const instructionCheckJobs = 8
 // is not silently skipped.
 func instructionFilesWith(ctx context.Context, sc *s3.Client, mc *s3crypto.Client, bucket string, objs []listed, exists func(context.Context, string) bool) []bool {
 	hide := make([]bool, len(objs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, instructionCheckJobs)
+	w := newWorkers(instructionCheckJobs)
 	for i, o := range objs {
 		base, isInst := strings.CutSuffix(o.key, metadata.DefaultInstructionSuffix)
 		ibase, isIndex := strings.CutSuffix(o.key, s3crypto.IndexSuffix)
 		if !isInst && !isIndex {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		// Every candidate is checked (context.Background: a check under a
+		// cancelled ctx fails on its own and keeps the object).
+		w.Go(context.Background(), func() {
 			if isIndex {
 				hide[i] = exists(ctx, ibase) && isIndexOf(ctx, sc, bucket, o.key)
 				return
 			}
 			hide[i] = exists(ctx, base) && isInstructionFileOf(ctx, sc, mc, bucket, o.key, base)
-		}()
+		})
 	}
-	wg.Wait()
+	w.Wait()
 	return hide
 }
 
@@ -360,21 +356,18 @@ func (a *app) lsObjects(ctx context.Context, bucket, prefix string, o *lsOptions
 
 // describeEntries HEADs the objects among entries, o.jobs at a time.
 func describeEntries(ctx context.Context, mc *s3crypto.Client, bucket string, entries []lsEntry, jobs int) {
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, max(jobs, 1))
+	w := newWorkers(jobs)
 	for i := range entries {
 		if entries[i].prefix != "" {
 			continue
 		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		// Every entry is described (context.Background: under a cancelled
+		// ctx, describe fails and says so in the entry).
+		w.Go(context.Background(), func() {
 			entries[i].report, entries[i].err = describe(ctx, mc, bucket, entries[i].obj.key)
-		}()
+		})
 	}
-	wg.Wait()
+	w.Wait()
 }
 
 // listError names what failed to list. A bucket that does not exist is

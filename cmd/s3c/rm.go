@@ -93,8 +93,7 @@ func (a *app) rmRecursive(ctx context.Context, loc location, filter *keyFilter, 
 	}
 	var (
 		mu             sync.Mutex
-		wg             sync.WaitGroup
-		sem            = make(chan struct{}, jobs)
+		w              = newWorkers(jobs)
 		removed, seen  int
 		failed         int
 		errs           []error
@@ -116,15 +115,7 @@ func (a *app) rmRecursive(ctx context.Context, loc location, filter *keyFilter, 
 				line("(dry run) delete: %s", obj)
 				continue
 			}
-			sem <- struct{}{}
-			if ctx.Err() != nil {
-				<-sem
-				return false
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
+			ok := w.Go(ctx, func() {
 				_, err := mc.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &obj.bucket, Key: &obj.key}, a.deleteOptions()...)
 				mu.Lock()
 				defer mu.Unlock()
@@ -143,11 +134,14 @@ func (a *app) rmRecursive(ctx context.Context, loc location, filter *keyFilter, 
 				}
 				removed++
 				line("delete: %s", obj)
-			}()
+			})
+			if !ok {
+				return false
+			}
 		}
 		return true
 	})
-	wg.Wait()
+	w.Wait()
 	if listErr != nil && seen == 0 {
 		return listErr
 	}

@@ -199,21 +199,11 @@ func (a *app) sync(ctx context.Context, src, dst location, o *syncOptions) error
 	deleted := 0
 	if ctx.Err() == nil && len(plan.deletes) > 0 {
 		var (
-			mu  sync.Mutex
-			wg  sync.WaitGroup
-			sem = make(chan struct{}, o.jobs)
+			mu sync.Mutex
+			w  = newWorkers(o.jobs)
 		)
 		for _, d := range plan.deletes {
-			sem <- struct{}{}
-			if ctx.Err() != nil {
-				<-sem
-				st.failed++
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
+			ok := w.Go(ctx, func() {
 				err := a.deleteEntry(ctx, mc, d)
 				mu.Lock()
 				defer mu.Unlock()
@@ -228,9 +218,14 @@ func (a *app) sync(ctx context.Context, src, dst location, o *syncOptions) error
 				}
 				deleted++
 				line("delete: %s", d)
-			}()
+			})
+			if !ok {
+				mu.Lock()
+				st.failed++
+				mu.Unlock()
+			}
 		}
-		wg.Wait()
+		w.Wait()
 	}
 	if a.json {
 		msgs := []string{}

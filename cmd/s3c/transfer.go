@@ -261,12 +261,15 @@ func (a *app) download(ctx context.Context, c *s3crypto.Client, src location, ds
 // dst names, through symbolic links. A destination that exists and is not
 // a regular file (a device, a pipe) is refused, as is a link to nowhere.
 func (a *app) resolveDest(dst string) (target string, toStdout bool, err error) {
-	if dst == "-" || dst == "/dev/stdout" || a.isStdout(dst) {
+	if dst == "-" || dst == "/dev/stdout" {
 		return "", true, nil
 	}
 	fi, err := os.Lstat(dst)
 	if errors.Is(err, fs.ErrNotExist) {
-		return dst, false, nil
+		return dst, false, nil // a new file: not stdout
+	}
+	if a.isStdout(dst) {
+		return "", true, nil
 	}
 	if err != nil {
 		return "", false, destError(dst, err)
