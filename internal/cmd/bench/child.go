@@ -178,6 +178,10 @@ func runChild(op string, size int64, file string, small, workers int) (result, e
 		return smallObjects(ctx, op, plainAPI{cs.plain, cs.unsigned}, "small-plain/", bucket, small, workers)
 	case "small-get-envelope": // the raw AES rows' objects, as stored: ciphertext and envelope, no client work
 		return smallObjects(ctx, op, plainAPI{cs.plain, cs.unsigned}, "small-aes/", bucket, small, workers)
+	case "small-cpr-plain":
+		return smallDownloads(ctx, cs.plain, "small-plain/", bucket, dir, small)
+	case "small-cpr-cli":
+		return runCLICopy(ctx, bucket, "small-aes/", dir, small)
 	case "small-put-aes", "small-get-aes":
 		return smallObjects(ctx, op, cs.aes, "small-aes/", bucket, small, workers)
 	case "small-put-kms", "small-get-kms":

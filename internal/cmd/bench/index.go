@@ -87,27 +87,14 @@ func runIndexChild(ctx context.Context, cs *clientSet, op string, size int64, fi
 
 // runCLIGet times `s3c get --aes-key K s3://bucket/key -` into a file.
 func runCLIGet(ctx context.Context, cs *clientSet, size int64, dir string) (result, bool, error) {
-	keyFile := filepath.Join(dir, "aes.key")
-	// The raw AES keyring's key (see clients): 32 zero bytes, as s3c
-	// keygen writes keys.
-	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n"), 0o600); err != nil {
+	keyFile, err := aesKeyFile(dir)
+	if err != nil {
 		return result{}, true, err
 	}
 	var r result
-	err := getToFile(dir, size, func(w *os.File) error {
-		cmd := exec.CommandContext(ctx, os.Getenv("S3C_BENCH_CLI"), "get", "--aes-key", keyFile, "s3://"+cs.bucket+"/"+keyS3CAES(size), "-")
-		cmd.Stdout, cmd.Stderr = w, os.Stderr
-		// Without AWS_CA_BUNDLE: the SDK parses that file (~150
-		// certificates, ~8 ms here) when it loads its configuration even
-		// for an http:// endpoint, and the plain rows' client, built in
-		// process, reads no configuration at all. Some machines (this
-		// one's sandbox) set it for every process.
-		cmd.Env = append(withoutEnv(os.Environ(), "AWS_CA_BUNDLE"),
-			"AWS_ENDPOINT_URL_S3="+os.Getenv("S3C_TEST_ENDPOINT"),
-			"AWS_ACCESS_KEY_ID="+os.Getenv("S3C_TEST_ACCESS_KEY"),
-			"AWS_SECRET_ACCESS_KEY="+os.Getenv("S3C_TEST_SECRET_KEY"),
-			"AWS_REGION="+os.Getenv("S3C_TEST_REGION"),
-			"AWS_EC2_METADATA_DISABLED=true")
+	err = getToFile(dir, size, func(w *os.File) error {
+		cmd := cliCommand(ctx, "get", "--aes-key", keyFile, "s3://"+cs.bucket+"/"+keyS3CAES(size), "-")
+		cmd.Stdout = w
 		start := time.Now()
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("s3c get: %v", err)
@@ -117,6 +104,31 @@ func runCLIGet(ctx context.Context, cs *clientSet, size int64, dir string) (resu
 		return nil
 	})
 	return r, true, err
+}
+
+// aesKeyFile writes the raw AES keyring's key (see clients: 32 zero
+// bytes) into dir as s3c keygen writes keys, and returns its path.
+func aesKeyFile(dir string) (string, error) {
+	keyFile := filepath.Join(dir, "aes.key")
+	return keyFile, os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(make([]byte, 32))+"\n"), 0o600)
+}
+
+// cliCommand is the s3c binary run with args against the bench's S3.
+func cliCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Getenv("S3C_BENCH_CLI"), args...)
+	cmd.Stderr = os.Stderr
+	// Without AWS_CA_BUNDLE: the SDK parses that file (~150 certificates,
+	// ~8 ms here) when it loads its configuration even for an http://
+	// endpoint, and the plain rows' client, built in process, reads no
+	// configuration at all. Some machines (this one's sandbox) set it for
+	// every process.
+	cmd.Env = append(withoutEnv(os.Environ(), "AWS_CA_BUNDLE"),
+		"AWS_ENDPOINT_URL_S3="+os.Getenv("S3C_TEST_ENDPOINT"),
+		"AWS_ACCESS_KEY_ID="+os.Getenv("S3C_TEST_ACCESS_KEY"),
+		"AWS_SECRET_ACCESS_KEY="+os.Getenv("S3C_TEST_SECRET_KEY"),
+		"AWS_REGION="+os.Getenv("S3C_TEST_REGION"),
+		"AWS_EC2_METADATA_DISABLED=true")
+	return cmd
 }
 
 // rangeRecorder counts the chunks of the object that GETs fetch, from

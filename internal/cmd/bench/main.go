@@ -210,7 +210,7 @@ func runParent(cfg config) error {
 	// second per child process, the small objects and the cipher rows.
 	const assumedMBps = 250
 	large := float64(total*8*int64(cfg.runs))/1e6/assumedMBps + float64(8*cfg.runs*len(sizes))*0.7
-	smallEst := float64(cfg.small*(6+3*smallGetRounds)*cfg.runs)/700 + float64((6+3*smallGetRounds)*cfg.runs)*0.7
+	smallEst := float64(cfg.small*(8+3*smallGetRounds)*cfg.runs)/700 + float64((8+3*smallGetRounds)*cfg.runs)*0.7
 	cipherEst := 0.0
 	if cfg.cipher {
 		cipherEst = float64(6*cfg.runs) * 1.5
@@ -399,6 +399,9 @@ func runParent(cfg config) error {
 		}
 		fmt.Println()
 		if err := printSmallGets(once, cfg); err != nil {
+			return err
+		}
+		if err := printSmallCopies(once, cfg); err != nil {
 			return err
 		}
 	}
