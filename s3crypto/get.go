@@ -25,7 +25,9 @@ import (
 // Options.MemoryBufferSize for where they are held meanwhile); a missing
 // or invalid index only means that. WithUnauthenticatedStream trades
 // authentication for streaming. GetObjectInfo(...).ReadPath says which
-// path a read took.
+// path a read took. Close the Body, as with the SDK's: it releases the
+// object's buffer (a small object's is wiped and reused) or spool file;
+// reads after Close fail.
 // ContentLength is the plaintext size; Metadata is the caller's own, the
 // envelope removed; GetObjectInfo(out.ResultMetadata) describes the
 // encryption. ETag and checksums remain those of the stored ciphertext.
