@@ -430,22 +430,30 @@ func (w rewindable) Read(p []byte) (int, error) { return w.r.Read(p) }
 func (w rewindable) Seek(offset int64, whence int) (int64, error) { return w.r.seek(offset, whence) }
 
 func (r *EncryptReader) seek(offset int64, whence int) (int64, error) {
-	var abs int64
-	switch whence {
-	case io.SeekStart:
-		abs = offset
-	case io.SeekCurrent:
-		abs = r.pos + offset
-	case io.SeekEnd:
-		abs = r.Size() + offset
-	default:
-		return 0, errors.New("s3crypto: invalid whence")
-	}
-	if abs < 0 {
-		return 0, errors.New("s3crypto: negative position")
+	abs, err := seekPosition(r.pos, r.Size(), offset, whence)
+	if err != nil {
+		return 0, err
 	}
 	r.pos = abs
 	return abs, nil
+}
+
+// seekPosition is io.Seeker's new position for a reader at pos of size
+// bytes.
+func seekPosition(pos, size, offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += pos
+	case io.SeekEnd:
+		offset += size
+	default:
+		return 0, errors.New("s3crypto: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("s3crypto: negative position")
+	}
+	return offset, nil
 }
 
 // reposition makes a read at r.pos possible, rewinding to the start.

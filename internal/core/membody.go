@@ -178,25 +178,16 @@ func (m *memBody) Seek(offset int64, whence int) (int64, error) {
 		return 0, errBodyClosed
 	}
 	defer m.unlock()
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += m.off
-	case io.SeekEnd:
-		offset += int64(len(m.b))
-	default:
-		return 0, errors.New("s3crypto: invalid whence")
+	abs, err := seekPosition(m.off, int64(len(m.b)), offset, whence)
+	if err != nil {
+		return 0, err
 	}
-	if offset < 0 {
-		return 0, errors.New("s3crypto: negative position")
-	}
-	m.off = offset
-	return offset, nil
+	m.off = abs
+	return abs, nil
 }
 
 // Close releases the buffer, at once or, if a read is in progress, when
-// that read ends. It never blocks and may be
-// called more than once.
+// that read ends. It never blocks and may be called more than once.
 func (m *memBody) Close() error {
 	m.closed.Store(true)
 	if m.mu.TryLock() {

@@ -244,8 +244,30 @@ func smallObjects(ctx context.Context, op string, api smallAPI, prefix, bucket s
 	if op == "small-get-envelope" {
 		want += 16 // the GCM tag
 	}
-	var next atomic.Int64
+	return timedOps(n, workers, func(i int) error {
+		key := fmt.Sprintf("%s%05d", prefix, i)
+		if strings.HasPrefix(op, "small-put") {
+			_, err := api.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)})
+			return err
+		}
+		out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err != nil {
+			return err
+		}
+		defer out.Body.Close()
+		k, err := io.Copy(io.Discard, out.Body)
+		if err == nil && k != want {
+			err = fmt.Errorf("%s: got %d bytes, want %d", key, k, want)
+		}
+		return err
+	})
+}
+
+// timedOps calls op for 0 … n-1 on workers goroutines and returns the
+// time and this process's CPU time they took; the first error stops it.
+func timedOps(n, workers int, op func(i int) error) (result, error) {
 	var (
+		next     atomic.Int64
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
@@ -260,25 +282,11 @@ func smallObjects(ctx context.Context, op string, api smallAPI, prefix, bucket s
 				if i >= int64(n) {
 					return
 				}
-				key := fmt.Sprintf("%s%05d", prefix, i)
-				var err error
-				if strings.HasPrefix(op, "small-put") {
-					_, err = api.PutObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key, Body: bytes.NewReader(data)})
-				} else {
-					var out *s3.GetObjectOutput
-					if out, err = api.GetObject(ctx, &s3.GetObjectInput{Bucket: &bucket, Key: &key}); err == nil {
-						var k int64
-						k, err = io.Copy(io.Discard, out.Body)
-						out.Body.Close()
-						if err == nil && k != want {
-							err = fmt.Errorf("%s: got %d bytes, want %d", key, k, want)
-						}
-					}
-				}
-				if err != nil {
+				if err := op(int(i)); err != nil {
 					mu.Lock()
 					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
+					next.Store(int64(n)) // the others stop too
 					return
 				}
 			}

@@ -31,24 +31,9 @@ var smallGetOps = []string{"small-get-plain", "small-get-envelope", "small-get-a
 func printSmallGets(once func(op string, size int64) (result, error), cfg config) error {
 	log.Printf("4 KiB gets, plain, envelope only and raw AES, in rounds of three")
 	rounds := max(cfg.runs*smallGetRounds, 3)
-	rate := map[string][]float64{}
-	cpu := map[string][]float64{}
-	ratio := map[string][]float64{}
-	for i := range rounds {
-		r := map[string]float64{}
-		for k := range smallGetOps {
-			op := smallGetOps[(i+k)%len(smallGetOps)]
-			res, err := once(op, 4096)
-			if err != nil {
-				return err
-			}
-			r[op] = float64(res.Ops) / res.Seconds
-			rate[op] = append(rate[op], r[op])
-			cpu[op] = append(cpu[op], res.CPU/float64(res.Ops)*1e6)
-		}
-		for _, op := range smallGetOps {
-			ratio[op] = append(ratio[op], r[op]/r["small-get-plain"])
-		}
+	rate, cpu, ratio, err := measureRounds(once, smallGetOps, rounds)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("### 4 KiB gets, raw AES key vs plain (issue 16): %d objects, %d workers, %d rounds\n\n", cfg.small, cfg.workers, rounds)
 	fmt.Println("plain: GetObject of the plain objects. envelope only: GetObject of the s3c objects with the plain client (4 KiB + 16 bytes of ciphertext and the envelope's x-amz-meta headers, nothing decrypted): what the stored format costs the server and the SDK.")
@@ -69,6 +54,31 @@ func printSmallGets(once func(op string, size int64) (result, error), cfg config
 	fmt.Println("| target | wanted | got | verdict |\n|---|---|--:|---|")
 	fmt.Printf("| 4 KiB gets, s3c ÷ plain | %s | **%.2f** | %s |\n\n", t.wanted, got, t.verdict)
 	return nil
+}
+
+// measureRounds runs the 4 KiB operations ops, each round once each back
+// to back, starting one operation later every round, and returns per
+// operation its rates (ops/s), its client CPU per operation (µs) and its
+// rates ÷ the first operation's of the same round.
+func measureRounds(once func(op string, size int64) (result, error), ops []string, rounds int) (rate, cpu, ratio map[string][]float64, err error) {
+	rate, cpu, ratio = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
+	for i := range rounds {
+		r := map[string]float64{}
+		for k := range ops {
+			op := ops[(i+k)%len(ops)]
+			res, err := once(op, 4096)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			r[op] = float64(res.Ops) / res.Seconds
+			rate[op] = append(rate[op], r[op])
+			cpu[op] = append(cpu[op], res.CPU/float64(res.Ops)*1e6)
+		}
+		for _, op := range ops {
+			ratio[op] = append(ratio[op], r[op]/r[ops[0]])
+		}
+	}
+	return rate, cpu, ratio, nil
 }
 
 func median(x []float64) float64 {
