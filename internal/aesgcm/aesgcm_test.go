@@ -85,16 +85,19 @@ func TestKnownAnswer(t *testing.T) {
 	}
 }
 
+// random returns n random bytes.
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
 func TestMatchesOneShot(t *testing.T) {
-	key := make([]byte, 32)
-	nonce := make([]byte, 12)
-	rand.Read(key)
-	rand.Read(nonce)
+	key, nonce := random(32), random(12)
 	sizes := []int{0, 1, 15, 16, 17, 31, 32, 33, 255, 256, 257, 4096, 65536 + 5, 1<<20 + 3}
 	aads := [][]byte{nil, {0x00, 0x73}, bytes.Repeat([]byte{7}, 17), bytes.Repeat([]byte{9}, 48)}
 	for _, n := range sizes {
-		pt := make([]byte, n)
-		rand.Read(pt)
+		pt := random(n)
 		for _, aad := range aads {
 			want := oneShot(t, key, nonce, aad, pt)
 			for _, chunk := range []int{16, 48, 4096, 65536} {
@@ -112,12 +115,8 @@ func TestMatchesOneShot(t *testing.T) {
 }
 
 func TestDecryptAndVerify(t *testing.T) {
-	key := make([]byte, 32)
-	nonce := make([]byte, 12)
-	rand.Read(key)
-	rand.Read(nonce)
-	pt := make([]byte, 100_000)
-	rand.Read(pt)
+	key, nonce := random(32), random(12)
+	pt := random(100_000)
 	aad := []byte{0x00, 0x73}
 	sealed := oneShot(t, key, nonce, aad, pt)
 	c, _ := New(key, nonce)
@@ -147,12 +146,8 @@ func TestDecryptAndVerify(t *testing.T) {
 }
 
 func TestCTRAtOffset(t *testing.T) {
-	key := make([]byte, 32)
-	nonce := make([]byte, 12)
-	rand.Read(key)
-	rand.Read(nonce)
-	pt := make([]byte, 1000)
-	rand.Read(pt)
+	key, nonce := random(32), random(12)
+	pt := random(1000)
 	ct := oneShot(t, key, nonce, nil, pt)[:len(pt)]
 	c, _ := New(key, nonce)
 	for off := 0; off < len(pt); off += 37 {
@@ -294,12 +289,8 @@ func BenchmarkStreamDecrypt(b *testing.B) {
 // at any block offset given that value, and refuses (zeroing the
 // segment) any other value or any altered byte.
 func TestGHASHAndOpenAt(t *testing.T) {
-	key := make([]byte, 32)
-	nonce := make([]byte, 12)
-	rand.Read(key)
-	rand.Read(nonce)
-	pt := make([]byte, 5000)
-	rand.Read(pt)
+	key, nonce := random(32), random(12)
+	pt := random(5000)
 	ct := oneShot(t, key, nonce, nil, pt)[:len(pt)]
 	c, _ := New(key, nonce)
 	block, _ := aes.NewCipher(key)
@@ -310,8 +301,7 @@ func TestGHASHAndOpenAt(t *testing.T) {
 		h.Write(ct[a:b])
 		s := h.GHASH()
 
-		n := make([]byte, 12)
-		rand.Read(n)
+		n := random(12)
 		iv := append(bytes.Clone(n), 0, 0, 0, 2)
 		p := make([]byte, b-a)
 		cipher.NewCTR(block, iv).XORKeyStream(p, ct[a:b])
