@@ -25,7 +25,7 @@ func TestOpenVerifiedRandomAccess(t *testing.T) {
 		}
 		r, _ := enc.NewReader(bytes.NewReader(data), int64(len(data)))
 		sealed, _ := io.ReadAll(r)
-		dec, err := core.NewDecryption(bg, opts, enc.Envelope(int64(len(data))), nil)
+		dec, err := core.NewDecryption(bg, opts, enc.Envelope(int64(len(data))), nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -169,11 +169,7 @@ func (d *Downloader) download(ctx context.Context, w io.WriterAt, in *s3.GetObje
 			index <- indexResult{b, err}
 		}()
 	}
-	newDecryption := core.NewDecryption
-	if index == nil {
-		newDecryption = core.NewDecryptionNoIndex // no index key to derive
-	}
-	dec, err := newDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context, index != nil)
 	if err != nil {
 		return nil, fail(core.RecordedKeyRef(env), err)
 	}
@@ -292,12 +288,15 @@ func (c *Client) rangedTransfer(ctx context.Context, src *objectSource, body io.
 		if x != nil {
 			step = x.ChunkSize
 		}
+		// A chunk, or the whole range if smaller (a small object's own
+		// size), with room for OpenChunk's scratch.
+		bufLen := min(n, step)
 		buf := <-bufs
-		if k := min(n, step); int64(cap(buf)) < k+aesgcm.TagSize { // OpenChunk's scratch
-			buf = make([]byte, k, k+aesgcm.TagSize) // a small object's own size
+		if int64(cap(buf)) < bufLen+aesgcm.TagSize {
+			buf = make([]byte, bufLen, bufLen+aesgcm.TagSize)
 		}
 		defer func() { bufs <- buf }()
-		buf = buf[:min(n, step)]
+		buf = buf[:bufLen]
 		for done := int64(0); done < n; {
 			k := min(int64(len(buf)), n-done)
 			if _, err := io.ReadFull(r, buf[:k]); err != nil {

@@ -83,11 +83,7 @@ func (c *Client) GetObject(ctx context.Context, in *s3.GetObjectInput, optFns ..
 		return nil, fail(core.RecordedKeyRef(env), errors.New("S3 did not report the object's size"))
 	}
 	stored := *out.ContentLength
-	newDecryption := core.NewDecryption
-	if index == nil {
-		newDecryption = core.NewDecryptionNoIndex // a small object's get: no index key to derive
-	}
-	dec, err := newDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context, index != nil)
 	if err != nil {
 		out.Body.Close()
 		return nil, fail(core.RecordedKeyRef(env), err)

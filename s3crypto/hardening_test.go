@@ -57,7 +57,7 @@ func openInMemory(opts *Options, body []byte, meta map[string]string, inst []byt
 	if err != nil {
 		return nil, err, err
 	}
-	dec, err := core.NewDecryption(bg, opts, env, ec)
+	dec, err := core.NewDecryption(bg, opts, env, ec, true)
 	if err != nil {
 		return nil, err, err
 	}

@@ -184,7 +184,7 @@ func (c *Client) getIndexedRange(ctx context.Context, in *s3.GetObjectInput, cal
 	if h.ContentLength == nil || h.ETag == nil || env.ContentAlg == metadata.ContentAESCBC {
 		return nil, noIndex(core.RecordedKeyRef(env), "the object has no chunk index")
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context, true)
 	if err != nil {
 		return nil, fail(core.RecordedKeyRef(env), err)
 	}
@@ -291,7 +291,7 @@ func (c *Client) BuildIndex(ctx context.Context, in *s3.GetObjectInput, optFns .
 	if _, err := core.PlaintextSizeOf(stored); err != nil {
 		return fail(ref, err)
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context, true)
 	if err != nil {
 		return fail(ref, err)
 	}

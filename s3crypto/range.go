@@ -71,7 +71,7 @@ func (c *Client) getRange(ctx context.Context, in *s3.GetObjectInput, call callO
 		out.Body.Close()
 		return nil, fail(core.RecordedKeyRef(env), fmt.Errorf("range starts at byte %d, the object holds %d bytes of plaintext", start, size))
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, call.context, false) // CTR: no index
 	if err != nil {
 		out.Body.Close()
 		return nil, fail(core.RecordedKeyRef(env), err)

@@ -152,7 +152,7 @@ func decryptVector(vs []*vectors.Vector, meta map[string]string, inst, body []by
 		return nil, err
 	}
 	opts := &Options{Keyring: vectorKeyring{vs}, CommitmentPolicy: RequireEncryptAllowDecrypt, AllowLegacyContent: true, AllowLegacyWrapping: true, MemoryBufferSize: 1 << 10}
-	dec, err := core.NewDecryption(bg, opts, env, ec)
+	dec, err := core.NewDecryption(bg, opts, env, ec, true)
 	if err != nil {
 		return nil, err
 	}

@@ -41,18 +41,12 @@ type Decryption struct {
 // *keyring.ContextMismatchError. A keyring error that only means no
 // configured key fits (see keyring.Keyring) comes as a
 // *keyring.NoKeyError naming what the object needs.
-func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
-	return newDecryption(ctx, opts, env, ec, true)
-}
-
-// NewDecryptionNoIndex is NewDecryption for a read that uses no chunk
-// index, such as a small object read whole: it does not derive the index
-// key (an HKDF per object), so DecodeIndex and NewIndexWriter find none.
-func NewDecryptionNoIndex(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string) (*Decryption, error) {
-	return newDecryption(ctx, opts, env, ec, false)
-}
-
-func newDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string, withIndex bool) (*Decryption, error) {
+//
+// withIndex derives the chunk index's key too (an HKDF per object), for
+// a read that will call DecodeIndex or NewIndexWriter; without it they
+// find no index. The data key is wiped before NewDecryption returns, so
+// the choice cannot be deferred.
+func NewDecryption(ctx context.Context, opts *Options, env *metadata.Envelope, ec map[string]string, withIndex bool) (*Decryption, error) {
 	if err := Resolve(opts); err != nil {
 		return nil, err
 	}
@@ -132,22 +126,27 @@ func (n notCallers) has(k string) bool {
 // CallerContext) with the context the caller expects. Only key names go
 // into the error.
 func checkContext(kr keyring.Keyring, env *metadata.Envelope, ec map[string]string) error {
-	skip := notCallersOf(kr, env.WrapAlg)
+	if callerContextIs(notCallersOf(kr, env.WrapAlg), env.Description, ec) {
+		return nil
+	}
+	return &keyring.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(CallerContext(kr, env))), RequestedKeys: slices.Sorted(maps.Keys(ec))}
+}
+
+// callerContextIs reports whether the pairs of desc not in skip are
+// exactly ec, without building that map (a small get makes one per
+// object otherwise).
+func callerContextIs(skip notCallers, desc, ec map[string]string) bool {
 	n := 0
-	for k, v := range env.Description {
+	for k, v := range desc {
 		if skip.has(k) {
 			continue
 		}
 		if w, ok := ec[k]; !ok || w != v {
-			n = -1
-			break
+			return false
 		}
 		n++
 	}
-	if n == len(ec) {
-		return nil
-	}
-	return &keyring.ContextMismatchError{StoredKeys: slices.Sorted(maps.Keys(CallerContext(kr, env))), RequestedKeys: slices.Sorted(maps.Keys(ec))}
+	return n == len(ec)
 }
 
 // checkReadable applies the commitment policy and the legacy switches.

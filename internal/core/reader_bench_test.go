@@ -48,7 +48,7 @@ func newReaderBench(b testing.TB) *readerBench {
 	if rb.stored, err = io.ReadAll(r); err != nil {
 		b.Fatal(err)
 	}
-	if rb.dec, err = NewDecryption(context.Background(), &rb.opts, enc.Envelope(int64(len(rb.msg))), nil); err != nil {
+	if rb.dec, err = NewDecryption(context.Background(), &rb.opts, enc.Envelope(int64(len(rb.msg))), nil, false); err != nil {
 		b.Fatal(err)
 	}
 	rb.dst = make([]byte, len(rb.msg)+aesgcm.TagSize)

@@ -72,7 +72,7 @@ func TestReadersMatchOneShot(t *testing.T) {
 					if !bytes.Equal(stored, want) {
 						t.Fatalf("ciphertext differs from one-shot Seal (%d bytes, want %d)", len(stored), len(want))
 					}
-					dec, err := NewDecryption(context.Background(), &opts, enc.Envelope(int64(size)), nil)
+					dec, err := NewDecryption(context.Background(), &opts, enc.Envelope(int64(size)), nil, true)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -117,7 +117,7 @@ func TestReadersNoChunkBufferForLargeReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := NewDecryption(context.Background(), &opts, env, nil)
+	dec, err := NewDecryption(context.Background(), &opts, env, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,11 +204,11 @@ func TestDecryptionNoIndex(t *testing.T) {
 	r, _ := enc.NewReader(bytes.NewReader(msg), int64(len(msg)))
 	stored, _ := io.ReadAll(r)
 	env := enc.Envelope(int64(len(msg)))
-	full, err := NewDecryption(context.Background(), &opts, env, nil)
+	full, err := NewDecryption(context.Background(), &opts, env, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	small, err := NewDecryptionNoIndex(context.Background(), &opts, env, nil)
+	small, err := NewDecryption(context.Background(), &opts, env, nil, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -297,14 +297,15 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 		obj.Close()
 		return nil, fail("", err)
 	}
-	dec, err := core.NewDecryption(ctx, &c.opts, env, c.callOptions(ctx).EncryptionContext)
+	indexed := c.indexable(ctx, opts, info)
+	dec, err := core.NewDecryption(ctx, &c.opts, env, c.callOptions(ctx).EncryptionContext, indexed)
 	if err != nil {
 		obj.Close()
 		return nil, fail(core.RecordedKeyRef(env), err)
 	}
 	var body io.ReadCloser
 	size := dec.PlaintextSize(info.Size)
-	if x := c.index(ctx, bucket, key, opts, info, dec); x != nil {
+	if x := c.index(ctx, bucket, key, opts, info, dec, indexed); x != nil {
 		size = info.Size - aesgcm.TagSize
 		body := &indexedBody{ctx: ctx, c: c, bucket: bucket, key: key, opts: opts, etag: info.ETag, dec: dec, x: x, size: size,
 			cur: dec.OpenIndexed(obj, x, 0, size, true)}
@@ -321,11 +322,18 @@ func (c *Client) getOnce(ctx context.Context, bucket, key string, opts minio.Get
 	return &Object{body: body, info: plaintextInfo(info, size)}, nil
 }
 
+// indexable reports whether a read of the object looks for its chunk
+// index: not for a small object (held in memory anyway), a version, an
+// object without an ETag, or an unauthenticated stream.
+func (c *Client) indexable(ctx context.Context, opts minio.GetObjectOptions, info minio.ObjectInfo) bool {
+	return opts.VersionID == "" && info.Size > c.opts.MemoryBufferSize && info.ETag != "" && !c.callOptions(ctx).UnauthenticatedStream
+}
+
 // index returns the object's authenticated chunk index, or nil: none, an
-// invalid one (the object is then authenticated whole), a small object
-// (held in memory anyway), a version, or an unauthenticated stream.
-func (c *Client) index(ctx context.Context, bucket, key string, opts minio.GetObjectOptions, info minio.ObjectInfo, dec *core.Decryption) *core.Index {
-	if dec.Content == nil || opts.VersionID != "" || info.Size <= c.opts.MemoryBufferSize || info.ETag == "" || c.callOptions(ctx).UnauthenticatedStream {
+// invalid one (the object is then authenticated whole), or a read that
+// is not indexable.
+func (c *Client) index(ctx context.Context, bucket, key string, opts minio.GetObjectOptions, info minio.ObjectInfo, dec *core.Decryption, indexable bool) *core.Index {
+	if !indexable || dec.Content == nil {
 		return nil
 	}
 	b, err := c.fetchIndex(ctx, bucket, key, opts.ServerSideEncryption)

@@ -146,7 +146,7 @@ func cipherBenches() ([]cipherBench, error) {
 		}},
 		{"open s3crypto reader", "Decryption.OpenStream (data key unwrapped each), read into a buffer, tag checked", "open crypto/cipher", func(b *testing.B) error {
 			for range b.N {
-				d, err := core.NewDecryption(ctx, &opts, env, nil)
+				d, err := core.NewDecryption(ctx, &opts, env, nil, false)
 				if err != nil {
 					return err
 				}
