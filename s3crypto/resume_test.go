@@ -326,42 +326,59 @@ func TestIndexedReadsSurviveFaults(t *testing.T) {
 	data := randomBytes(9<<20 + 5) // above the index threshold: 10 chunks of 1 MiB
 	e.put(e.client(e.keyrings["aes"]), "big", data)
 	const first, last = 3<<20 + 7, 7<<20 + 11 // across chunk boundaries: chunks 3–7, 5 MiB
-	getObject := func(in *s3.GetObjectInput) ([]byte, string, error) {
-		out, err := c.GetObject(bg, in)
-		if err != nil {
-			return nil, "", err
-		}
-		defer out.Body.Close()
-		got, err := io.ReadAll(out.Body)
-		info, _ := GetObjectInfo(out.ResultMetadata)
-		return got, info.ReadPath, err
-	}
-	reads := []struct {
-		name, path string
-		want       []byte
-		read       func() ([]byte, string, error)
-	}{
+	// Inside the body of every read (the range fetches 5 MiB, the
+	// Downloader's ranges 4 MiB); a dropped response has no body.
+	e.readsSurviveFaults(t, p, "big", 2<<20, []faultRead{
 		{"whole", "index-stream", data, func() ([]byte, string, error) {
-			return getObject(&s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")})
+			return readObject(c, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")})
 		}},
 		{"range", "index-range", data[first : last+1], func() ([]byte, string, error) {
-			return getObject(&s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big"), Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))})
+			return readObject(c, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big"), Range: aws.String(fmt.Sprintf("bytes=%d-%d", first, last))})
 		}},
 		{"Downloader", "index-stream", data, func() ([]byte, string, error) {
-			var w memWriterAt
-			out, err := NewDownloader(c, func(d *Downloader) { d.PartSize = 4 << 20 }).DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("big")})
-			if err != nil {
-				return nil, "", err
-			}
-			return w.b, out.Info.ReadPath, nil
+			return e.download(c, "big", 4<<20)
 		}},
-	}
+	})
+}
+
+// Small objects resume too, on the paths this size takes: GetObject
+// into a pooled buffer, and the Downloader with the whole object in its
+// first response (no prefetch, no range workers). A reset, a dropped
+// response or a stall ends in exactly the plaintext, no hang.
+func TestSmallReadsSurviveFaults(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c, p := e.proxiedClientWithTimeouts(t)
+	data := randomBytes(60 << 10) // below prefetchMin and the largest pooled buffer
+	e.put(e.client(e.keyrings["aes"]), "small", data)
+	e.readsSurviveFaults(t, p, "small", 20<<10, []faultRead{
+		{"GetObject", "memory", data, func() ([]byte, string, error) {
+			return readObject(c, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String("small")})
+		}},
+		{"Downloader", "", data, func() ([]byte, string, error) {
+			return e.download(c, "small", 0)
+		}},
+	})
+}
+
+// faultRead is one way to read an object under faults: what it must
+// return, and the read path it must take.
+type faultRead struct {
+	name, path string
+	want       []byte
+	read       func() ([]byte, string, error)
+}
+
+// readsSurviveFaults runs each read once per fault (reset, dropped
+// response, stall) of key's GETs after bytes into the body, and checks
+// that it ends, within 30 s, in exactly its bytes on its path, the fault
+// having fired once.
+func (e *env) readsSurviveFaults(t *testing.T, p *faultproxy.Proxy, key string, after int64, reads []faultRead) {
+	t.Helper()
 	for _, kind := range []faultproxy.Kind{faultproxy.ResetResponse, faultproxy.DropResponse, faultproxy.StallResponse} {
 		for _, r := range reads {
 			p.Clear()
-			// Inside the body of every read (the range fetches 5 MiB, the
-			// Downloader's ranges 4 MiB); a dropped response has no body.
-			rule := p.Add(&faultproxy.Rule{Match: e.objectGET("big"), Kind: kind, After: 2 << 20, Times: 1})
+			rule := p.Add(&faultproxy.Rule{Match: e.objectGET(key), Kind: kind, After: after, Times: 1})
 			done := make(chan struct{})
 			var got []byte
 			var readPath string
@@ -380,4 +397,27 @@ func TestIndexedReadsSurviveFaults(t *testing.T) {
 			}
 		}
 	}
+}
+
+// readObject reads a GetObject's body whole and returns its read path.
+func readObject(c *Client, in *s3.GetObjectInput) ([]byte, string, error) {
+	out, err := c.GetObject(bg, in)
+	if err != nil {
+		return nil, "", err
+	}
+	defer out.Body.Close()
+	got, err := io.ReadAll(out.Body)
+	info, _ := GetObjectInfo(out.ResultMetadata)
+	return got, info.ReadPath, err
+}
+
+// download reads key with the Downloader (partSize 0: the default) and
+// returns its read path.
+func (e *env) download(c *Client, key string, partSize int64) ([]byte, string, error) {
+	var w memWriterAt
+	out, err := NewDownloader(c, func(d *Downloader) { d.PartSize = partSize }).DownloadUnauthenticated(bg, &w, &s3.GetObjectInput{Bucket: &e.bucket, Key: aws.String(key)})
+	if err != nil {
+		return nil, "", err
+	}
+	return w.b, out.Info.ReadPath, nil
 }
